@@ -1,0 +1,32 @@
+//! `demud`: novelty discovery with explanations, from the command line.
+
+mod discover;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// DEMUD: find what is new in a collection, and why.
+///
+/// `discover` ranks the items of a feature file by how poorly a model of the items already
+/// selected explains them, and writes each selection's expected and novel content;
+/// `curve` measures, against labels, how fast runs find every class (discovery curve, nAUC);
+/// `demo` runs both on a built-in generated collection.
+#[derive(Parser, Debug)]
+#[command(name = "demud", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Select items in order of novelty and explain each selection.
+    Discover(discover::DiscoverArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Discover(args) => discover::run(args),
+    }
+}

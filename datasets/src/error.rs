@@ -1,0 +1,54 @@
+//! The loaders' one error type: every message names the file, and the line where there is one.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a file could not be loaded.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// The file could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line is malformed.
+    #[error("{}, line {line}: {message}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file as a whole is unusable (empty, wrong shape, mismatched with another file).
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Shorthand for the loaders' results.
+pub type Result<T, E = LoadError> = std::result::Result<T, E>;
+
+impl LoadError {
+    pub(crate) fn file(path: &std::path::Path, message: impl Into<String>) -> Self {
+        LoadError::File {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+    pub(crate) fn line(path: &std::path::Path, line: u64, message: impl Into<String>) -> Self {
+        LoadError::Line {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! Feature tables from CSV and `.npy` files.
+//!
+//! CSV: one item per row, the first column its id; an optional second column of labels; the
+//! rest numbers. An optional header row names the features. Empty cells, `nan`, `NA` and `?`
+//! are missing values (NaN). The reference DEMUD's "filename first" CSV reads as it is.
+//!
+//! `.npy`: an `n x d` array of `f32` or `f64`, with an optional items CSV (`id[,label]`, one row
+//! per item, optional header `id,label`).
+//!
+//! ```
+//! use demud_datasets::{CsvLayout, features::read_csv};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("f.csv");
+//! std::fs::write(&path, "id,label,a,b\nx,cat,1,2\ny,dog,3,nan\n").unwrap();
+//! let table = read_csv(&path, CsvLayout::default()).unwrap();
+//! assert_eq!(table.ids, vec!["x", "y"]);
+//! assert_eq!(table.labels.as_deref(), Some(&["cat".to_string(), "dog".to_string()][..]));
+//! assert_eq!(table.feature_names, vec!["a", "b"]);
+//! assert!(table.matrix.to_f64()[(1, 1)].is_nan());
+//! ```
+
+use crate::error::{LoadError, Result};
+use ndarray::{Array2, ArrayView2};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Yes, no, or decide from the file's content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detect {
+    /// Decide from the content (the default).
+    #[default]
+    Auto,
+    /// Present.
+    Yes,
+    /// Absent.
+    No,
+}
+
+/// How a features CSV is laid out.
+///
+/// With [`Detect::Auto`], the first row is a header when none of its cells after the first is
+/// a number; the second column holds labels when its header is `label` or `class`, or when its
+/// first data cell is not a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CsvLayout {
+    /// Whether the first row names the columns.
+    pub header: Detect,
+    /// Whether the second column holds labels.
+    pub label_column: Detect,
+}
+
+/// The feature values in their stored precision.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeatureMatrix {
+    /// Single precision (CNN features).
+    F32(Array2<f32>),
+    /// Double precision (CSV data).
+    F64(Array2<f64>),
+}
+
+impl FeatureMatrix {
+    /// `(items, features)`.
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            FeatureMatrix::F32(a) => a.dim(),
+            FeatureMatrix::F64(a) => a.dim(),
+        }
+    }
+    /// A copy in f64.
+    pub fn to_f64(&self) -> Array2<f64> {
+        match self {
+            FeatureMatrix::F32(a) => a.mapv(f64::from),
+            FeatureMatrix::F64(a) => a.clone(),
+        }
+    }
+    /// The precision's name, `"f32"` or `"f64"`.
+    pub fn precision(&self) -> &'static str {
+        match self {
+            FeatureMatrix::F32(_) => "f32",
+            FeatureMatrix::F64(_) => "f64",
+        }
+    }
+}
+
+/// A loaded collection: ids, optional labels, feature names and values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureTable {
+    /// One id per item (row).
+    pub ids: Vec<String>,
+    /// One label per item, when the file or a labels file gave them.
+    pub labels: Option<Vec<String>>,
+    /// One name per feature (`f0`, `f1`, ... when the file has none).
+    pub feature_names: Vec<String>,
+    /// The values, items x features.
+    pub matrix: FeatureMatrix,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn csv_error(path: &Path, err: csv::Error) -> LoadError {
+    let line = err.position().map(|p| p.line()).unwrap_or(0);
+    match err.into_kind() {
+        csv::ErrorKind::Io(source) => LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        csv::ErrorKind::Utf8 { err, .. } => {
+            LoadError::line(path, line, format!("not UTF-8 text: {err}"))
+        }
+        other => LoadError::line(path, line, format!("{other:?}")),
+    }
+}
+
+/// Reads the non-empty records of a CSV file with their 1-based line numbers.
+fn read_records(path: &Path) -> Result<Vec<(u64, Vec<String>)>> {
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(std::io::BufReader::new(file));
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        rows.push((line, record.iter().map(str::to_string).collect()));
+    }
+    Ok(rows)
+}
+
+/// A cell as a number: `Some(NaN)` for a missing-value token, `None` for anything else
+/// that is not a number.
+fn parse_cell(cell: &str) -> Option<f64> {
+    match cell {
+        "" | "?" | "NA" | "na" | "N/A" => Some(f64::NAN),
+        _ => cell.parse::<f64>().ok(),
+    }
+}
+
+fn is_number(cell: &str) -> bool {
+    !cell.is_empty() && cell.parse::<f64>().is_ok()
+}
+
+/// Reads a features CSV (see the module documentation for the layout).
+pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
+    let rows = read_records(path)?;
+    let Some((_, first)) = rows.first() else {
+        return Err(LoadError::file(path, "the file has no rows"));
+    };
+    let has_header = match layout.header {
+        Detect::Yes => true,
+        Detect::No => false,
+        Detect::Auto => first.len() > 1 && first[1..].iter().all(|c| !is_number(c)),
+    };
+    let (header, data) = if has_header {
+        (Some(&rows[0]), &rows[1..])
+    } else {
+        (None, &rows[..])
+    };
+    let Some((first_line, first_data)) = data.first() else {
+        return Err(LoadError::file(path, "the file has a header but no items"));
+    };
+    let has_labels = match layout.label_column {
+        Detect::Yes => true,
+        Detect::No => false,
+        Detect::Auto => {
+            let named = header
+                .and_then(|(_, h)| h.get(1))
+                .is_some_and(|name| matches!(name.to_lowercase().as_str(), "label" | "class"));
+            let textual = first_data.get(1).is_some_and(|c| parse_cell(c).is_none());
+            named || textual
+        }
+    };
+    let first_feature = if has_labels { 2 } else { 1 };
+    let width = first_data.len();
+    if width <= first_feature {
+        return Err(LoadError::line(
+            path,
+            *first_line,
+            format!(
+                "no feature columns: {width} column(s), of which the first {first_feature} are the id{}",
+                if has_labels { " and the label" } else { "" }
+            ),
+        ));
+    }
+    let d = width - first_feature;
+    let feature_names = match header {
+        Some((line, h)) => {
+            if h.len() != width {
+                return Err(LoadError::line(
+                    path,
+                    *line,
+                    format!("the header has {} columns, the first item {width}", h.len()),
+                ));
+            }
+            h[first_feature..].to_vec()
+        }
+        None => (0..d).map(|j| format!("f{j}")).collect(),
+    };
+    let mut values = Vec::with_capacity(data.len() * d);
+    let mut ids = Vec::with_capacity(data.len());
+    let mut labels = Vec::new();
+    for (line, row) in data {
+        if row.len() != width {
+            return Err(LoadError::line(
+                path,
+                *line,
+                format!(
+                    "{} columns, expected {width} as on line {first_line}",
+                    row.len()
+                ),
+            ));
+        }
+        ids.push(row[0].clone());
+        if has_labels {
+            labels.push(row[1].clone());
+        }
+        for (j, cell) in row[first_feature..].iter().enumerate() {
+            let value = parse_cell(cell).ok_or_else(|| {
+                LoadError::line(
+                    path,
+                    *line,
+                    format!(
+                        "column {} ({}): cannot read {cell:?} as a number",
+                        first_feature + j + 1,
+                        feature_names[j]
+                    ),
+                )
+            })?;
+            if value.is_infinite() {
+                return Err(LoadError::line(
+                    path,
+                    *line,
+                    format!(
+                        "column {} ({}): value is infinite",
+                        first_feature + j + 1,
+                        feature_names[j]
+                    ),
+                ));
+            }
+            values.push(value);
+        }
+    }
+    let matrix = Array2::from_shape_vec((ids.len(), d), values).expect("rows of d values");
+    Ok(FeatureTable {
+        ids,
+        labels: has_labels.then_some(labels),
+        feature_names,
+        matrix: FeatureMatrix::F64(matrix),
+    })
+}
+
+/// One row of an items or labels CSV.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRow {
+    /// 1-based line in the file.
+    pub line: u64,
+    /// The item's id.
+    pub id: String,
+    /// Its label, when the file has a second column.
+    pub label: Option<String>,
+}
+
+/// Reads an items CSV: `id[,label]` per row, optional header starting with `id`.
+pub fn read_items(path: &Path) -> Result<Vec<ItemRow>> {
+    let rows = read_records(path)?;
+    let skip = usize::from(
+        rows.first()
+            .is_some_and(|(_, r)| r[0].eq_ignore_ascii_case("id")),
+    );
+    rows[skip..]
+        .iter()
+        .map(|(line, row)| match row.len() {
+            1 | 2 => Ok(ItemRow {
+                line: *line,
+                id: row[0].clone(),
+                label: row.get(1).cloned(),
+            }),
+            n => Err(LoadError::line(
+                path,
+                *line,
+                format!("{n} columns; an items file has `id` or `id,label`"),
+            )),
+        })
+        .collect()
+}
+
+/// Reads an `n x d` `.npy` array of f32 or f64.
+pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
+    use ndarray_npy::{ReadNpyError, ReadNpyExt};
+    let open = || std::fs::File::open(path).map_err(io_error(path));
+    let describe =
+        |e: ReadNpyError| LoadError::file(path, format!("not a 2-D f32 or f64 .npy array: {e}"));
+    let matrix = match Array2::<f32>::read_npy(open()?) {
+        Ok(a) => FeatureMatrix::F32(a),
+        Err(ReadNpyError::WrongDescriptor(_)) => {
+            FeatureMatrix::F64(Array2::<f64>::read_npy(open()?).map_err(describe)?)
+        }
+        Err(e) => return Err(describe(e)),
+    };
+    let (n, d) = matrix.dim();
+    if n == 0 || d == 0 {
+        return Err(LoadError::file(
+            path,
+            format!("the array is empty ({n} x {d})"),
+        ));
+    }
+    Ok(matrix)
+}
+
+/// Reads `.npy` features with an optional items CSV giving ids and labels (ids default to the
+/// row numbers 0, 1, ...).
+pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureTable> {
+    let matrix = read_npy(path)?;
+    let (n, d) = matrix.dim();
+    let (ids, labels) = match items {
+        None => ((0..n).map(|i| i.to_string()).collect(), None),
+        Some(items_path) => {
+            let rows = read_items(items_path)?;
+            if rows.len() != n {
+                return Err(LoadError::file(
+                    items_path,
+                    format!("{} items, but {} has {n} rows", rows.len(), path.display()),
+                ));
+            }
+            let labelled = rows.iter().filter(|r| r.label.is_some()).count();
+            if labelled != 0 && labelled != n {
+                let row = rows
+                    .iter()
+                    .find(|r| r.label.is_none())
+                    .expect("some unlabelled");
+                return Err(LoadError::line(
+                    items_path,
+                    row.line,
+                    "this item has no label while others do",
+                ));
+            }
+            let labels =
+                (labelled == n).then(|| rows.iter().map(|r| r.label.clone().unwrap()).collect());
+            (rows.into_iter().map(|r| r.id).collect(), labels)
+        }
+    };
+    Ok(FeatureTable {
+        ids,
+        labels,
+        feature_names: (0..d).map(|j| format!("f{j}")).collect(),
+        matrix,
+    })
+}
+
+/// Reads features by extension: `.npy` (with `items`) or anything else as CSV.
+pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Result<FeatureTable> {
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if is_npy {
+        read_npy_with_items(path, items)
+    } else {
+        if let Some(items) = items {
+            return Err(LoadError::file(
+                items,
+                "an items file goes with .npy features only; a CSV carries its own ids",
+            ));
+        }
+        read_csv(path, layout)
+    }
+}
+
+impl FeatureTable {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Labels every item from a labels CSV (`id,label`) matched by id. An id that is not an
+    /// item, a row without a label, or an item left without one is an error naming it.
+    pub fn attach_labels(&mut self, labels_path: &Path) -> Result<()> {
+        let rows = read_items(labels_path)?;
+        self.labels = Some(match_labels(&self.ids, &rows, labels_path)?);
+        Ok(())
+    }
+
+    /// The values as an f64 view-able array (a copy for f32 tables).
+    pub fn with_f64<R>(&self, f: impl FnOnce(ArrayView2<f64>) -> R) -> R {
+        match &self.matrix {
+            FeatureMatrix::F64(a) => f(a.view()),
+            FeatureMatrix::F32(a) => f(a.mapv(f64::from).view()),
+        }
+    }
+}
+
+/// Labels for `ids` from labels-file rows, matched by id.
+pub fn match_labels(ids: &[String], rows: &[ItemRow], path: &Path) -> Result<Vec<String>> {
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        position.entry(id.as_str()).or_insert(i);
+    }
+    let mut labels: Vec<Option<String>> = vec![None; ids.len()];
+    for row in rows {
+        let Some(&i) = position.get(row.id.as_str()) else {
+            return Err(LoadError::line(
+                path,
+                row.line,
+                format!("id {:?} is not an item of the collection", row.id),
+            ));
+        };
+        let Some(label) = &row.label else {
+            return Err(LoadError::line(
+                path,
+                row.line,
+                format!("id {:?} has no label column", row.id),
+            ));
+        };
+        labels[i] = Some(label.clone());
+    }
+    let missing: Vec<&str> = ids
+        .iter()
+        .zip(&labels)
+        .filter(|(_, l)| l.is_none())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(LoadError::file(
+            path,
+            format!(
+                "{} item(s) have no label here (first: {})",
+                missing.len(),
+                missing
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(labels.into_iter().map(Option::unwrap).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_the_reference_filename_first_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "a.csv", "img1.jpg,1.5,2\nimg2.jpg,3,4e-1\n");
+        let t = read_csv(&p, CsvLayout::default()).unwrap();
+        assert_eq!(t.ids, vec!["img1.jpg", "img2.jpg"]);
+        assert!(t.labels.is_none());
+        assert_eq!(t.feature_names, vec!["f0", "f1"]);
+        assert_eq!(
+            t.matrix,
+            FeatureMatrix::F64(ndarray::array![[1.5, 2.0], [3.0, 0.4]])
+        );
+    }
+
+    #[test]
+    fn numeric_labels_are_found_by_their_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "a.csv", "id,class,x\na,1,0.5\nb,2,0.25\n");
+        let t = read_csv(&p, CsvLayout::default()).unwrap();
+        assert_eq!(t.labels.unwrap(), vec!["1", "2"]);
+        assert_eq!(t.matrix.dim(), (2, 1));
+    }
+
+    #[test]
+    fn bad_rows_are_named_by_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "ragged.csv", "id,a,b\nx,1,2\ny,3\n");
+        let e = read_csv(&p, CsvLayout::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("ragged.csv, line 3") && e.contains("2 columns, expected 3"),
+            "{e}"
+        );
+        let p = write(&dir, "text.csv", "x,1,2\ny,3,abc\n");
+        let e = read_csv(&p, CsvLayout::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("column 3 (f1)") && e.contains("\"abc\""),
+            "{e}"
+        );
+        let p = write(&dir, "inf.csv", "x,1,inf\n");
+        assert!(read_csv(&p, CsvLayout::default())
+            .unwrap_err()
+            .to_string()
+            .contains("infinite"));
+        let p = write(&dir, "empty.csv", "\n\n");
+        assert!(read_csv(&p, CsvLayout::default())
+            .unwrap_err()
+            .to_string()
+            .contains("no rows"));
+        let p = write(&dir, "header-only.csv", "id,a,b\n");
+        assert!(read_csv(&p, CsvLayout::default())
+            .unwrap_err()
+            .to_string()
+            .contains("no items"));
+    }
+
+    #[test]
+    fn labels_are_matched_by_id_and_unknown_ids_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "f.csv", "a,1\nb,2\n");
+        let mut t = read_csv(&p, CsvLayout::default()).unwrap();
+        let l = write(&dir, "l.csv", "id,label\nb,dog\na,cat\n");
+        t.attach_labels(&l).unwrap();
+        assert_eq!(t.labels.clone().unwrap(), vec!["cat", "dog"]);
+        let bad = write(&dir, "bad.csv", "id,label\na,cat\nzzz,dog\n");
+        let e = t.attach_labels(&bad).unwrap_err().to_string();
+        assert!(e.contains("bad.csv, line 3") && e.contains("zzz"), "{e}");
+        let partial = write(&dir, "partial.csv", "a,cat\n");
+        assert!(t
+            .attach_labels(&partial)
+            .unwrap_err()
+            .to_string()
+            .contains("1 item(s) have no label"));
+    }
+
+    #[test]
+    fn npy_round_trip_with_items() {
+        use ndarray_npy::WriteNpyExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.npy");
+        let a = ndarray::array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        a.write_npy(std::fs::File::create(&p).unwrap()).unwrap();
+        let items = write(
+            &dir,
+            "items.csv",
+            "id,label\nimg/a.png,x\nimg/b.png,y\nimg/c.png,x\n",
+        );
+        let t = read_features(&p, CsvLayout::default(), Some(&items)).unwrap();
+        assert_eq!(t.matrix, FeatureMatrix::F32(a));
+        assert_eq!(t.ids[2], "img/c.png");
+        assert_eq!(t.labels.unwrap()[1], "y");
+        let short = write(&dir, "short.csv", "a\nb\n");
+        let e = read_features(&p, CsvLayout::default(), Some(&short))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2 items, but") && e.contains("has 3 rows"),
+            "{e}"
+        );
+        let f64p = dir.path().join("y.npy");
+        ndarray::array![[1.0f64]]
+            .write_npy(std::fs::File::create(&f64p).unwrap())
+            .unwrap();
+        assert_eq!(read_npy(&f64p).unwrap().precision(), "f64");
+    }
+}

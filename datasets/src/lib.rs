@@ -1,0 +1,16 @@
+//! # demud-datasets
+//!
+//! Everything that turns files into collections for the `demud` engine, and the seeded
+//! collections the product generates itself:
+//!
+//! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
+//!   or `.npy` (with an items CSV of ids and labels), and label files matched by id;
+//! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
+//!   of the main job).
+
+pub mod error;
+pub mod features;
+pub mod synthetic;
+
+pub use error::{LoadError, Result};
+pub use features::{CsvLayout, Detect, FeatureMatrix, FeatureTable};

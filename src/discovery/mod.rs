@@ -1,0 +1,481 @@
+//! The DEMUD loop: select the remaining item the model explains worst, explain it, add it to
+//! the model, repeat.
+//!
+//! ```
+//! use demud::discovery::{DemudParams, Init};
+//! use ndarray::array;
+//!
+//! // Three items near the origin and one far away.
+//! let data = array![[0.0, 0.1], [0.1, 0.0], [0.0, 0.0], [5.0, 5.0]];
+//! let params = DemudParams::new(1).init(Init::Index(0)).n_select(2);
+//! let picks: Vec<_> = params.discover(data.view()).unwrap().map(|s| s.unwrap()).collect();
+//! assert_eq!(picks[0].index, 0);
+//! assert_eq!(picks[1].index, 3); // the outlier comes second
+//! // Its novel content is everything that differs from the one item seen before.
+//! assert_eq!(picks[1].residual.to_vec(), vec![5.0, 4.9]);
+//! ```
+
+mod fast;
+mod params;
+
+pub use params::{Compatibility, DemudParams, Init, ScorePath, UpdateMethod};
+
+use crate::element::Element;
+use crate::error::{DemudError, Result};
+use crate::model::{IncrementalMethod, RankZeroStyle, SubspaceModel, Truncation};
+use crate::scoring::{exact_scores, explain, MissingPolicy};
+use fast::FastScores;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, CowArray, Ix2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// One selection with its explanation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selection {
+    /// 1-based position in the selection order.
+    pub rank: usize,
+    /// 0-based index of the item in the collection.
+    pub index: usize,
+    /// Reconstruction error under the model that selected it (0 for an index or random init).
+    pub score: f64,
+    /// Expected content `xhat` (what the model predicted).
+    pub expected: Array1<f64>,
+    /// Novel content `e = x - xhat` (NaN on missing features).
+    pub residual: Array1<f64>,
+}
+
+/// Where the scores of the remaining items come from.
+enum Scores {
+    /// Recomputed by explicit reconstruction at every selection.
+    Exact,
+    /// Maintained incrementally; `since_rebuild` counts updates since the last exact rebuild.
+    Fast {
+        state: FastScores,
+        since_rebuild: usize,
+    },
+    /// Static model: the whole order was fixed once.
+    Fixed(Vec<(usize, f64)>),
+}
+
+/// A running discovery: an iterator over [`Selection`]s. Created by [`DemudParams::discover`].
+pub struct Discovery<'a, T: Element> {
+    data: CowArray<'a, T, Ix2>,
+    params: DemudParams,
+    active: Vec<bool>,
+    limit: usize,
+    made: usize,
+    model: Option<SubspaceModel>,
+    scores: Scores,
+    /// Items the `full` update models (prior items first, then selections), one per row.
+    modelled_items: Vec<f64>,
+    /// Per-feature fallback for missing values of the first selection (collection nanmean).
+    fill_values: Option<Array1<f64>>,
+    /// Whether the fast score update applies to this run.
+    fast: bool,
+    failed: bool,
+}
+
+impl DemudParams {
+    /// Starts a run on `data` (one item per row). Validates the parameters and the data:
+    /// NaN is refused under the `error` policy and replaced under `zero`; infinities are
+    /// always refused.
+    pub fn discover<'a, T: Element>(&self, data: ArrayView2<'a, T>) -> Result<Discovery<'a, T>> {
+        let (n, d) = data.dim();
+        self.check(n, d)?;
+        let data = prepare_data(data, self.missing)?;
+        let has_missing = data.iter().any(|v| v.to_f64().is_nan());
+        let fill_values = has_missing.then(|| nan_mean(data.view()));
+        let fast_applies = self.fast_applies() && !has_missing;
+        let mut modelled_items = Vec::new();
+        let mut model = None;
+        match &self.init {
+            Init::Prior(prior) => {
+                model = Some(SubspaceModel::from_items(
+                    prior.view(),
+                    self.k,
+                    self.truncation(),
+                )?);
+                if self.update == UpdateMethod::Full {
+                    modelled_items.extend(prior.iter().copied());
+                }
+            }
+            Init::Model(saved) => model = Some(saved.clone()),
+            _ => {}
+        }
+        let scores = match (&model, fast_applies) {
+            (Some(m), true) => Scores::Fast {
+                state: FastScores::rebuild(data.view(), m),
+                since_rebuild: 0,
+            },
+            _ => Scores::Exact,
+        };
+        Ok(Discovery {
+            limit: self.n_select.unwrap_or(n).min(n),
+            active: vec![true; n],
+            made: 0,
+            params: self.clone(),
+            data,
+            model,
+            scores,
+            modelled_items,
+            fill_values,
+            fast: fast_applies,
+            failed: false,
+        })
+    }
+
+    fn truncation(&self) -> Truncation {
+        match self.compat {
+            Compatibility::Clean => Truncation::DropNullDirections,
+            Compatibility::Reference => Truncation::KeepAll,
+        }
+    }
+
+    fn fast_applies(&self) -> bool {
+        // Reference compatibility re-projects every item as the reference does: ties that are
+        // exact in real arithmetic (common on data with repeated values) then fall as
+        // rounding makes them fall there.
+        self.path == ScorePath::Auto
+            && self.compat == Compatibility::Clean
+            && matches!(self.update, UpdateMethod::Brand | UpdateMethod::Ross)
+            && self.scoring.is_plain_norm()
+    }
+}
+
+fn prepare_data<T: Element>(
+    data: ArrayView2<'_, T>,
+    policy: MissingPolicy,
+) -> Result<CowArray<'_, T, Ix2>> {
+    let mut needs_zeroing = false;
+    for ((item, feature), v) in data.indexed_iter() {
+        let v = v.to_f64();
+        if v.is_nan() {
+            match policy {
+                MissingPolicy::Error => return Err(DemudError::MissingValue { item, feature }),
+                MissingPolicy::Zero => needs_zeroing = true,
+                MissingPolicy::Ignore => {}
+            }
+        } else if v.is_infinite() {
+            return Err(DemudError::InfiniteValue { item, feature });
+        }
+    }
+    if needs_zeroing {
+        let zero = T::from_f64(0.0);
+        Ok(CowArray::from(data.mapv(|v| {
+            if v.to_f64().is_nan() {
+                zero
+            } else {
+                v
+            }
+        })))
+    } else if data.is_standard_layout() {
+        Ok(CowArray::from(data))
+    } else {
+        // BLAS needs contiguous rows for the one pass per selection.
+        Ok(CowArray::from(data.as_standard_layout().into_owned()))
+    }
+}
+
+/// Per-feature mean over observed values (0 where a feature is never observed).
+fn nan_mean<T: Element>(data: ArrayView2<T>) -> Array1<f64> {
+    data.axis_iter(Axis(1))
+        .map(|col| {
+            let (sum, count) = col
+                .iter()
+                .map(|v| v.to_f64())
+                .filter(|v| !v.is_nan())
+                .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+            if count == 0 {
+                0.0
+            } else {
+                sum / count as f64
+            }
+        })
+        .collect()
+}
+
+/// Index of the largest score among active rows; ties go to the lowest index.
+fn argmax(scores: impl Iterator<Item = (usize, f64)>) -> Option<(usize, f64)> {
+    scores.fold(None, |best, (i, s)| match best {
+        Some((_, b)) if s <= b => best,
+        _ => Some((i, s)),
+    })
+}
+
+impl<T: Element> Discovery<'_, T> {
+    /// The current model (after the selections made so far); `None` before the first
+    /// selection of an item-index or random initialisation.
+    pub fn model(&self) -> Option<&SubspaceModel> {
+        self.model.as_ref()
+    }
+
+    /// Number of selections this run will make in all.
+    pub fn len_total(&self) -> usize {
+        self.limit
+    }
+
+    /// Number of selections made so far.
+    pub fn made(&self) -> usize {
+        self.made
+    }
+
+    fn row(&self, i: usize) -> Array1<f64> {
+        self.data.row(i).mapv(Element::to_f64)
+    }
+
+    fn rank_zero_style(&self) -> RankZeroStyle {
+        let reference = self.params.compat == Compatibility::Reference;
+        // Under `full`, the reference re-runs a batch SVD of the one item after an svd or mean
+        // init (a zero column); otherwise it stores e_0.
+        let batch = self.params.update == UpdateMethod::Full
+            && matches!(self.params.init, Init::Svd | Init::Mean);
+        if reference && !batch {
+            RankZeroStyle::ReferenceFirstAxis
+        } else {
+            RankZeroStyle::Empty
+        }
+    }
+
+    /// The first selection, and the model that chose it, for the inits without a model.
+    fn first_pick(&mut self) -> Result<(usize, Option<SubspaceModel>)> {
+        let n = self.data.nrows();
+        let model = match &self.params.init {
+            Init::Index(i) => return Ok((*i, None)),
+            Init::Random => {
+                let i = ChaCha8Rng::seed_from_u64(self.params.seed).random_range(0..n);
+                return Ok((i, None));
+            }
+            Init::Mean => {
+                let mean = match &self.fill_values {
+                    Some(fill) => fill.clone(),
+                    None => nan_mean(self.data.view()),
+                };
+                // The reference stores this mean-only model with the e_0 quirk too.
+                let style = match self.params.compat {
+                    Compatibility::Reference => RankZeroStyle::ReferenceFirstAxis,
+                    Compatibility::Clean => RankZeroStyle::Empty,
+                };
+                SubspaceModel::mean_only(mean, n, style)
+            }
+            Init::Svd => self.collection_svd()?,
+            Init::Prior(_) | Init::Model(_) => unreachable!("these inits start with a model"),
+        };
+        let scores = exact_scores(self.data.view(), &self.active, &model, &self.params.scoring);
+        let (i, _) = argmax(scores.iter().copied().enumerate()).expect("n > 0");
+        Ok((i, Some(model)))
+    }
+
+    fn next_pick(&mut self) -> Result<(usize, f64)> {
+        let model = self
+            .model
+            .as_ref()
+            .expect("a model exists after the first selection");
+        let active = &self.active;
+        let pick = match &mut self.scores {
+            Scores::Fixed(order) => order.get(self.made).copied(),
+            Scores::Fast { state, .. } => {
+                let fast = (0..active.len())
+                    .filter(|&i| active[i])
+                    .map(|i| (i, state.score(i)));
+                let best = argmax(fast.clone());
+                // Items whose fast scores are within rounding of the best are re-scored by
+                // explicit reconstruction, so near-ties fall as the exact path decides them.
+                best.map(|(i, top)| {
+                    let floor = top - T::NEAR_TIE * top.abs();
+                    let close: Vec<usize> =
+                        fast.filter(|&(_, s)| s >= floor).map(|(j, _)| j).collect();
+                    if close.len() == 1 {
+                        return (i, top);
+                    }
+                    let rows = self.data.select(Axis(0), &close);
+                    let exact = exact_scores(
+                        rows.view(),
+                        &vec![true; close.len()],
+                        model,
+                        &self.params.scoring,
+                    );
+                    argmax(close.into_iter().zip(exact)).expect("at least one candidate")
+                })
+            }
+            Scores::Exact => {
+                let scores = exact_scores(self.data.view(), active, model, &self.params.scoring);
+                argmax(
+                    scores
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .filter(|&(i, _)| active[i]),
+                )
+            }
+        };
+        Ok(pick.expect("an active item remains"))
+    }
+
+    /// Adds the selected item to the model (and the fast state).
+    fn learn(&mut self, index: usize, x: ArrayView1<f64>, first_model: bool) -> Result<()> {
+        let params = &self.params;
+        if params.update == UpdateMethod::Static {
+            return Ok(());
+        }
+        if first_model {
+            // The model that chose the first item is discarded: the seen data is that item.
+            self.model = Some(SubspaceModel::rank_zero(x, self.rank_zero_style()));
+            if params.update == UpdateMethod::Full {
+                self.modelled_items.extend(x.iter().copied());
+            }
+            if self.fast {
+                let state = FastScores::rebuild(self.data.view(), self.model.as_ref().unwrap());
+                self.scores = Scores::Fast {
+                    state,
+                    since_rebuild: 0,
+                };
+            }
+            return Ok(());
+        }
+        let model = self.model.as_mut().expect("model exists");
+        match params.update {
+            UpdateMethod::Full => {
+                self.modelled_items.extend(x.iter().copied());
+                let d = x.len();
+                let rows = self.modelled_items.len() / d;
+                let items = ArrayView2::from_shape((rows, d), &self.modelled_items)
+                    .expect("rows of d features");
+                *model = SubspaceModel::from_items(items, params.k, params.truncation())?;
+            }
+            UpdateMethod::Brand | UpdateMethod::Ross => {
+                let method = if params.update == UpdateMethod::Brand {
+                    IncrementalMethod::Brand
+                } else {
+                    IncrementalMethod::Ross
+                };
+                let change = model.add_item(x, method, params.k)?;
+                if let Scores::Fast {
+                    state,
+                    since_rebuild,
+                } = &mut self.scores
+                {
+                    *since_rebuild += 1;
+                    if params.refresh_every > 0 && *since_rebuild >= params.refresh_every {
+                        *state = FastScores::rebuild(self.data.view(), model);
+                        *since_rebuild = 0;
+                    } else {
+                        state.apply(self.data.view(), index, &change, model);
+                    }
+                }
+            }
+            UpdateMethod::Static => unreachable!(),
+        }
+        Ok(())
+    }
+
+    /// The top-k SVD model of the whole collection (missing values filled by feature means).
+    fn collection_svd(&self) -> Result<SubspaceModel> {
+        let all = self.data.mapv(Element::to_f64);
+        let all = match &self.fill_values {
+            Some(fill) => fill_missing(all, fill.view()),
+            None => all,
+        };
+        SubspaceModel::from_items(all.view(), self.params.k, self.params.truncation())
+    }
+
+    fn select(&mut self) -> Result<Selection> {
+        if self.made == 0 && self.params.update == UpdateMethod::Static {
+            let model = match self.model.take() {
+                Some(model) => model,
+                None => self.collection_svd()?,
+            };
+            self.fix_static_order(&model);
+            self.model = Some(model);
+        }
+        let (index, first_model) = if self.model.is_none() {
+            let (index, chooser) = self.first_pick()?;
+            // The first pick is explained by the model that chose it (none for an index init).
+            self.model = chooser;
+            (index, true)
+        } else {
+            (self.next_pick()?.0, false)
+        };
+        let x = self.row(index);
+        let (expected, residual, score) = match &self.model {
+            Some(model) => {
+                let (expected, residual) = explain(model, x.view());
+                let score = self.params.scoring.score(residual.view());
+                (expected, residual, score)
+            }
+            None => (x.clone(), Array1::zeros(x.len()), 0.0),
+        };
+        // Missing features enter the model as the model expects them (Brand 2002); the very
+        // first item, with no model, takes the collection's per-feature means.
+        let learned = if x.iter().any(|v| v.is_nan()) {
+            let fill = match &self.model {
+                Some(_) => expected.clone(),
+                None => self.fill_values.clone().expect("data has missing values"),
+            };
+            fill_missing_row(&x, &fill)
+        } else {
+            x
+        };
+        self.learn(index, learned.view(), first_model)?;
+        self.active[index] = false;
+        self.made += 1;
+        Ok(Selection {
+            rank: self.made,
+            index,
+            score,
+            expected,
+            residual,
+        })
+    }
+
+    fn fix_static_order(&mut self, model: &SubspaceModel) {
+        let scores = exact_scores(self.data.view(), &self.active, model, &self.params.scoring);
+        let mut order: Vec<(usize, f64)> = scores.iter().copied().enumerate().collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.scores = Scores::Fixed(order);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fast_and_exact_scores(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let Scores::Fast { state, .. } = &self.scores else {
+            return None;
+        };
+        let model = self.model.as_ref()?;
+        let exact = exact_scores(self.data.view(), &self.active, model, &self.params.scoring);
+        let idx: Vec<usize> = (0..self.active.len()).filter(|&i| self.active[i]).collect();
+        Some((
+            idx.iter().map(|&i| state.score(i)).collect(),
+            idx.iter().map(|&i| exact[i]).collect(),
+        ))
+    }
+}
+
+fn fill_missing(mut all: Array2<f64>, fill: ArrayView1<f64>) -> Array2<f64> {
+    for mut row in all.rows_mut() {
+        for (v, &f) in row.iter_mut().zip(fill) {
+            if v.is_nan() {
+                *v = f;
+            }
+        }
+    }
+    all
+}
+
+fn fill_missing_row(x: &Array1<f64>, fill: &Array1<f64>) -> Array1<f64> {
+    x.iter()
+        .zip(fill)
+        .map(|(&v, &f)| if v.is_nan() { f } else { v })
+        .collect()
+}
+
+impl<T: Element> Iterator for Discovery<'_, T> {
+    type Item = Result<Selection>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.made >= self.limit {
+            return None;
+        }
+        let result = self.select();
+        self.failed = result.is_err();
+        Some(result)
+    }
+}

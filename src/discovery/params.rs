@@ -1,0 +1,269 @@
+//! Validated parameters of a discovery run.
+
+use crate::error::{DemudError, Result};
+use crate::model::SubspaceModel;
+use crate::scoring::{MissingPolicy, ScoreMethod, Scoring};
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+
+/// How the model is updated after each selection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateMethod {
+    /// Brand (2002) incremental SVD (reference `increm-brand`), with the fast score update.
+    #[default]
+    Brand,
+    /// Top-k SVD of all selected items, recomputed each time (reference `full`).
+    Full,
+    /// Ross et al. (2008) incremental SVD with mean tracking, implemented correctly.
+    Ross,
+    /// One SVD of the whole collection; items ranked once by score (the papers' "SVD" baseline).
+    Static,
+}
+
+/// How the first selection is made (reference `--init-item`), or which model to start from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// That item (0-based) is the first selection, with score 0.
+    Index(usize),
+    /// The item with the largest score under the top-k SVD of the whole collection.
+    Svd,
+    /// The item farthest from the collection mean.
+    Mean,
+    /// A random item drawn with the run's seed.
+    Random,
+    /// Start from the SVD of these prior items (one per row); they are never candidates.
+    Prior(Array2<f64>),
+    /// Start from a saved model (a previous run's state).
+    Model(SubspaceModel),
+}
+
+/// Reproduce the reference implementation's quirks, or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compatibility {
+    /// The clean algorithm: rank-0 model without basis, null directions dropped.
+    #[default]
+    Clean,
+    /// wkiri/DEMUD's behaviour: rank-0 model stored as `e_0` with singular value 0, and `full`
+    /// keeping `min(k, m)` directions. Makes `brand` runs identical item for item.
+    Reference,
+}
+
+/// How scores are kept up to date between selections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScorePath {
+    /// The fast update (one pass over the data plus O(n k^2) per selection) whenever it
+    /// applies (`brand`/`ross`, `lowhigh`, no weights, no missing values), exact otherwise.
+    #[default]
+    Auto,
+    /// Re-project every remaining item each selection (O(n d k)), as the reference does.
+    Exact,
+}
+
+/// Parameters of a DEMUD run. Build with [`DemudParams::new`] and the setters; they are
+/// checked against the collection when the run starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemudParams {
+    pub(crate) k: usize,
+    pub(crate) n_select: Option<usize>,
+    pub(crate) init: Init,
+    pub(crate) update: UpdateMethod,
+    pub(crate) scoring: Scoring,
+    pub(crate) missing: MissingPolicy,
+    pub(crate) compat: Compatibility,
+    pub(crate) path: ScorePath,
+    pub(crate) refresh_every: usize,
+    pub(crate) seed: u64,
+}
+
+impl DemudParams {
+    /// Default parameters with `k` principal components: `svd` init, `brand` update, `lowhigh`
+    /// scores, missing values refused, clean model, fast path refreshed every 64 selections.
+    pub fn new(k: usize) -> Self {
+        DemudParams {
+            k,
+            n_select: None,
+            init: Init::Svd,
+            update: UpdateMethod::Brand,
+            scoring: Scoring::default(),
+            missing: MissingPolicy::Error,
+            compat: Compatibility::Clean,
+            path: ScorePath::Auto,
+            refresh_every: 64,
+            seed: 0,
+        }
+    }
+    /// Number of selections to make (default: every item).
+    pub fn n_select(mut self, n: usize) -> Self {
+        self.n_select = Some(n);
+        self
+    }
+    /// First selection or starting model.
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+    /// Model update method.
+    pub fn update(mut self, update: UpdateMethod) -> Self {
+        self.update = update;
+        self
+    }
+    /// Score method.
+    pub fn score(mut self, method: ScoreMethod) -> Self {
+        self.scoring = Scoring {
+            method,
+            ..self.scoring
+        };
+        self
+    }
+    /// Per-feature weights (non-negative, one per feature).
+    pub fn weights(mut self, weights: Array1<f64>) -> Self {
+        self.scoring = self.scoring.with_weights(weights);
+        self
+    }
+    /// Missing-value policy.
+    pub fn missing(mut self, policy: MissingPolicy) -> Self {
+        self.missing = policy;
+        self
+    }
+    /// Reference compatibility switch.
+    pub fn compat(mut self, compat: Compatibility) -> Self {
+        self.compat = compat;
+        self
+    }
+    /// Fast or exact score maintenance.
+    pub fn path(mut self, path: ScorePath) -> Self {
+        self.path = path;
+        self
+    }
+    /// Recompute the fast path's per-item state exactly every this many selections
+    /// (0: never), bounding rounding drift.
+    pub fn refresh_every(mut self, selections: usize) -> Self {
+        self.refresh_every = selections;
+        self
+    }
+    /// Seed of the `random` initialisation.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Number of principal components.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// The update method.
+    pub fn update_method(&self) -> UpdateMethod {
+        self.update
+    }
+    /// The scoring.
+    pub fn scoring(&self) -> &Scoring {
+        &self.scoring
+    }
+    /// The compatibility switch.
+    pub fn compatibility(&self) -> Compatibility {
+        self.compat
+    }
+
+    /// Checks the parameters against a collection of `n` items with `d` features.
+    pub(crate) fn check(&self, n: usize, d: usize) -> Result<()> {
+        if n == 0 || d == 0 {
+            return Err(DemudError::Empty {
+                what: "the collection",
+                items: n,
+                features: d,
+            });
+        }
+        if self.k == 0 {
+            return Err(DemudError::invalid("k", "must be at least 1"));
+        }
+        if self.k > d {
+            return Err(DemudError::invalid(
+                "k",
+                format!("k = {} exceeds the number of features d = {d}: the model cannot have more than d directions", self.k),
+            ));
+        }
+        if self.n_select == Some(0) {
+            return Err(DemudError::invalid("n", "must select at least 1 item"));
+        }
+        if let Some(w) = self.scoring.weights() {
+            if w.len() != d {
+                return Err(DemudError::DimensionMismatch {
+                    what: "the feature weights",
+                    expected: d,
+                    found: w.len(),
+                });
+            }
+            if let Some((j, v)) = w
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+            {
+                return Err(DemudError::invalid(
+                    "weights",
+                    format!("weight of feature {j} is {v}; weights must be finite and >= 0"),
+                ));
+            }
+        }
+        match &self.init {
+            Init::Index(i) if *i >= n => {
+                return Err(DemudError::invalid(
+                    "init",
+                    format!(
+                        "item index {i} is out of range: the collection has {n} items (0-based)"
+                    ),
+                ))
+            }
+            Init::Prior(prior) => {
+                if prior.nrows() == 0 {
+                    return Err(DemudError::Empty {
+                        what: "the prior data set",
+                        items: 0,
+                        features: prior.ncols(),
+                    });
+                }
+                if prior.ncols() != d {
+                    return Err(DemudError::DimensionMismatch {
+                        what: "the prior data set",
+                        expected: d,
+                        found: prior.ncols(),
+                    });
+                }
+                if let Some(((i, j), _)) = prior.indexed_iter().find(|(_, v)| !v.is_finite()) {
+                    return Err(DemudError::invalid(
+                        "prior",
+                        format!("prior item {i}, feature {j} is not a finite number"),
+                    ));
+                }
+            }
+            Init::Model(model) => {
+                if model.dim() != d {
+                    return Err(DemudError::DimensionMismatch {
+                        what: "the model",
+                        expected: d,
+                        found: model.dim(),
+                    });
+                }
+                model.validate()?;
+                if self.update == UpdateMethod::Full {
+                    return Err(DemudError::invalid(
+                        "update",
+                        "`full` recomputes the SVD of every modelled item, which a saved model does not hold: continue a saved model with `brand` or `ross`, or give the items as a prior data set",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if self.update == UpdateMethod::Static
+            && matches!(self.init, Init::Index(_) | Init::Mean | Init::Random)
+        {
+            return Err(DemudError::invalid(
+                "init",
+                "`static` ranks every item by one SVD model: use the `svd` init, a prior data set or a saved model",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The engine's one error type.
+
+use thiserror::Error;
+
+/// Everything the engine can refuse or fail at. Messages name the item, feature or parameter.
+#[derive(Debug, Error)]
+pub enum DemudError {
+    /// The collection (or a prior data set) has no items or no features.
+    #[error("{what} is empty ({items} items x {features} features)")]
+    Empty {
+        /// Which input: "the collection", "the prior data set".
+        what: &'static str,
+        /// Number of items found.
+        items: usize,
+        /// Number of features found.
+        features: usize,
+    },
+    /// A value is NaN while the missing-value policy is `error`.
+    #[error("item {item}, feature {feature}: value is missing (NaN); choose a missing-value policy (`zero` or `ignore`) to allow it")]
+    MissingValue {
+        /// 0-based item index.
+        item: usize,
+        /// 0-based feature index.
+        feature: usize,
+    },
+    /// A value is infinite (never allowed).
+    #[error("item {item}, feature {feature}: value is infinite")]
+    InfiniteValue {
+        /// 0-based item index.
+        item: usize,
+        /// 0-based feature index.
+        feature: usize,
+    },
+    /// Two inputs disagree on the number of features.
+    #[error("dimension mismatch: {what} has {found} features, the collection has {expected}")]
+    DimensionMismatch {
+        /// Which input disagrees ("the prior data set", "the model", "the feature weights").
+        what: &'static str,
+        /// The collection's number of features.
+        expected: usize,
+        /// The other input's number.
+        found: usize,
+    },
+    /// A parameter is out of its valid range or inconsistent with another.
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// LAPACK failed (non-convergence); the message is LAPACK's.
+    #[error("linear algebra failure in {context}: {message}")]
+    Linalg {
+        /// What was being computed.
+        context: &'static str,
+        /// The underlying error.
+        message: String,
+    },
+    /// A saved model state cannot be used.
+    #[error("model state: {0}")]
+    ModelState(String),
+}
+
+/// Shorthand for results of the engine.
+pub type Result<T, E = DemudError> = std::result::Result<T, E>;
+
+impl DemudError {
+    pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        DemudError::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn linalg(context: &'static str, err: impl std::fmt::Display) -> Self {
+        DemudError::Linalg {
+            context,
+            message: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The model of "uninteresting" (already seen) data: mean, orthonormal basis, singular values
+//! and the number of items it models, with the updates that add one item to it.
+//!
+//! The reconstruction of an item is `xhat = U U^T (x - mu) + mu` (expected content) and its
+//! residual `e = x - xhat` (novel content).
+//!
+//! ```
+//! use demud::model::{IncrementalMethod, SubspaceModel, RankZeroStyle};
+//! use ndarray::array;
+//!
+//! let mut model = SubspaceModel::rank_zero(array![0.0, 0.0, 0.0].view(), RankZeroStyle::Empty);
+//! model.add_item(array![1.0, 0.0, 0.0].view(), IncrementalMethod::Brand, 2).unwrap();
+//! assert_eq!(model.rank(), 1);
+//! // An item on the line through the two seen items is fully expected.
+//! let xhat = model.reconstruct(array![3.0, 0.0, 0.0].view());
+//! assert!((xhat[0] - 3.0).abs() < 1e-12);
+//! ```
+
+use crate::error::{DemudError, Result};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray_linalg::{JobSvd, SVDDC};
+use serde::{Deserialize, Serialize};
+
+/// An incremental SVD update that adds one item at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncrementalMethod {
+    /// Brand (2002), as in the reference: the new item enters as `x - mu'` (new mean).
+    Brand,
+    /// Ross et al. (2008) with mean tracking: the new item enters as `sqrt(m/(m+1)) (x - mu)`,
+    /// which makes the update exact for the scatter matrix of the centred items.
+    Ross,
+}
+
+/// How a model of a single item (rank 0) is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankZeroStyle {
+    /// No basis at all: every deviation from the mean counts as novel.
+    Empty,
+    /// The reference implementation's quirk: basis `e_0` with singular value 0, so feature 0
+    /// is left out of the next score and a spurious direction stays until truncated.
+    ReferenceFirstAxis,
+}
+
+/// Which singular directions of a batch SVD are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truncation {
+    /// Keep at most `k` directions, dropping those whose singular value is numerically zero
+    /// (the centred items of a set of `m` have rank at most `m - 1`).
+    DropNullDirections,
+    /// Keep `min(k, m, d)` directions as the reference does, even numerically null ones.
+    KeepAll,
+}
+
+/// What an incremental update did to the basis, in the terms the fast score update needs.
+///
+/// With `v = x - mu_old`, `L = U_old^T v` and `J` the unit residual of `v` off the old basis,
+/// the new basis is `U_new = [U_old, J] rotation` (without `J` when `new_direction` is `None`).
+#[derive(Clone, Debug)]
+pub struct BasisChange {
+    /// Number of items the model held before the update.
+    pub old_count: usize,
+    /// `v = x - mu_old`.
+    pub shift: Array1<f64>,
+    /// `L = U_old^T v` (old rank).
+    pub shift_in_basis: Array1<f64>,
+    /// `K = || v - U_old L ||` when `v` added a direction, `None` when it lay in the old span.
+    pub new_direction: Option<f64>,
+    /// `(old rank [+ 1]) x (new rank)` rotation.
+    pub rotation: Array2<f64>,
+}
+
+/// Mean, orthonormal basis (d x r), singular values (r) and item count of the seen data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubspaceModel {
+    mean: Array1<f64>,
+    basis: Array2<f64>,
+    singular_values: Array1<f64>,
+    count: usize,
+}
+
+impl SubspaceModel {
+    /// The model of a single item: mean = the item, rank 0 (or the reference's `e_0` quirk).
+    pub fn rank_zero(item: ArrayView1<f64>, style: RankZeroStyle) -> Self {
+        let d = item.len();
+        let (basis, singular_values) = match style {
+            RankZeroStyle::Empty => (Array2::zeros((d, 0)), Array1::zeros(0)),
+            RankZeroStyle::ReferenceFirstAxis => {
+                let mut basis = Array2::zeros((d, 1));
+                basis[(0, 0)] = 1.0;
+                (basis, Array1::zeros(1))
+            }
+        };
+        SubspaceModel {
+            mean: item.to_owned(),
+            basis,
+            singular_values,
+            count: 1,
+        }
+    }
+
+    /// A model with a mean and no basis (used for the `mean` initialisation).
+    pub fn mean_only(mean: Array1<f64>, count: usize, style: RankZeroStyle) -> Self {
+        let mut model = Self::rank_zero(mean.view(), style);
+        model.count = count;
+        model
+    }
+
+    /// The top-`k` SVD model of `items` (one item per row), centred on their mean.
+    pub fn from_items(items: ArrayView2<f64>, k: usize, truncation: Truncation) -> Result<Self> {
+        let (m, d) = items.dim();
+        if m == 0 || d == 0 {
+            return Err(DemudError::Empty {
+                what: "the data set to model",
+                items: m,
+                features: d,
+            });
+        }
+        let mean = items.mean_axis(Axis(0)).expect("non-empty");
+        if m == 1 {
+            // One centred item is the zero vector: no direction to model.
+            return Ok(Self::mean_only(mean, 1, RankZeroStyle::Empty));
+        }
+        let centred = &items - &mean;
+        let (_, sv, vt) = centred
+            .svddc(JobSvd::Some)
+            .map_err(|e| DemudError::linalg("the SVD of the modelled items", e))?;
+        let vt = vt.expect("requested V^T");
+        let available = sv.len().min(k);
+        let keep = match truncation {
+            Truncation::KeepAll => available,
+            Truncation::DropNullDirections => {
+                let tol = sv.first().copied().unwrap_or(0.0) * (m.max(d) as f64) * f64::EPSILON;
+                sv.iter().take(available).filter(|&&s| s > tol).count()
+            }
+        };
+        Ok(SubspaceModel {
+            mean,
+            basis: vt.slice(s![..keep, ..]).t().to_owned(),
+            singular_values: sv.slice(s![..keep]).to_owned(),
+            count: m,
+        })
+    }
+
+    /// Builds a model from its parts, checking shapes and that the basis is orthonormal
+    /// (columns of norm 1 or 0, pairwise orthogonal, within `1e-6`).
+    pub fn from_parts(
+        mean: Array1<f64>,
+        basis: Array2<f64>,
+        singular_values: Array1<f64>,
+        count: usize,
+    ) -> Result<Self> {
+        let model = SubspaceModel {
+            mean,
+            basis,
+            singular_values,
+            count,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let d = self.mean.len();
+        let bad = |reason: String| Err(DemudError::ModelState(reason));
+        if self.basis.nrows() != d {
+            return bad(format!(
+                "basis has {} rows, mean has {d} features",
+                self.basis.nrows()
+            ));
+        }
+        if self.basis.ncols() != self.singular_values.len() {
+            return bad(format!(
+                "basis has {} columns but there are {} singular values",
+                self.basis.ncols(),
+                self.singular_values.len()
+            ));
+        }
+        if self.count == 0 {
+            return bad("the model counts 0 items".into());
+        }
+        let all = self.mean.iter().chain(self.basis.iter());
+        if all
+            .chain(self.singular_values.iter())
+            .any(|v| !v.is_finite())
+        {
+            return bad("the model holds NaN or infinite values".into());
+        }
+        let gram = self.basis.t().dot(&self.basis);
+        for ((i, j), &g) in gram.indexed_iter() {
+            let ok = if i == j {
+                (g - 1.0).abs() < 1e-6 || g.abs() < 1e-6
+            } else {
+                g.abs() < 1e-6
+            };
+            if !ok {
+                return bad(format!(
+                    "the basis is not orthonormal (U^T U [{i},{j}] = {g})"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of features d.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+    /// Number of basis directions r.
+    pub fn rank(&self) -> usize {
+        self.basis.ncols()
+    }
+    /// The mean mu of the modelled items.
+    pub fn mean(&self) -> ArrayView1<'_, f64> {
+        self.mean.view()
+    }
+    /// The orthonormal basis U (d x r).
+    pub fn basis(&self) -> ArrayView2<'_, f64> {
+        self.basis.view()
+    }
+    /// The singular values s (r).
+    pub fn singular_values(&self) -> ArrayView1<'_, f64> {
+        self.singular_values.view()
+    }
+    /// Number of items m the model summarises.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Expected content `U U^T (x - mu) + mu` of an item without missing values.
+    pub fn reconstruct(&self, x: ArrayView1<f64>) -> Array1<f64> {
+        let centred = &x - &self.mean;
+        self.basis.dot(&self.basis.t().dot(&centred)) + &self.mean
+    }
+
+    /// Adds one item (no missing values) and truncates to `k` directions, returning how the
+    /// basis changed. Costs O(d r + r^3).
+    pub fn add_item(
+        &mut self,
+        x: ArrayView1<f64>,
+        method: IncrementalMethod,
+        k: usize,
+    ) -> Result<BasisChange> {
+        let m = self.count as f64;
+        let shift = &x - &self.mean;
+        let shift_in_basis = self.basis.t().dot(&shift);
+        let off_basis = &shift - &self.basis.dot(&shift_in_basis);
+        let off_norm = off_basis.dot(&off_basis).sqrt();
+        let shift_norm = shift.dot(&shift).sqrt();
+        // A residual at rounding level carries no direction: adding it would put noise in U.
+        let new_direction = (off_norm > 1e-13 * shift_norm).then_some(off_norm);
+
+        // The item enters the small matrix as `scale * v`: Brand uses x - mu' = m/(m+1) v;
+        // Ross the exact scatter update sqrt(m/(m+1)) v.
+        let scale = match method {
+            IncrementalMethod::Brand => m / (m + 1.0),
+            IncrementalMethod::Ross => (m / (m + 1.0)).sqrt(),
+        };
+        let r = self.rank();
+        let rows = r + usize::from(new_direction.is_some());
+        let mut small = Array2::<f64>::zeros((rows, r + 1));
+        for i in 0..r {
+            small[(i, i)] = self.singular_values[i];
+            small[(i, r)] = scale * shift_in_basis[i];
+        }
+        if let Some(norm) = new_direction {
+            small[(r, r)] = scale * norm;
+        }
+        let (u_small, sv, _) = small
+            .svddc(JobSvd::Some)
+            .map_err(|e| DemudError::linalg("the SVD of the incremental update", e))?;
+        let u_small = u_small.expect("requested U");
+
+        let keep = sv.len().min(k).min(self.count + 1);
+        let rotation = u_small.slice(s![.., ..keep]).to_owned();
+        let mut extended = Array2::<f64>::zeros((self.dim(), rows));
+        extended.slice_mut(s![.., ..r]).assign(&self.basis);
+        if let Some(norm) = new_direction {
+            extended.column_mut(r).assign(&off_basis.mapv(|v| v / norm));
+        }
+        self.basis = extended.dot(&rotation);
+        self.singular_values = sv.slice(s![..keep]).to_owned();
+        self.mean.scaled_add(1.0 / (m + 1.0), &shift);
+        self.count += 1;
+        Ok(BasisChange {
+            old_count: self.count - 1,
+            shift,
+            shift_in_basis,
+            new_direction,
+            rotation,
+        })
+    }
+}
