@@ -1,7 +1,9 @@
 //! `demud`: novelty discovery with explanations, from the command line.
 
+mod curve;
 mod discover;
 mod output;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -22,11 +24,14 @@ struct Cli {
 enum Command {
     /// Select items in order of novelty and explain each selection.
     Discover(discover::DiscoverArgs),
+    /// Discovery curves and nAUC of runs against labels, with random and oracle baselines.
+    Curve(curve::CurveArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Discover(args) => discover::run(args),
+        Command::Curve(args) => curve::run(args),
     }
 }

@@ -479,3 +479,6 @@ impl<T: Element> Iterator for Discovery<'_, T> {
         Some(result)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Discovery-curve charts (PNG and SVG) with plotters, several runs on one chart as in the
+//! papers' figures, with the random baseline and the oracle.
+
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Fonts tried, in order, for the chart's text (Debian's fonts-dejavu-core first).
+const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+];
+
+/// Registers a system font once (plotters' ab_glyph text needs one); `DEMUD_FONT` overrides.
+fn ensure_font() -> Result<()> {
+    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let mut candidates: Vec<PathBuf> = std::env::var_os("DEMUD_FONT").map(PathBuf::from).into_iter().collect();
+        candidates.extend(FONT_CANDIDATES.iter().map(PathBuf::from));
+        let path = candidates.iter().find(|p| p.is_file()).ok_or_else(|| {
+            "no font for chart text: install Debian's fonts-dejavu-core (the README's setup does) or set DEMUD_FONT to a .ttf file".to_string()
+        })?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Registered fonts live for the whole process.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| format!("{}: not a usable TrueType font", path.display()))
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// One line of the chart.
+pub struct Series<'a> {
+    /// Legend text.
+    pub name: &'a str,
+    /// `C_i` for i = 1, 2, ...
+    pub curve: &'a [f64],
+    /// How it is drawn.
+    pub style: LineKind,
+}
+
+/// Line styles: runs get palette colours, baselines grey and black.
+#[derive(Clone, Copy)]
+pub enum LineKind {
+    /// The i-th run.
+    Run(usize),
+    /// The random baseline.
+    Random,
+    /// The oracle.
+    Oracle,
+}
+
+fn style(kind: LineKind) -> ShapeStyle {
+    match kind {
+        LineKind::Run(i) => Palette99::pick(i).stroke_width(2),
+        LineKind::Random => RGBColor(140, 140, 140).stroke_width(2),
+        LineKind::Oracle => BLACK.stroke_width(1),
+    }
+}
+
+fn draw<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[Series],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let t = series
+        .iter()
+        .map(|s| s.curve.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let c = series
+        .iter()
+        .flat_map(|s| s.curve.iter().copied())
+        .fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(1f64..t as f64, 0f64..c * 1.05)
+        .map_err(|e| anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("number of selections")
+        .y_desc("classes discovered")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    for s in series {
+        let st = style(s.style);
+        chart
+            .draw_series(LineSeries::new(
+                s.curve
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i + 1) as f64, v)),
+                st,
+            ))
+            .map_err(|e| anyhow!("{e}"))?
+            .label(s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], st));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    area.present().map_err(|e| anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Writes `<stem>.png` and `<stem>.svg` for `path` (whatever its extension), atomically.
+/// Returns the two paths.
+pub fn discovery_chart(path: &Path, title: &str, series: &[Series]) -> Result<(PathBuf, PathBuf)> {
+    if series.is_empty() {
+        bail!("nothing to plot");
+    }
+    ensure_font()?;
+    let png = path.with_extension("png");
+    let svg = path.with_extension("svg");
+    let size = (900u32, 600u32);
+    // Render to memory first so that no partial image is ever on disk.
+    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
+    draw(
+        BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
+        title,
+        series,
+    )?;
+    let image = image_png(&pixels, size)?;
+    crate::output::write_atomic(&png, |w| Ok(std::io::Write::write_all(w, &image)?))?;
+    let mut text = String::new();
+    draw(
+        SVGBackend::with_string(&mut text, size).into_drawing_area(),
+        title,
+        series,
+    )?;
+    crate::output::write_atomic(&svg, |w| Ok(std::io::Write::write_all(w, text.as_bytes())?))
+        .with_context(|| format!("writing {}", svg.display()))?;
+    Ok((png, svg))
+}
+
+fn image_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let buffer = image::RgbImage::from_raw(w, h, rgb.to_vec()).context("image size")?;
+    image::DynamicImage::ImageRgb8(buffer)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
+}
