@@ -71,14 +71,16 @@ fn selections_path(path: &Path) -> PathBuf {
     }
 }
 
+/// A run's name: its folder's name for `DIR` or `DIR/selections.csv`, else the file's stem.
 fn default_name(path: &Path) -> String {
-    let dir_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let stem = |p: &Path| p.file_stem().map(|n| n.to_string_lossy().into_owned());
     if path.is_dir() {
-        dir_name(path)
+        name(path)
+    } else if path.file_name().is_some_and(|n| n == "selections.csv") {
+        path.parent().and_then(name).or_else(|| stem(path))
     } else {
-        path.parent()
-            .and_then(dir_name)
-            .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        stem(path)
     }
     .unwrap_or_else(|| path.display().to_string())
 }

@@ -4,8 +4,8 @@ use crate::output::{write_csv, write_json, write_npy};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use demud::{
-    Compatibility, DemudParams, Element, Init, MissingPolicy, ModelState, ScoreMethod, ScorePath,
-    Selection, SubspaceModel, UpdateMethod,
+    Compatibility, DemudError, DemudParams, Element, Init, MissingPolicy, ModelState, ScoreMethod,
+    ScorePath, Selection, SubspaceModel, UpdateMethod,
 };
 use demud_datasets::features::read_features;
 use demud_datasets::{CsvLayout, Detect, FeatureMatrix, FeatureTable};
@@ -323,7 +323,7 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         FeatureMatrix::F32(a) => run_engine(&params, a.view(), &bar),
         FeatureMatrix::F64(a) => run_engine(&params, a.view(), &bar),
     }
-    .with_context(|| format!("discovery on {}", args.features.display()))?;
+    .map_err(|e| describe_engine_error(e, &table, &args.features))?;
 
     let record = RunRecord {
         tool: "demud discover",
@@ -370,6 +370,29 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Names the item and feature of a data error by id and feature name.
+fn describe_engine_error(err: anyhow::Error, table: &FeatureTable, path: &Path) -> anyhow::Error {
+    let at = |item: usize, feature: usize| {
+        format!(
+            "{}: item {:?} (row {} of the data), feature {:?}",
+            path.display(),
+            table.ids[item],
+            item + 1,
+            table.feature_names[feature]
+        )
+    };
+    match err.downcast_ref::<DemudError>() {
+        Some(DemudError::MissingValue { item, feature }) => anyhow::anyhow!(
+            "{}: value is missing; choose --missing zero or --missing ignore to allow missing values",
+            at(*item, *feature)
+        ),
+        Some(DemudError::InfiniteValue { item, feature }) => {
+            anyhow::anyhow!("{}: value is infinite", at(*item, *feature))
+        }
+        _ => err.context(format!("discovery on {}", path.display())),
+    }
 }
 
 /// Writes `selections.csv`, `top_features.csv` and (optionally) `expected.npy` /

@@ -1,6 +1,7 @@
 //! `demud`: novelty discovery with explanations, from the command line.
 
 mod curve;
+mod demo;
 mod discover;
 mod output;
 mod plot;
@@ -26,6 +27,8 @@ enum Command {
     Discover(discover::DiscoverArgs),
     /// Discovery curves and nAUC of runs against labels, with random and oracle baselines.
     Curve(curve::CurveArgs),
+    /// The main job on the built-in generated collection: discover, curve, chart.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,6 @@ fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -54,9 +54,21 @@ pub enum LineKind {
     Oracle,
 }
 
+/// Distinct, readable run colours (the "tab10" set).
+const RUN_COLOURS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
 fn style(kind: LineKind) -> ShapeStyle {
     match kind {
-        LineKind::Run(i) => Palette99::pick(i).stroke_width(2),
+        LineKind::Run(i) => RUN_COLOURS[i % RUN_COLOURS.len()].stroke_width(2),
         LineKind::Random => RGBColor(140, 140, 140).stroke_width(2),
         LineKind::Oracle => BLACK.stroke_width(1),
     }

@@ -1,0 +1,547 @@
+//! End-to-end tests of the `demud` binary.
+
+use ndarray::Array2;
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn demud(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_demud"))
+        .args(args)
+        .output()
+        .expect("the demud binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = demud(args);
+    assert!(
+        out.status.success(),
+        "demud {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = demud(args);
+    assert!(!out.status.success(), "demud {args:?} should have failed");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    r.records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+/// Ten items: a tight cluster and two odd ones (rows 7 and 9), labels by group.
+fn small_csv(dir: &Path) -> PathBuf {
+    let mut text = String::from("id,label,a,b,c\n");
+    for i in 0..10 {
+        let (label, row) = match i {
+            7 => ("odd", "9.0,0.0,1.0".to_string()),
+            9 => ("rare", "0.0,0.0,8.0".to_string()),
+            _ => (
+                "common",
+                format!("{},{},0.1", i as f64 * 0.1, 1.0 + i as f64 * 0.05),
+            ),
+        };
+        text += &format!("item{i},{label},{row}\n");
+    }
+    write(dir, "small.csv", &text)
+}
+
+#[test]
+fn discover_writes_selections_and_explanations() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = small_csv(dir.path());
+    let out = dir.path().join("run");
+    ok(&[
+        "discover",
+        "--features",
+        s(&features),
+        "--k",
+        "1",
+        "--init",
+        "0",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let sel = rows(&out.join("selections.csv"));
+    let header = csv::Reader::from_path(out.join("selections.csv"))
+        .unwrap()
+        .headers()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        ["rank", "index", "id", "label", "score"]
+    );
+    assert_eq!(sel.len(), 10);
+    assert_eq!(sel[0][..4], ["1", "0", "item0", "common"]);
+    assert_eq!(sel[0][4], "0");
+    // The two odd items come right after the first pick.
+    let next: Vec<&str> = sel[1..3].iter().map(|r| r[2].as_str()).collect();
+    assert!(
+        next.contains(&"item7") && next.contains(&"item9"),
+        "{next:?}"
+    );
+
+    let expected =
+        Array2::<f64>::read_npy(std::fs::File::open(out.join("expected.npy")).unwrap()).unwrap();
+    let residual =
+        Array2::<f64>::read_npy(std::fs::File::open(out.join("residual.npy")).unwrap()).unwrap();
+    assert_eq!(expected.dim(), (10, 3));
+    // expected + residual is the item itself, row for row in selection order.
+    let text = std::fs::read_to_string(&features).unwrap();
+    let data: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(2).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    for (r, row) in sel.iter().enumerate() {
+        let index: usize = row[1].parse().unwrap();
+        for j in 0..3 {
+            assert!((expected[(r, j)] + residual[(r, j)] - data[index][j]).abs() < 1e-12);
+        }
+        let score: f64 = row[4].parse().unwrap();
+        if r > 0 {
+            let norm: f64 = residual.row(r).iter().map(|v| v * v).sum();
+            assert!((score - norm).abs() < 1e-9 * norm.max(1.0));
+        }
+    }
+    let top = rows(&out.join("top_features.csv"));
+    assert_eq!(top.len(), 10 * 3);
+    let item9 = top.iter().find(|r| r[2] == "item9").unwrap();
+    assert_eq!(item9[3], "c", "item9's novelty is feature c");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["k"], 1);
+    assert_eq!(run["update"], "brand");
+    assert_eq!(run["n_items"], 10);
+}
+
+#[test]
+fn every_option_combination_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let features = small_csv(dir.path());
+    let weights = write(dir.path(), "w.txt", "1\n0.5\n2\n");
+    for update in ["brand", "full", "ross"] {
+        for init in ["svd", "mean", "random", "3"] {
+            for extra in [
+                &["--score", "high"][..],
+                &["--score", "low", "--weights", s(&weights)],
+                &["--exact"],
+                &["--compat", "reference"],
+            ] {
+                let out = dir.path().join(format!("r-{update}-{init}"));
+                let mut args = vec![
+                    "discover",
+                    "--features",
+                    s(&features),
+                    "--k",
+                    "2",
+                    "--update",
+                    update,
+                    "--init",
+                    init,
+                    "--seed",
+                    "5",
+                    "--n",
+                    "4",
+                    "--out",
+                    s(&out),
+                    "--quiet",
+                ];
+                args.extend_from_slice(extra);
+                ok(&args);
+                assert_eq!(rows(&out.join("selections.csv")).len(), 4);
+            }
+        }
+    }
+    let out = dir.path().join("static");
+    ok(&[
+        "discover",
+        "--features",
+        s(&features),
+        "--k",
+        "2",
+        "--update",
+        "static",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let sel = rows(&out.join("selections.csv"));
+    let scores: Vec<f64> = sel.iter().map(|r| r[4].parse().unwrap()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "static scores are in descending order"
+    );
+}
+
+#[test]
+fn bad_input_is_named_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |features: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "discover",
+            "--features",
+            s(features),
+            "--k",
+            "1",
+            "--out",
+            s(&out),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        fails(&args)
+    };
+    let ragged = write(dir.path(), "ragged.csv", "a,1,2\nb,3\nc,4,5\n");
+    let err = run(&ragged, &[]);
+    assert!(
+        err.contains("ragged.csv, line 2") && err.contains("2 columns, expected 3"),
+        "{err}"
+    );
+    let text = write(dir.path(), "text.csv", "a,1,2\nb,3,x7\n");
+    assert!(run(&text, &[]).contains("text.csv, line 2: column 3 (f1): cannot read \"x7\""));
+    let nan = write(dir.path(), "nan.csv", "id,p,q\na,1,2\nb,nan,3\n");
+    let err = run(&nan, &[]);
+    assert!(
+        err.contains("item \"b\"") && err.contains("feature \"p\"") && err.contains("--missing"),
+        "{err}"
+    );
+    let empty = write(dir.path(), "empty.csv", "");
+    assert!(run(&empty, &[]).contains("no rows"));
+    let good = write(dir.path(), "good.csv", "a,1,2\nb,3,4\nc,5,7\n");
+    assert!(fails(&[
+        "discover",
+        "--features",
+        s(&good),
+        "--k",
+        "3",
+        "--out",
+        s(&out)
+    ])
+    .contains("exceeds the number of features d = 2"));
+    let labels = write(dir.path(), "labels.csv", "id,label\na,x\nzz,y\n");
+    let err = run(&good, &["--labels", s(&labels)]);
+    assert!(
+        err.contains("labels.csv, line 3") && err.contains("\"zz\""),
+        "{err}"
+    );
+    let prior = write(dir.path(), "prior.csv", "p,1,2,3\n");
+    assert!(run(&good, &["--prior", s(&prior)]).contains("prior data has 3 features"));
+    assert!(run(&good, &["--init", "7"]).contains("item index 7 is out of range"));
+    let weights = write(dir.path(), "w.txt", "1\n");
+    assert!(run(&good, &["--weights", s(&weights)]).contains("1 weights, the features have 2"));
+    assert!(!out.exists(), "no output folder after failures");
+
+    // A failing run leaves an earlier run's files untouched.
+    ok(&[
+        "discover",
+        "--features",
+        s(&good),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let before = std::fs::read(out.join("selections.csv")).unwrap();
+    run(&nan, &[]);
+    assert_eq!(std::fs::read(out.join("selections.csv")).unwrap(), before);
+    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
+}
+
+#[test]
+fn npy_features_with_items_labels_and_missing_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ndarray::array![[0.0f32, 0.0], [1.0, 0.1], [0.0, 5.0], [f32::NAN, 1.0]];
+    let npy = dir.path().join("x.npy");
+    data.write_npy(std::fs::File::create(&npy).unwrap())
+        .unwrap();
+    let items = write(
+        dir.path(),
+        "items.csv",
+        "id,label\nimg/a.png,sky\nimg/b.png,sky\nimg/c.png,sun\nimg/d.png,sky\n",
+    );
+    let out = dir.path().join("run");
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&npy),
+        "--items",
+        s(&items),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("img/d.png"), "{err}");
+    ok(&[
+        "discover",
+        "--features",
+        s(&npy),
+        "--items",
+        s(&items),
+        "--k",
+        "1",
+        "--init",
+        "0",
+        "--missing",
+        "ignore",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let sel = rows(&out.join("selections.csv"));
+    assert_eq!(sel[1][2..4], ["img/c.png", "sun"]);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["precision"], "f32");
+    // --labels overrides by id.
+    let relabel = write(
+        dir.path(),
+        "relabel.csv",
+        "img/c.png,moon\nimg/a.png,x\nimg/b.png,x\nimg/d.png,x\n",
+    );
+    ok(&[
+        "discover",
+        "--features",
+        s(&npy),
+        "--items",
+        s(&items),
+        "--labels",
+        s(&relabel),
+        "--k",
+        "1",
+        "--init",
+        "0",
+        "--missing",
+        "zero",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert!(rows(&out.join("selections.csv"))
+        .iter()
+        .any(|r| r[3] == "moon"));
+}
+
+#[test]
+fn a_saved_model_ranks_a_new_batch_against_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = write(
+        dir.path(),
+        "archive.csv",
+        "a,0,0,0\nb,1,1,0\nc,2,2,0\nd,3,3.1,0\ne,4,4,0\n",
+    );
+    let batch = write(dir.path(), "batch.csv", "t1,5,5,0\nt2,2,2,3\nt3,6,6.1,0\n");
+    let model = dir.path().join("model.json");
+    ok(&[
+        "discover",
+        "--features",
+        s(&archive),
+        "--k",
+        "1",
+        "--model-out",
+        s(&model),
+        "--out",
+        s(&dir.path().join("a")),
+        "--quiet",
+    ]);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(state["format"], "demud-model");
+    assert_eq!(state["version"], 1);
+    assert_eq!(state["model"]["count"], 5);
+    let out = dir.path().join("b");
+    ok(&[
+        "discover",
+        "--features",
+        s(&batch),
+        "--model-in",
+        s(&model),
+        "--model-out",
+        s(&model),
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(
+        rows(&out.join("selections.csv"))[0][2],
+        "t2",
+        "the off-line item is new"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(state["model"]["count"], 8);
+    // The same batch against a prior data set (the archive's SVD) finds the same novelty.
+    ok(&[
+        "discover",
+        "--features",
+        s(&batch),
+        "--k",
+        "1",
+        "--prior",
+        s(&archive),
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(rows(&out.join("selections.csv"))[0][2], "t2");
+    // Model files are checked.
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        "{\"format\":\"demud-model\",\"version\":9}",
+    );
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&batch),
+        "--model-in",
+        s(&bad),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("bad.json"), "{err}");
+    let wide = write(dir.path(), "wide.csv", "x,1,2,3,4\ny,2,3,4,5\n");
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&wide),
+        "--model-in",
+        s(&model),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("the model has 3 features, the collection has 4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn curve_reports_hand_computed_nauc_with_baselines_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Population: classes a (3 items), b (2), c (1).
+    let labels = write(
+        dir.path(),
+        "labels.csv",
+        "id,label\n1,a\n2,a\n3,a\n4,b\n5,b\n6,c\n",
+    );
+    let run1 = dir.path().join("good");
+    std::fs::create_dir(&run1).unwrap();
+    write(
+        &run1,
+        "selections.csv",
+        "rank,index,id,label,score\n1,5,6,,9\n2,3,4,,8\n3,0,1,,7\n4,1,2,,6\n",
+    );
+    let run2 = write(
+        dir.path(),
+        "slow.csv",
+        "rank,index,id,label,score\n1,0,1,a,9\n2,1,2,a,8\n3,3,4,b,7\n4,5,6,c,6\n",
+    );
+    let chart = dir.path().join("chart.png");
+    let table = dir.path().join("nauc.csv");
+    let stdout = ok(&[
+        "curve",
+        s(&run1),
+        s(&run2),
+        "--labels",
+        s(&labels),
+        "--at",
+        "2,4,5",
+        "--random",
+        "200",
+        "--plot",
+        s(&chart),
+        "--table",
+        s(&table),
+    ]);
+    let t = rows(&table);
+    // good: C = 1,2,3,3 ; slow: C = 1,1,2,3 ; oracle with c = 3: 1,2,3,3.
+    assert_eq!(t[0][..3], ["good", "100.0000", "100.0000"]);
+    assert_eq!(
+        t[1][..3],
+        [
+            "slow",
+            format!("{:.4}", 200.0 / 3.0).as_str(),
+            format!("{:.4}", 700.0 / 9.0).as_str()
+        ]
+    );
+    assert_eq!(t[0][3], "", "t = 5 is beyond a 4-selection run");
+    assert_eq!(t[2][0], "random");
+    let random_at_2: f64 = t[2][1].parse().unwrap();
+    // E[C_2] = 1 + P(two different classes) = 1 + 1 - (3*2 + 2*1)/(6*5) = 1.7333: nAUC 57.8.
+    assert!(
+        (random_at_2 - 100.0 * (1.0 + 1.7333) / 3.0).abs() < 3.0,
+        "{random_at_2}"
+    );
+    assert_eq!(t[3][..4], ["oracle", "100.0000", "100.0000", "100.0000"]);
+    assert!(stdout.contains("nAUC@4") && stdout.contains("good") && stdout.contains("oracle"));
+    let png = std::fs::read(dir.path().join("chart.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(dir.path().join("chart.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("slow") && svg.contains("oracle"));
+    let err = fails(&[
+        "curve",
+        s(&run2),
+        "--labels",
+        s(&write(dir.path(), "l2.csv", "1,a\n")),
+    ]);
+    assert!(err.contains("not in the labels file"), "{err}");
+}
+
+#[test]
+fn demo_runs_the_main_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let stdout = ok(&[
+        "demo",
+        "--out",
+        s(&out),
+        "--n",
+        "40",
+        "--random",
+        "50",
+        "--quiet",
+    ]);
+    for run in ["demud-brand", "demud-ross", "static-svd"] {
+        assert_eq!(
+            rows(&out.join("runs").join(run).join("selections.csv")).len(),
+            40
+        );
+        assert!(stdout.contains(run));
+    }
+    let table = rows(&out.join("nauc.csv"));
+    let nauc_at_10 = |name: &str| -> f64 {
+        table.iter().find(|r| r[0] == name).unwrap()[1]
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        nauc_at_10("demud-brand") > nauc_at_10("random"),
+        "DEMUD finds classes faster than random"
+    );
+    assert!(out.join("discovery.png").exists() && out.join("discovery.svg").exists());
+}
