@@ -102,7 +102,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             model_out: None,
             out: out.clone(),
             exact: false,
-            refresh_every: 64,
+            refresh_every: 256,
             csv_header: DetectArg::Auto,
             csv_labels: DetectArg::Auto,
             top_features: 5,

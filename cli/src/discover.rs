@@ -72,7 +72,7 @@ pub struct DiscoverArgs {
     #[arg(long)]
     pub exact: bool,
     /// Recompute the fast path's state exactly every N selections (0: never).
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 256, value_name = "N")]
     pub refresh_every: usize,
     /// Does the features CSV have a header row?
     #[arg(long, value_enum, default_value_t = DetectArg::Auto)]

@@ -17,14 +17,20 @@
 
 use crate::element::Element;
 use crate::model::{BasisChange, SubspaceModel};
-use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
-/// Per-item state of the fast path, for every row of the collection.
+/// Per-item state of the fast path, for every row of the collection. The buffers are sized
+/// once (n x k) and reused, so a selection allocates nothing of size n x k.
 #[derive(Clone, Debug)]
 pub(crate) struct FastScores {
     squared_distance: Array1<f64>,
+    /// `p_i` in the first `rank` columns of n x capacity.
     coords: Array2<f64>,
+    /// `[p_i - L/(m+1), J^T (x_i - mu')]` before the rotation, n x (capacity + 1).
+    scratch: Array2<f64>,
     mean_dot: Array1<f64>,
+    scores: Array1<f64>,
     mean_norm2: f64,
     rank: usize,
 }
@@ -33,14 +39,30 @@ pub(crate) struct FastScores {
 const BLOCK_ROWS: usize = 256;
 
 impl FastScores {
-    /// Computes the state exactly from the model: O(n d r).
-    pub(crate) fn rebuild<T: Element>(data: ArrayView2<T>, model: &SubspaceModel) -> Self {
+    /// Computes the state exactly from the model: O(n d r). `capacity` is the largest rank the
+    /// model will reach.
+    pub(crate) fn rebuild<T: Element>(data: ArrayView2<T>, model: &SubspaceModel, capacity: usize) -> Self {
         let (n, d) = data.dim();
+        let capacity = capacity.max(model.rank());
+        let mut state = FastScores {
+            squared_distance: Array1::zeros(n),
+            coords: Array2::zeros((n, capacity)),
+            scratch: Array2::zeros((n, capacity + 1)),
+            mean_dot: Array1::zeros(n),
+            scores: Array1::zeros(n),
+            mean_norm2: 0.0,
+            rank: 0,
+        };
+        state.refresh(data, model, d);
+        state
+    }
+
+    /// Recomputes every quantity exactly from the model, reusing the buffers.
+    pub(crate) fn refresh<T: Element>(&mut self, data: ArrayView2<T>, model: &SubspaceModel, d: usize) {
+        let n = data.nrows();
         let mean = model.mean();
         let basis = model.basis();
-        let mut squared_distance = Array1::zeros(n);
-        let mut coords = Array2::zeros((n, model.rank()));
-        let mut mean_dot = Array1::zeros(n);
+        let rank = model.rank();
         let mut block = Array2::<f64>::zeros((BLOCK_ROWS.min(n), d));
         for start in (0..n).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(n);
@@ -48,28 +70,28 @@ impl FastScores {
             Zip::from(&mut rows)
                 .and(data.slice(s![start..end, ..]))
                 .for_each(|o, &v| *o = v.to_f64());
-            mean_dot.slice_mut(s![start..end]).assign(&rows.dot(&mean));
+            self.mean_dot.slice_mut(s![start..end]).assign(&rows.dot(&mean));
             rows -= &mean;
-            squared_distance
+            self.squared_distance
                 .slice_mut(s![start..end])
                 .assign(&rows.map_axis(Axis(1), |r| r.dot(&r)));
-            coords
-                .slice_mut(s![start..end, ..])
-                .assign(&rows.dot(&basis));
+            general_mat_mul(1.0, &rows, &basis, 0.0, &mut self.coords.slice_mut(s![start..end, ..rank]));
         }
-        FastScores {
-            squared_distance,
-            coords,
-            mean_dot,
-            mean_norm2: mean.dot(&mean),
-            rank: model.rank(),
-        }
+        self.mean_norm2 = mean.dot(&mean);
+        self.rank = rank;
+        self.update_scores();
     }
 
-    /// Score of row `i`: `a_i - ||p_i||^2`.
-    pub(crate) fn score(&self, i: usize) -> f64 {
-        let p = self.coords.row(i);
-        self.squared_distance[i] - p.dot(&p)
+    fn update_scores(&mut self) {
+        Zip::from(&mut self.scores)
+            .and(&self.squared_distance)
+            .and(self.coords.slice(s![.., ..self.rank]).rows())
+            .for_each(|score, &a, p| *score = a - p.dot(&p));
+    }
+
+    /// Scores `a_i - ||p_i||^2` of every row (selected rows included; the caller masks them).
+    pub(crate) fn scores(&self) -> ArrayView1<'_, f64> {
+        self.scores.view()
     }
 
     /// Applies an incremental update in which row `selected` joined the model, whose state
@@ -82,6 +104,7 @@ impl FastScores {
         updated: &SubspaceModel,
     ) {
         debug_assert_eq!(change.shift_in_basis.len(), self.rank);
+        let r = self.rank;
         let inv = 1.0 / (change.old_count as f64 + 1.0);
         let x = data.row(selected);
         // The one pass over the collection, in the storage precision (BLAS gemv).
@@ -92,21 +115,29 @@ impl FastScores {
         let shift_dot = Zip::from(&g)
             .and(&self.mean_dot)
             .map_collect(|&g, &t| g - t - mean_dot_x + self.mean_norm2);
-        let width = change.rotation.nrows();
-        let mut extended = Array2::<f64>::zeros((g.len(), width));
-        {
-            let mut old = extended.slice_mut(s![.., ..self.rank]);
-            old.assign(&self.coords);
-            old -= &change.shift_in_basis.mapv(|l| l * inv);
-        }
+        let old = self.coords.slice(s![.., ..r]);
+        let shifted_mean = change.shift_in_basis.mapv(|l| l * inv);
+        Zip::from(self.scratch.slice_mut(s![.., ..r]).rows_mut())
+            .and(old.rows())
+            .for_each(|mut z, p| {
+                Zip::from(&mut z).and(&p).and(&shifted_mean).for_each(|z, &p, &l| *z = p - l);
+            });
         if let Some(norm) = change.new_direction {
-            let along = self.coords.dot(&change.shift_in_basis);
-            Zip::from(extended.column_mut(self.rank))
+            let along = old.dot(&change.shift_in_basis);
+            Zip::from(self.scratch.column_mut(r))
                 .and(&shift_dot)
                 .and(&along)
                 .for_each(|z, &s, &l| *z = (s - l) / norm - norm * inv);
         }
-        self.coords = extended.dot(&change.rotation);
+        let width = change.rotation.nrows();
+        let keep = change.rotation.ncols();
+        general_mat_mul(
+            1.0,
+            &self.scratch.slice(s![.., ..width]),
+            &change.rotation,
+            0.0,
+            &mut self.coords.slice_mut(s![.., ..keep]),
+        );
         Zip::from(&mut self.squared_distance)
             .and(&shift_dot)
             .for_each(|a, &s| *a += -2.0 * s * inv + shift_norm2 * inv * inv);
@@ -114,6 +145,8 @@ impl FastScores {
             .and(&g)
             .for_each(|t, &g| *t += (g - *t) * inv);
         self.mean_norm2 = updated.mean().dot(&updated.mean());
-        self.rank = updated.rank();
+        self.rank = keep;
+        debug_assert_eq!(keep, updated.rank());
+        self.update_scores();
     }
 }

@@ -104,7 +104,7 @@ impl DemudParams {
         }
         let scores = match (&model, fast_applies) {
             (Some(m), true) => Scores::Fast {
-                state: FastScores::rebuild(data.view(), m),
+                state: FastScores::rebuild(data.view(), m, self.k),
                 since_rebuild: 0,
             },
             _ => Scores::Exact,
@@ -274,9 +274,10 @@ impl<T: Element> Discovery<'_, T> {
         let pick = match &mut self.scores {
             Scores::Fixed(order) => order.get(self.made).copied(),
             Scores::Fast { state, .. } => {
+                let scores = state.scores();
                 let fast = (0..active.len())
                     .filter(|&i| active[i])
-                    .map(|i| (i, state.score(i)));
+                    .map(|i| (i, scores[i]));
                 let best = argmax(fast.clone());
                 // Items whose fast scores are within rounding of the best are re-scored by
                 // explicit reconstruction, so near-ties fall as the exact path decides them.
@@ -324,7 +325,8 @@ impl<T: Element> Discovery<'_, T> {
                 self.modelled_items.extend(x.iter().copied());
             }
             if self.fast {
-                let state = FastScores::rebuild(self.data.view(), self.model.as_ref().unwrap());
+                let model = self.model.as_ref().expect("just set");
+                let state = FastScores::rebuild(self.data.view(), model, params.k);
                 self.scores = Scores::Fast {
                     state,
                     since_rebuild: 0,
@@ -356,7 +358,7 @@ impl<T: Element> Discovery<'_, T> {
                 {
                     *since_rebuild += 1;
                     if params.refresh_every > 0 && *since_rebuild >= params.refresh_every {
-                        *state = FastScores::rebuild(self.data.view(), model);
+                        state.refresh(self.data.view(), model, x.len());
                         *since_rebuild = 0;
                     } else {
                         state.apply(self.data.view(), index, &change, model);
@@ -443,7 +445,7 @@ impl<T: Element> Discovery<'_, T> {
         let exact = exact_scores(self.data.view(), &self.active, model, &self.params.scoring);
         let idx: Vec<usize> = (0..self.active.len()).filter(|&i| self.active[i]).collect();
         Some((
-            idx.iter().map(|&i| state.score(i)).collect(),
+            idx.iter().map(|&i| state.scores()[i]).collect(),
             idx.iter().map(|&i| exact[i]).collect(),
         ))
     }

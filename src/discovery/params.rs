@@ -80,7 +80,7 @@ pub struct DemudParams {
 
 impl DemudParams {
     /// Default parameters with `k` principal components: `svd` init, `brand` update, `lowhigh`
-    /// scores, missing values refused, clean model, fast path refreshed every 64 selections.
+    /// scores, missing values refused, clean model, fast path refreshed every 256 selections.
     pub fn new(k: usize) -> Self {
         DemudParams {
             k,
@@ -91,7 +91,7 @@ impl DemudParams {
             missing: MissingPolicy::Error,
             compat: Compatibility::Clean,
             path: ScorePath::Auto,
-            refresh_every: 64,
+            refresh_every: 256,
             seed: 0,
         }
     }
