@@ -20,7 +20,9 @@ fn data(n: usize, seed: u64) -> Array2<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Non-negative, like ReLU activations, with a few shared directions.
     let base: Vec<f32> = (0..D).map(|_| rng.random::<f32>()).collect();
-    Array2::from_shape_fn((n, D), |(_, j)| base[j] * rng.random::<f32>() + 0.1 * rng.random::<f32>())
+    Array2::from_shape_fn((n, D), |(_, j)| {
+        base[j] * rng.random::<f32>() + 0.1 * rng.random::<f32>()
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -41,7 +43,11 @@ fn per_selection(params: &DemudParams, data: &Array2<f32>, count: usize) -> f64 
 fn main() {
     let sizes: Vec<usize> = std::env::var("DEMUD_BENCH_SIZES")
         .ok()
-        .map(|s| s.split(',').map(|v| v.trim().parse().expect("sizes are numbers")).collect())
+        .map(|s| {
+            s.split(',')
+                .map(|v| v.trim().parse().expect("sizes are numbers"))
+                .collect()
+        })
         .unwrap_or_else(|| vec![2_000, 10_000, 100_000]);
     // `cargo bench` passes --bench; a plain `cargo test --benches` run passes nothing: keep it short.
     let full = std::env::args().any(|a| a == "--bench");
@@ -64,15 +70,23 @@ fn main() {
                 .collect(),
         );
         let prior = x.slice(s![..(4 * K).min(n), ..]).mapv(f64::from);
-        let model = SubspaceModel::from_items(prior.view(), K, demud::model::Truncation::DropNullDirections)
-            .expect("prior SVD");
+        let model = SubspaceModel::from_items(
+            prior.view(),
+            K,
+            demud::model::Truncation::DropNullDirections,
+        )
+        .expect("prior SVD");
         let params = DemudParams::new(K).init(Init::Model(model));
         // 256 selections with the default refresh interval: the timing includes one exact
         // refresh of the per-item state at full rank, amortised as in a real run.
         let selections = 256.min(n - 1);
         let params = params.refresh_every(selections);
         let fast = per_selection(&params, &x, selections);
-        let exact = per_selection(&params.clone().path(ScorePath::Exact), &x, if n >= 100_000 { 2 } else { 5 });
+        let exact = per_selection(
+            &params.clone().path(ScorePath::Exact),
+            &x,
+            if n >= 100_000 { 2 } else { 5 },
+        );
         let vs_reference = if n == 10_000 {
             format!("{:.0}x", REFERENCE_SECONDS_AT_10K / fast)
         } else {

@@ -8,6 +8,10 @@
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
 //!   of the main job).
 
+// The workspace builds ndarray with BLAS: link Debian's OpenBLAS here too.
+extern crate blas_src;
+extern crate openblas_src;
+
 pub mod error;
 pub mod features;
 pub mod synthetic;

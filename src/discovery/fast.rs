@@ -41,7 +41,11 @@ const BLOCK_ROWS: usize = 256;
 impl FastScores {
     /// Computes the state exactly from the model: O(n d r). `capacity` is the largest rank the
     /// model will reach.
-    pub(crate) fn rebuild<T: Element>(data: ArrayView2<T>, model: &SubspaceModel, capacity: usize) -> Self {
+    pub(crate) fn rebuild<T: Element>(
+        data: ArrayView2<T>,
+        model: &SubspaceModel,
+        capacity: usize,
+    ) -> Self {
         let (n, d) = data.dim();
         let capacity = capacity.max(model.rank());
         let mut state = FastScores {
@@ -58,7 +62,12 @@ impl FastScores {
     }
 
     /// Recomputes every quantity exactly from the model, reusing the buffers.
-    pub(crate) fn refresh<T: Element>(&mut self, data: ArrayView2<T>, model: &SubspaceModel, d: usize) {
+    pub(crate) fn refresh<T: Element>(
+        &mut self,
+        data: ArrayView2<T>,
+        model: &SubspaceModel,
+        d: usize,
+    ) {
         let n = data.nrows();
         let mean = model.mean();
         let basis = model.basis();
@@ -70,12 +79,20 @@ impl FastScores {
             Zip::from(&mut rows)
                 .and(data.slice(s![start..end, ..]))
                 .for_each(|o, &v| *o = v.to_f64());
-            self.mean_dot.slice_mut(s![start..end]).assign(&rows.dot(&mean));
+            self.mean_dot
+                .slice_mut(s![start..end])
+                .assign(&rows.dot(&mean));
             rows -= &mean;
             self.squared_distance
                 .slice_mut(s![start..end])
                 .assign(&rows.map_axis(Axis(1), |r| r.dot(&r)));
-            general_mat_mul(1.0, &rows, &basis, 0.0, &mut self.coords.slice_mut(s![start..end, ..rank]));
+            general_mat_mul(
+                1.0,
+                &rows,
+                &basis,
+                0.0,
+                &mut self.coords.slice_mut(s![start..end, ..rank]),
+            );
         }
         self.mean_norm2 = mean.dot(&mean);
         self.rank = rank;
@@ -120,7 +137,10 @@ impl FastScores {
         Zip::from(self.scratch.slice_mut(s![.., ..r]).rows_mut())
             .and(old.rows())
             .for_each(|mut z, p| {
-                Zip::from(&mut z).and(&p).and(&shifted_mean).for_each(|z, &p, &l| *z = p - l);
+                Zip::from(&mut z)
+                    .and(&p)
+                    .and(&shifted_mean)
+                    .for_each(|z, &p, &l| *z = p - l);
             });
         if let Some(norm) = change.new_direction {
             let along = old.dot(&change.shift_in_basis);

@@ -50,7 +50,7 @@ enum Scores {
     Exact,
     /// Maintained incrementally; `since_rebuild` counts updates since the last exact rebuild.
     Fast {
-        state: FastScores,
+        state: Box<FastScores>,
         since_rebuild: usize,
     },
     /// Static model: the whole order was fixed once.
@@ -104,7 +104,7 @@ impl DemudParams {
         }
         let scores = match (&model, fast_applies) {
             (Some(m), true) => Scores::Fast {
-                state: FastScores::rebuild(data.view(), m, self.k),
+                state: Box::new(FastScores::rebuild(data.view(), m, self.k)),
                 since_rebuild: 0,
             },
             _ => Scores::Exact,
@@ -326,7 +326,7 @@ impl<T: Element> Discovery<'_, T> {
             }
             if self.fast {
                 let model = self.model.as_ref().expect("just set");
-                let state = FastScores::rebuild(self.data.view(), model, params.k);
+                let state = Box::new(FastScores::rebuild(self.data.view(), model, params.k));
                 self.scores = Scores::Fast {
                     state,
                     since_rebuild: 0,
