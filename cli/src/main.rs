@@ -24,8 +24,15 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Select items in order of novelty and explain each selection.
+    #[command(after_help = "Examples:
+  demud discover --features glass.csv --k 3 --out runs/glass
+  demud discover --features fc7.npy --items items.csv --k 50 --n 300 --out runs/fc7
+  demud discover --features today.csv --prior archive.csv --k 10 --n 20 --out runs/today
+  demud discover --features glass.csv --k 3 --init 0 --compat reference --out runs/ref")]
     Discover(discover::DiscoverArgs),
     /// Discovery curves and nAUC of runs against labels, with random and oracle baselines.
+    #[command(after_help = "Example:
+  demud curve runs/brand runs/static --labels labels.csv --at 10,50,300 --plot runs/curve.png")]
     Curve(curve::CurveArgs),
     /// The main job on the built-in generated collection: discover, curve, chart.
     Demo(demo::DemoArgs),
