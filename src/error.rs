@@ -1,4 +1,13 @@
-//! The engine's one error type.
+//! The engine's one error type. Messages name the parameter, item or feature at fault.
+//!
+//! ```
+//! use demud::{DemudError, DemudParams};
+//! use ndarray::array;
+//!
+//! let data = array![[1.0, f64::NAN]];
+//! let err = DemudParams::new(1).discover(data.view()).err().unwrap();
+//! assert!(matches!(err, DemudError::MissingValue { item: 0, feature: 1 }));
+//! ```
 
 use thiserror::Error;
 

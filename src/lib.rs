@@ -35,6 +35,8 @@
 //! assert!(order.contains(&200));
 //! ```
 
+#![warn(missing_docs)]
+
 // Link the BLAS/LAPACK implementation (Debian's OpenBLAS) that ndarray and ndarray-linalg use.
 extern crate blas_src;
 extern crate openblas_src;

@@ -1,4 +1,13 @@
 //! The loaders' one error type: every message names the file, and the line where there is one.
+//!
+//! ```
+//! use demud_datasets::{features::read_csv, CsvLayout};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("bad.csv");
+//! std::fs::write(&path, "a,1,2\nb,3\n").unwrap();
+//! let err = read_csv(&path, CsvLayout::default()).unwrap_err();
+//! assert!(err.to_string().ends_with("bad.csv, line 2: 2 columns, expected 3 as on line 1"));
+//! ```
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -8,6 +8,8 @@
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
 //!   of the main job).
 
+#![warn(missing_docs)]
+
 // The workspace builds ndarray with BLAS: link Debian's OpenBLAS here too.
 extern crate blas_src;
 extern crate openblas_src;
