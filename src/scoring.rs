@@ -127,8 +127,33 @@ pub fn explain(model: &SubspaceModel, x: ArrayView1<f64>) -> (Array1<f64>, Array
     (expected, residual)
 }
 
-/// Rows converted to f64 per block of the exact scorer: 256 x 4096 x 8 B = 8 MB.
+/// Rows converted to f64 per block: 256 x 4096 x 8 B = 8 MB.
 const BLOCK_ROWS: usize = 256;
+
+/// Calls `visit(start, block)` for consecutive blocks of rows of `data`, each converted to f64
+/// with `mean` subtracted (`block` row r is item `start + r`). The O(n d r) exact computations
+/// go through this so that they never hold more than one block of f64 copies.
+pub(crate) fn for_each_centred_block<T: Element>(
+    data: ArrayView2<T>,
+    mean: ArrayView1<f64>,
+    mut visit: impl FnMut(usize, ArrayView2<f64>),
+) {
+    let (n, d) = data.dim();
+    let mut block = Array2::<f64>::zeros((BLOCK_ROWS.min(n), d));
+    for start in (0..n).step_by(BLOCK_ROWS) {
+        let end = (start + BLOCK_ROWS).min(n);
+        let mut centred = block.slice_mut(s![..end - start, ..]);
+        Zip::from(centred.rows_mut())
+            .and(data.slice(s![start..end, ..]).rows())
+            .for_each(|mut out, row| {
+                Zip::from(&mut out)
+                    .and(&row)
+                    .and(&mean)
+                    .for_each(|o, &v, &mu| *o = v.to_f64() - mu);
+            });
+        visit(start, centred.view());
+    }
+}
 
 /// Scores of every row of `data` under `model`, by explicit reconstruction (O(n d r)): the
 /// plain, exact computation the fast update is checked against. Rows with `active[i] == false`
@@ -139,23 +164,9 @@ pub fn exact_scores<T: Element>(
     model: &SubspaceModel,
     scoring: &Scoring,
 ) -> Array1<f64> {
-    let (n, d) = data.dim();
     let basis = model.basis();
-    let mean = model.mean();
-    let mut scores = Array1::from_elem(n, f64::NEG_INFINITY);
-    let mut block = Array2::<f64>::zeros((BLOCK_ROWS.min(n), d));
-    for start in (0..n).step_by(BLOCK_ROWS) {
-        let end = (start + BLOCK_ROWS).min(n);
-        let rows = data.slice(s![start..end, ..]);
-        let mut centred = block.slice_mut(s![..end - start, ..]);
-        Zip::from(centred.rows_mut())
-            .and(rows.rows())
-            .for_each(|mut out, row| {
-                Zip::from(&mut out)
-                    .and(&row)
-                    .and(&mean)
-                    .for_each(|o, &v, &mu| *o = v.to_f64() - mu);
-            });
+    let mut scores = Array1::from_elem(data.nrows(), f64::NEG_INFINITY);
+    for_each_centred_block(data, model.mean(), |start, centred| {
         let coords = centred.dot(&basis);
         let residuals = &centred - &coords.dot(&basis.t());
         for (offset, residual) in residuals.rows().into_iter().enumerate() {
@@ -170,6 +181,6 @@ pub fn exact_scores<T: Element>(
                 scoring.score(residual)
             };
         }
-    }
+    });
     scores
 }

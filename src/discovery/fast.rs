@@ -17,6 +17,7 @@
 
 use crate::element::Element;
 use crate::model::{BasisChange, SubspaceModel};
+use crate::scoring::for_each_centred_block;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
@@ -35,9 +36,6 @@ pub(crate) struct FastScores {
     rank: usize,
 }
 
-/// Rows converted to f64 per block of the exact rebuild.
-const BLOCK_ROWS: usize = 256;
-
 impl FastScores {
     /// Computes the state exactly from the model: O(n d r). `capacity` is the largest rank the
     /// model will reach.
@@ -46,7 +44,7 @@ impl FastScores {
         model: &SubspaceModel,
         capacity: usize,
     ) -> Self {
-        let (n, d) = data.dim();
+        let n = data.nrows();
         let capacity = capacity.max(model.rank());
         let mut state = FastScores {
             squared_distance: Array1::zeros(n),
@@ -57,44 +55,34 @@ impl FastScores {
             mean_norm2: 0.0,
             rank: 0,
         };
-        state.refresh(data, model, d);
+        state.refresh(data, model);
         state
     }
 
     /// Recomputes every quantity exactly from the model, reusing the buffers.
-    pub(crate) fn refresh<T: Element>(
-        &mut self,
-        data: ArrayView2<T>,
-        model: &SubspaceModel,
-        d: usize,
-    ) {
-        let n = data.nrows();
+    pub(crate) fn refresh<T: Element>(&mut self, data: ArrayView2<T>, model: &SubspaceModel) {
         let mean = model.mean();
         let basis = model.basis();
         let rank = model.rank();
-        let mut block = Array2::<f64>::zeros((BLOCK_ROWS.min(n), d));
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let end = (start + BLOCK_ROWS).min(n);
-            let mut rows = block.slice_mut(s![..end - start, ..]);
-            Zip::from(&mut rows)
-                .and(data.slice(s![start..end, ..]))
-                .for_each(|o, &v| *o = v.to_f64());
+        let mean_norm2 = mean.dot(&mean);
+        for_each_centred_block(data, mean, |start, centred| {
+            let end = start + centred.nrows();
+            // mu . x_i = mu . (x_i - mu) + ||mu||^2
             self.mean_dot
                 .slice_mut(s![start..end])
-                .assign(&rows.dot(&mean));
-            rows -= &mean;
+                .assign(&centred.dot(&mean).mapv(|v| v + mean_norm2));
             self.squared_distance
                 .slice_mut(s![start..end])
-                .assign(&rows.map_axis(Axis(1), |r| r.dot(&r)));
+                .assign(&centred.map_axis(Axis(1), |r| r.dot(&r)));
             general_mat_mul(
                 1.0,
-                &rows,
+                &centred,
                 &basis,
                 0.0,
                 &mut self.coords.slice_mut(s![start..end, ..rank]),
             );
-        }
-        self.mean_norm2 = mean.dot(&mean);
+        });
+        self.mean_norm2 = mean_norm2;
         self.rank = rank;
         self.update_scores();
     }

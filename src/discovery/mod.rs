@@ -358,7 +358,7 @@ impl<T: Element> Discovery<'_, T> {
                 {
                     *since_rebuild += 1;
                     if params.refresh_every > 0 && *since_rebuild >= params.refresh_every {
-                        state.refresh(self.data.view(), model, x.len());
+                        state.refresh(self.data.view(), model);
                         *since_rebuild = 0;
                     } else {
                         state.apply(self.data.view(), index, &change, model);
