@@ -35,7 +35,8 @@ pub struct DiscoverArgs {
     pub n: Option<usize>,
     /// First selection: `svd` (largest error under the top-k SVD of all items), `mean`
     /// (farthest from the mean), `random` (with --seed) or a 0-based item index.
-    #[arg(long, default_value = "svd", value_name = "svd|mean|random|INDEX")]
+    /// (Not with --prior or --model-in, which give the starting model.)
+    #[arg(long, default_value = "svd", value_name = "svd|mean|random|INDEX", conflicts_with_all = ["prior", "model_in"])]
     pub init: InitArg,
     /// Seed of the random init.
     #[arg(long, default_value_t = 0)]

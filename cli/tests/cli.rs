@@ -246,6 +246,8 @@ fn bad_input_is_named_and_nothing_is_written() {
     let prior = write(dir.path(), "prior.csv", "p,1,2,3\n");
     assert!(run(&good, &["--prior", s(&prior)]).contains("prior data has 3 features"));
     assert!(run(&good, &["--init", "7"]).contains("item index 7 is out of range"));
+    let same_width = write(dir.path(), "prior2.csv", "p,1,2\n");
+    assert!(run(&good, &["--init", "0", "--prior", s(&same_width)]).contains("cannot be used with"));
     let weights = write(dir.path(), "w.txt", "1\n");
     assert!(run(&good, &["--weights", s(&weights)]).contains("1 weights, the features have 2"));
     assert!(!out.exists(), "no output folder after failures");

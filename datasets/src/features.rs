@@ -2,7 +2,9 @@
 //!
 //! CSV: one item per row, the first column its id; an optional second column of labels; the
 //! rest numbers. An optional header row names the features. Empty cells, `nan`, `NA` and `?`
-//! are missing values (NaN). The reference DEMUD's "filename first" CSV reads as it is.
+//! are missing values (NaN). The reference DEMUD's "filename first" CSV reads as it is: lines
+//! starting with `#` are comments, and a first one listing one name per feature (its `xvals`,
+//! e.g. wavelengths) names the features.
 //!
 //! `.npy`: an `n x d` array of `f32` or `f64`, with an optional items CSV (`id[,label]`, one row
 //! per item, optional header `id,label`).
@@ -151,7 +153,17 @@ fn is_number(cell: &str) -> bool {
 
 /// Reads a features CSV (see the module documentation for the layout).
 pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
-    let rows = read_records(path)?;
+    let mut rows = read_records(path)?;
+    // The reference's comment lines start with `#`; a first one names the features.
+    let comment_names = rows
+        .first()
+        .filter(|(_, r)| r[0].starts_with('#'))
+        .map(|(_, r)| {
+            let mut names = r.clone();
+            names[0] = names[0].trim_start_matches('#').trim().to_string();
+            names
+        });
+    rows.retain(|(_, r)| !r[0].starts_with('#'));
     let Some((_, first)) = rows.first() else {
         return Err(LoadError::file(path, "the file has no rows"));
     };
@@ -203,7 +215,10 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
             }
             h[first_feature..].to_vec()
         }
-        None => (0..d).map(|j| format!("f{j}")).collect(),
+        None => match comment_names {
+            Some(names) if names.len() == d => names,
+            _ => (0..d).map(|j| format!("f{j}")).collect(),
+        },
     };
     let mut values = Vec::with_capacity(data.len() * d);
     let mut ids = Vec::with_capacity(data.len());
@@ -472,6 +487,20 @@ mod tests {
             t.matrix,
             FeatureMatrix::F64(ndarray::array![[1.5, 2.0], [3.0, 0.4]])
         );
+    }
+
+    #[test]
+    fn reference_comment_lines_name_the_features_and_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "spectra.csv",
+            "#400,500,600\na,1,2,3\n# a note\nb,4,5,6\n",
+        );
+        let t = read_csv(&p, CsvLayout::default()).unwrap();
+        assert_eq!(t.feature_names, vec!["400", "500", "600"]);
+        assert_eq!(t.ids, vec!["a", "b"]);
+        assert_eq!(t.matrix.dim(), (2, 3));
     }
 
     #[test]
