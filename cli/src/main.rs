@@ -3,6 +3,7 @@
 mod curve;
 mod demo;
 mod discover;
+mod extract;
 mod output;
 mod plot;
 
@@ -30,6 +31,12 @@ enum Command {
   demud discover --features today.csv --prior archive.csv --k 10 --n 20 --out runs/today
   demud discover --features glass.csv --k 3 --init 0 --compat reference --out runs/ref")]
     Discover(discover::DiscoverArgs),
+    /// Turn a folder of images into features (CNN layers) for `discover`.
+    #[command(after_help = "Examples:
+  demud extract --images photos/ --out runs/photos.npy
+  demud extract --images photos/ --layer logits --top5 runs/top5.csv --out runs/logits.npy
+  demud extract --images photos/ --model alexnet --weights models/alexnet.safetensors --layer fc7 --out runs/fc7.npy")]
+    Extract(extract::ExtractArgs),
     /// Discovery curves and nAUC of runs against labels, with random and oracle baselines.
     #[command(after_help = "Example:
   demud curve runs/brand runs/static --labels labels.csv --at 10,50,300 --plot runs/curve.png")]
@@ -43,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
+        Command::Extract(args) => extract::run(args),
         Command::Demo(args) => demo::run(args),
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
 //!   or `.npy` (with an items CSV of ids and labels), and label files matched by id;
+//! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
 //!   of the main job).
 
@@ -16,6 +17,7 @@ extern crate openblas_src;
 
 pub mod error;
 pub mod features;
+pub mod images;
 pub mod synthetic;
 
 pub use error::{LoadError, Result};

