@@ -547,3 +547,127 @@ fn demo_runs_the_main_job() {
     );
     assert!(out.join("discovery.png").exists() && out.join("discovery.svg").exists());
 }
+
+/// An ImageFolder collection: two classes of colour PNGs and grey JPEGs of several sizes, one
+/// odd image, and one corrupt file.
+fn image_folder(root: &Path) {
+    for (class, count) in [("sky", 5), ("grass", 4)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..count {
+            let (w, h) = (60 + 20 * i, 80 + 10 * i);
+            let colour = |x: u32, y: u32| match class {
+                "sky" => image::Rgb([90 + (x % 7) as u8, 140, 230 - (y % 9) as u8]),
+                _ => image::Rgb([40, 170 + (x * y % 13) as u8, 60]),
+            };
+            let img = image::RgbImage::from_fn(w, h, colour);
+            if i % 2 == 0 {
+                img.save(root.join(class).join(format!("{i}.png"))).unwrap();
+            } else {
+                image::DynamicImage::ImageRgb8(img)
+                    .to_luma8()
+                    .save(root.join(class).join(format!("{i}.jpg")))
+                    .unwrap();
+            }
+        }
+    }
+    std::fs::create_dir_all(root.join("odd")).unwrap();
+    image::RgbImage::from_fn(100, 100, |x, y| {
+        if (x / 10 + y / 10) % 2 == 0 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 0])
+        }
+    })
+    .save(root.join("odd/checker.png"))
+    .unwrap();
+    std::fs::write(root.join("sky/broken.jpg"), b"not a jpeg").unwrap();
+}
+
+#[test]
+fn extract_then_discover_on_an_image_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    image_folder(&images);
+    let weights =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/efficientnet-lite0.safetensors");
+    let classes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/imagenet-classes.json");
+    let out = dir.path().join("feats.npy");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "extract",
+            "--images",
+            s(&images),
+            "--weights",
+            s(&weights),
+            "--out",
+            s(&out),
+            "--batch",
+            "4",
+            "--threads",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        demud(&args)
+    };
+    let strict = run(&["--strict"]);
+    assert!(!strict.status.success());
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("broken.jpg"));
+    assert!(!out.exists(), "nothing written by a failed extraction");
+
+    let result = run(&["--csv"]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("warning: skipped sky/broken.jpg"),
+        "{stderr}"
+    );
+    let features = Array2::<f32>::read_npy(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(features.dim(), (10, 1280));
+    assert!(features.iter().all(|v| v.is_finite()));
+    let items = rows(&dir.path().join("feats.items.csv"));
+    assert_eq!(items.len(), 10);
+    assert_eq!(items[0], ["grass/0.png", "grass"]);
+    assert!(items.iter().all(|r| r[0] != "sky/broken.jpg"));
+    assert_eq!(rows(&dir.path().join("feats.csv"))[0].len(), 2 + 1280);
+
+    // The whole pipeline: the three classes (and the odd one out) are found in 4 selections.
+    let run_dir = dir.path().join("run");
+    ok(&[
+        "discover",
+        "--features",
+        s(&out),
+        "--items",
+        s(&dir.path().join("feats.items.csv")),
+        "--k",
+        "2",
+        "--init",
+        "0",
+        "--out",
+        s(&run_dir),
+        "--quiet",
+    ]);
+    let sel = rows(&run_dir.join("selections.csv"));
+    let first: std::collections::HashSet<&str> = sel[..4].iter().map(|r| r[3].as_str()).collect();
+    assert_eq!(first.len(), 3, "{sel:?}");
+
+    // Logits with top-5 class names; an unknown layer names the available ones.
+    let top5 = dir.path().join("top5.csv");
+    let logits = run(&[
+        "--layer",
+        "logits",
+        "--top5",
+        s(&top5),
+        "--classes",
+        s(&classes),
+    ]);
+    assert!(logits.status.success());
+    let top = rows(&top5);
+    assert_eq!(top.len(), 10 * 5);
+    assert!(top.iter().all(|r| !r[3].is_empty()));
+    let bad = run(&["--layer", "fc7"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("block, pool, logits"));
+}
