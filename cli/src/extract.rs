@@ -5,6 +5,7 @@ use crate::discover::progress_bar;
 use crate::output::{write_csv, write_npy};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use demud_datasets::baselines::{dense_hog, pixel_features, BagOfWords};
 use demud_datasets::images::{ImageCollection, ImageItem};
 use demud_neural::alexnet::AlexNet;
 use demud_neural::efficientnet::EfficientNetLite0;
@@ -62,6 +63,15 @@ pub struct ExtractArgs {
         value_name = "FILE"
     )]
     pub classes: PathBuf,
+    /// Side of the pixel baseline's image.
+    #[arg(long, default_value_t = 32)]
+    pub pixels_side: u32,
+    /// Words of the bag-of-visual-words vocabulary (the paper tried 3 to 20).
+    #[arg(long, default_value_t = 10)]
+    pub vocabulary: usize,
+    /// Seed of the vocabulary's k-means.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// No progress bar or summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -76,6 +86,10 @@ pub enum ModelArg {
     Alexnet,
     /// A TorchScript module (--weights is the module file).
     Torchscript,
+    /// Baseline: the image resized to --pixels-side and flattened (RGB in [0, 1]).
+    Pixels,
+    /// Baseline: bag of visual words, dense HOG descriptors, --vocabulary words (k-means).
+    Bow,
 }
 
 /// The items CSV written beside `out`.
@@ -105,6 +119,9 @@ fn encoder(args: &ExtractArgs) -> Result<(Box<dyn Encoder>, String)> {
             Box::new(TorchScript::load(need("torchscript")?, args.input_size)?),
             "output".into(),
         ),
+        ModelArg::Pixels | ModelArg::Bow => {
+            bail!("{:?} is a baseline, not a neural encoder", args.model)
+        }
     })
 }
 
@@ -117,6 +134,9 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         Some(manifest) => ImageCollection::from_manifest(&args.images, manifest)?,
         None => ImageCollection::from_folder(&args.images)?,
     };
+    if matches!(args.model, ModelArg::Pixels | ModelArg::Bow) {
+        return run_baseline(args, &collection);
+    }
     let (model, default_layer) = encoder(args)?;
     let layer = args.layer.clone().unwrap_or(default_layer);
     let started = std::time::Instant::now();
@@ -151,6 +171,65 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             collection.items.len() as f64 / seconds,
             if result.skipped.is_empty() { String::new() } else { format!(", {} skipped", result.skipped.len()) },
             items_path(&args.out).display()
+        );
+    }
+    Ok(())
+}
+
+/// Pixel or bag-of-words features (no libtorch involved).
+fn run_baseline(args: &ExtractArgs, collection: &ImageCollection) -> Result<()> {
+    if args.layer.is_some() {
+        bail!(
+            "--layer applies to CNN models, not to the {:?} baseline",
+            args.model
+        );
+    }
+    let bar = progress_bar(args.quiet, "reading");
+    bar.set_length(collection.items.len() as u64);
+    let mut kept = Vec::new();
+    let mut rows: Vec<Vec<f32>> = Vec::new();
+    let mut descriptors = Vec::new();
+    for item in &collection.items {
+        match collection.load(item) {
+            Ok(image) => {
+                kept.push(item.clone());
+                match args.model {
+                    ModelArg::Pixels => rows.push(pixel_features(&image, args.pixels_side)),
+                    _ => descriptors.push(dense_hog(&image)),
+                }
+            }
+            Err(e) if !args.strict => eprintln!("warning: skipped {}: {e}", item.id),
+            Err(e) => return Err(e.into()),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if kept.is_empty() {
+        bail!(
+            "none of the {} images could be read",
+            collection.items.len()
+        );
+    }
+    if args.model == ModelArg::Bow {
+        let words = BagOfWords::fit_descriptors(&descriptors, args.vocabulary, args.seed)
+            .with_context(|| {
+                format!(
+                    "a vocabulary of {} words needs at least that many descriptors",
+                    args.vocabulary
+                )
+            })?;
+        rows = descriptors.iter().map(|d| words.histogram_of(d)).collect();
+    }
+    let d = rows[0].len();
+    let features =
+        Array2::from_shape_vec((kept.len(), d), rows.concat()).expect("rows of d values");
+    write_features(&args.out, &kept, &features, args.csv)?;
+    if !args.quiet {
+        eprintln!(
+            "{:?}: {} images -> {} x {d} features",
+            args.model,
+            collection.items.len(),
+            kept.len()
         );
     }
     Ok(())

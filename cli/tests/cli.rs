@@ -670,4 +670,39 @@ fn extract_then_discover_on_an_image_folder() {
     assert!(top.iter().all(|r| !r[3].is_empty()));
     let bad = run(&["--layer", "fc7"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("block, pool, logits"));
+
+    // The baselines: pixels and a bag of visual words.
+    ok(&[
+        "extract",
+        "--images",
+        s(&images),
+        "--model",
+        "pixels",
+        "--pixels-side",
+        "16",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(
+        Array2::<f32>::read_npy(std::fs::File::open(&out).unwrap())
+            .unwrap()
+            .dim(),
+        (10, 16 * 16 * 3)
+    );
+    ok(&[
+        "extract",
+        "--images",
+        s(&images),
+        "--model",
+        "bow",
+        "--vocabulary",
+        "5",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let bow = Array2::<f32>::read_npy(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(bow.dim(), (10, 5));
+    assert!(bow.rows().into_iter().all(|r| (r.sum() - 1.0).abs() < 1e-4));
 }

@@ -5,6 +5,7 @@
 //!
 //! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
 //!   or `.npy` (with an items CSV of ids and labels), and label files matched by id;
+//! - [`baselines`]: the papers' pixel and bag-of-visual-words features;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
 //!   of the main job).
@@ -15,6 +16,7 @@
 extern crate blas_src;
 extern crate openblas_src;
 
+pub mod baselines;
 pub mod error;
 pub mod features;
 pub mod images;
