@@ -29,18 +29,33 @@ fn collection(dir: &std::path::Path) -> (ImageCollection, &'static str) {
         .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     sources.sort();
-    let what = if sources.is_empty() { "generated 256 x 256 PNGs" } else { "Mars sun JPEGs (../shared)" };
+    let what = if sources.is_empty() {
+        "generated 256 x 256 PNGs"
+    } else {
+        "Mars sun JPEGs (../shared)"
+    };
     let mut items = Vec::new();
     for i in 0..IMAGES {
         let name = format!("{i:03}.png");
         let image = match sources.get(i % sources.len().max(1)) {
             Some(path) => image::open(path).unwrap().to_rgb8(),
-            None => image::RgbImage::from_fn(256, 256, |x, y| image::Rgb([(x ^ y) as u8, (x * 3) as u8, (y * 5 + i as u32) as u8])),
+            None => image::RgbImage::from_fn(256, 256, |x, y| {
+                image::Rgb([(x ^ y) as u8, (x * 3) as u8, (y * 5 + i as u32) as u8])
+            }),
         };
         image.save(dir.join(&name)).unwrap();
-        items.push(ImageItem { id: name, label: None });
+        items.push(ImageItem {
+            id: name,
+            label: None,
+        });
     }
-    (ImageCollection { root: dir.to_path_buf(), items }, what)
+    (
+        ImageCollection {
+            root: dir.to_path_buf(),
+            items,
+        },
+        what,
+    )
 }
 
 fn main() {
@@ -73,28 +88,48 @@ fn main() {
         values.extend(pre.normalise(&pre.apply(&collection.load(item).unwrap())));
     }
     let input = Array4::from_shape_vec((IMAGES, 3, 224, 224), values).unwrap();
-    let tensor = tch::Tensor::from_slice(input.as_slice().unwrap()).view([IMAGES as i64, 3, 224, 224]);
-    tch::no_grad(|| model.forward(&tensor.narrow(0, 0, BATCH as i64), &layers).unwrap());
+    let tensor =
+        tch::Tensor::from_slice(input.as_slice().unwrap()).view([IMAGES as i64, 3, 224, 224]);
+    tch::no_grad(|| {
+        model
+            .forward(&tensor.narrow(0, 0, BATCH as i64), &layers)
+            .unwrap()
+    });
     let forward = best(&mut || {
         tch::no_grad(|| {
             for start in (0..IMAGES).step_by(BATCH) {
-                model.forward(&tensor.narrow(0, start as i64, BATCH as i64), &layers).unwrap();
+                model
+                    .forward(&tensor.narrow(0, start as i64, BATCH as i64), &layers)
+                    .unwrap();
             }
         })
     });
 
     let input_path = dir.path().join("input.npy");
-    input.write_npy(std::fs::File::create(&input_path).unwrap()).unwrap();
+    input
+        .write_npy(std::fs::File::create(&input_path).unwrap())
+        .unwrap();
     let out = std::process::Command::new(workspace().join(".venv/bin/python"))
         .arg(workspace().join("decoder/benches/extraction_pytorch.py"))
         .arg(&input_path)
         .args([BATCH.to_string(), REPEATS.to_string(), THREADS.to_string()])
         .output()
         .expect("the venv's python (scripts/setup)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let python: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
 
     println!("EfficientNet-Lite0 extraction, {IMAGES} {what}, batch {BATCH}, {THREADS} threads (images/s, best of {REPEATS})");
-    println!("{:>16} {:>14} {:>15} {:>15} {:>14}", "rust pipeline", "rust forward", "python forward", "forward ratio", "pipeline ratio");
-    println!("{full:>16.1} {forward:>14.1} {python:>15.1} {:>15.2} {:>14.2}", forward / python, full / python);
+    println!(
+        "{:>16} {:>14} {:>15} {:>15} {:>14}",
+        "rust pipeline", "rust forward", "python forward", "forward ratio", "pipeline ratio"
+    );
+    println!(
+        "{full:>16.1} {forward:>14.1} {python:>15.1} {:>15.2} {:>14.2}",
+        forward / python,
+        full / python
+    );
 }
