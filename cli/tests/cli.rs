@@ -706,3 +706,22 @@ fn extract_then_discover_on_an_image_folder() {
     assert_eq!(bow.dim(), (10, 5));
     assert!(bow.rows().into_iter().all(|r| (r.sum() - 1.0).abs() < 1e-4));
 }
+
+#[test]
+fn the_engine_links_openblas_ahead_of_libtorch() {
+    // libtorch_cpu.so exports its own dgemm_/dgesdd_; OpenBLAS must come first in the binary's
+    // NEEDED list so the engine's LAPACK calls (and their rounding) stay OpenBLAS's.
+    let out = Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_demud")])
+        .output()
+        .expect("readelf (binutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let position = |lib: &str| {
+        text.lines()
+            .position(|l| l.contains("NEEDED") && l.contains(lib))
+    };
+    let openblas = position("libopenblas").expect("links OpenBLAS");
+    if let Some(torch) = position("libtorch_cpu") {
+        assert!(openblas < torch, "{text}");
+    }
+}
