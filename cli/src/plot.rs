@@ -54,8 +54,8 @@ pub enum LineKind {
     Oracle,
 }
 
-/// Distinct, readable run colours (the "tab10" set).
-const RUN_COLOURS: [RGBColor; 8] = [
+/// Distinct, readable run colours ("tab10" without its grey, then darker tones).
+const RUN_COLOURS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -64,6 +64,10 @@ const RUN_COLOURS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 100, 0),
 ];
 
 fn style(kind: LineKind) -> ShapeStyle {
