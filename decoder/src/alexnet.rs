@@ -6,9 +6,9 @@
 //! Layers: `pool5` (the last max-pool, 256 x 6 x 6 flattened), `fc6` and `fc7` taken before
 //! their ReLU (as the WHI 2018 paper did with its modified CaffeNet), and `fc8` (the logits).
 
-use crate::efficientnet::load_weights;
 use crate::error::Result;
 use crate::extract::{select_layers, Encoder};
+use crate::weights::load_weights;
 use demud_datasets::images::Preprocess;
 use std::path::Path;
 use tch::nn::{self, Module};

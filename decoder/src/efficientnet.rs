@@ -7,8 +7,9 @@
 //! 1000 ImageNet logits: the fc8 analogue). Convolutions pad like TensorFlow's `SAME`
 //! (asymmetric for stride 2), as the weights were trained with.
 
-use crate::error::{NeuralError, Result, TorchContext};
+use crate::error::Result;
 use crate::extract::{select_layers, Encoder};
+use crate::weights::load_weights;
 use demud_datasets::images::Preprocess;
 use std::path::Path;
 use tch::nn::{self, Module, ModuleT};
@@ -169,21 +170,6 @@ impl EfficientNetLite0 {
             fc,
         })
     }
-}
-
-/// Loads safetensors weights into a var store, with a clear message for other formats.
-pub(crate) fn load_weights(vs: &mut nn::VarStore, weights: &Path) -> Result<()> {
-    if weights.extension().is_none_or(|e| e != "safetensors") {
-        return Err(NeuralError::Weights {
-            path: weights.to_path_buf(),
-            message: format!(
-                "expected a .safetensors file; convert a PyTorch state dict once with the venv's torch: .venv/bin/python scripts/convert_weights.py {} OUT.safetensors",
-                weights.display()
-            ),
-        });
-    }
-    vs.load(weights)
-        .context(|| format!("loading weights from {}", weights.display()))
 }
 
 impl Encoder for EfficientNetLite0 {

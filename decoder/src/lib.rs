@@ -7,7 +7,8 @@
 //! - [`alexnet`]: AlexNet in torchvision's layout (pool5, fc6 / fc7 before their ReLU, fc8);
 //! - [`torchscript`]: any traced TorchScript module;
 //! - [`extract`]: batched extraction over an image collection;
-//! - [`imagenet`]: ImageNet class names for the logits layers.
+//! - [`imagenet`]: ImageNet class names for the logits layers;
+//! - [`weights`]: loading safetensors weights.
 //!
 //! The engine crate (`demud`) does not depend on this one: it builds without libtorch.
 
@@ -17,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod imagenet;
 pub mod torchscript;
+pub mod weights;
 
 pub use error::{NeuralError, Result};
 pub use extract::{extract, Encoder, Extraction};
