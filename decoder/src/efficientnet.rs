@@ -10,7 +10,6 @@
 use crate::error::Result;
 use crate::extract::{select_layers, Encoder};
 use crate::weights::load_weights;
-use demud_datasets::images::Preprocess;
 use std::path::Path;
 use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Tensor};
@@ -178,9 +177,6 @@ impl Encoder for EfficientNetLite0 {
     }
     fn layers(&self) -> Vec<String> {
         LAYERS.iter().map(|s| s.to_string()).collect()
-    }
-    fn preprocess(&self) -> Preprocess {
-        Preprocess::imagenet(224)
     }
     fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
         let wanted = select_layers(self, layers)?;

@@ -15,8 +15,11 @@ pub trait Encoder {
     fn name(&self) -> &str;
     /// Names of the layers it can return, in forward order.
     fn layers(&self) -> Vec<String>;
-    /// The preprocessing it expects.
-    fn preprocess(&self) -> Preprocess;
+    /// The preprocessing it expects (default: torchvision's ImageNet evaluation transform at
+    /// 224 px).
+    fn preprocess(&self) -> Preprocess {
+        Preprocess::imagenet(224)
+    }
     /// The requested layers for a batch, each as n x d (spatial maps flattened).
     fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>>;
 }
