@@ -25,7 +25,7 @@ use crate::error::{DemudError, Result};
 use crate::model::{IncrementalMethod, RankZeroStyle, SubspaceModel, Truncation};
 use crate::scoring::{exact_scores, explain, MissingPolicy};
 use fast::FastScores;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, CowArray, Ix2};
+use ndarray::{Array, Array1, ArrayView1, ArrayView2, Axis, CowArray, Dimension, Ix2, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -413,7 +413,7 @@ impl<T: Element> Discovery<'_, T> {
                 Some(_) => expected.clone(),
                 None => self.fill_values.clone().expect("data has missing values"),
             };
-            fill_missing_row(&x, &fill)
+            fill_missing(x, fill.view())
         } else {
             x
         };
@@ -451,22 +451,17 @@ impl<T: Element> Discovery<'_, T> {
     }
 }
 
-fn fill_missing(mut all: Array2<f64>, fill: ArrayView1<f64>) -> Array2<f64> {
-    for mut row in all.rows_mut() {
-        for (v, &f) in row.iter_mut().zip(fill) {
-            if v.is_nan() {
-                *v = f;
-            }
+/// Replaces NaN entries by the per-feature `fill` values (rows of a matrix, or one item).
+fn fill_missing<D: Dimension>(mut values: Array<f64, D>, fill: ArrayView1<f64>) -> Array<f64, D> {
+    let fill = fill
+        .broadcast(values.raw_dim())
+        .expect("one fill value per feature");
+    Zip::from(&mut values).and(&fill).for_each(|v, &f| {
+        if v.is_nan() {
+            *v = f;
         }
-    }
-    all
-}
-
-fn fill_missing_row(x: &Array1<f64>, fill: &Array1<f64>) -> Array1<f64> {
-    x.iter()
-        .zip(fill)
-        .map(|(&v, &f)| if v.is_nan() { f } else { v })
-        .collect()
+    });
+    values
 }
 
 impl<T: Element> Iterator for Discovery<'_, T> {
