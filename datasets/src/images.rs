@@ -22,7 +22,7 @@
 
 use crate::error::{LoadError, Result};
 use crate::features::read_items;
-use image::{imageops::FilterType, RgbImage};
+use image::{imageops::FilterType, ImageBuffer, Pixel, RgbImage};
 use std::path::{Path, PathBuf};
 
 /// File extensions read as images.
@@ -180,8 +180,12 @@ impl Preprocess {
         }
     }
 
-    /// Resized and cropped image (before normalisation).
-    pub fn apply(&self, image: &RgbImage) -> RgbImage {
+    /// Resized and cropped image (before normalisation). Works on any 8-bit image, so masks
+    /// go through exactly the geometry their images do.
+    pub fn apply<P>(&self, image: &ImageBuffer<P, Vec<u8>>) -> ImageBuffer<P, Vec<u8>>
+    where
+        P: Pixel<Subpixel = u8> + 'static,
+    {
         let (w, h) = image.dimensions();
         let scale = self.resize as f64 / w.min(h) as f64;
         let (nw, nh) = (

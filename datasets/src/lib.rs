@@ -7,6 +7,8 @@
 //!   or `.npy` (with an items CSV of ids and labels), and label files matched by id;
 //! - [`baselines`]: the papers' pixel and bag-of-visual-words features;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
+//! - [`planted`]: seeded image collections with planted novelties and their masks;
+//! - [`localisation`]: how well explanation maps point at those masks;
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
 //!   of the main job).
 
@@ -20,6 +22,8 @@ pub mod baselines;
 pub mod error;
 pub mod features;
 pub mod images;
+pub mod localisation;
+pub mod planted;
 pub mod synthetic;
 
 pub use error::{LoadError, Result};

@@ -1,0 +1,397 @@
+//! Seeded image collections with planted novelties and their ground-truth masks: the test bed
+//! for measuring whether an explanation points at what is actually new.
+//!
+//! Two recipes:
+//!
+//! - [`FlowerRecipe`]: a Figure-1-like set of yellow objects (flowers, discs, stars) on grass
+//!   and sky backgrounds, where a few flowers carry a novel part: a dark centre. The mask is
+//!   that centre; the planted items have their own label, so discovery curves show when DEMUD
+//!   finds them.
+//! - [`PatchRecipe`]: real images with a foreign patch (a saturated chequerboard) pasted at a
+//!   random place in a few of them. The mask is the patch; labels are kept.
+//!
+//! Novel parts are placed inside the centre crop that ImageNet-style preprocessing keeps
+//! ([`CENTRAL_SHARE`] of the shorter side), so no encoder or decoder crops them away.
+//!
+//! ```
+//! use demud_datasets::planted::FlowerRecipe;
+//! let recipe = FlowerRecipe { class_sizes: vec![6, 4], planted: 2, ..FlowerRecipe::default() };
+//! let collection = recipe.generate();
+//! assert_eq!(collection.items.len(), 12);
+//! let planted: Vec<_> = collection.items.iter().filter(|i| i.mask.is_some()).collect();
+//! assert_eq!(planted.len(), 2);
+//! // The mask marks the dark centre: the image is dark wherever the mask is set.
+//! let item = planted[0];
+//! let (mask, image) = (item.mask.as_ref().unwrap(), &item.image);
+//! let inside = mask.enumerate_pixels().filter(|(_, _, m)| m[0] > 0).count();
+//! let dark = mask.enumerate_pixels()
+//!     .filter(|(x, y, m)| m[0] > 0 && image.get_pixel(*x, *y).0.iter().all(|&c| c < 110))
+//!     .count();
+//! assert!(inside > 20 && dark == inside);
+//! assert_eq!(recipe.generate(), collection); // seeded
+//! ```
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+use imageproc::drawing::{draw_filled_circle_mut, draw_polygon_mut};
+use imageproc::point::Point;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Share of the shorter side kept by the 224-of-256 centre crop of ImageNet preprocessing;
+/// novel parts are planted inside it.
+pub const CENTRAL_SHARE: f64 = 224.0 / 256.0;
+
+/// Mask value of a novel pixel (others are 0).
+pub const MASK_ON: u8 = 255;
+
+/// One image of a planted collection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlantedItem {
+    /// Relative path the image is written to (and its id), e.g. `images/flower-0003.png`.
+    pub id: String,
+    /// Its class.
+    pub label: String,
+    /// The image.
+    pub image: RgbImage,
+    /// For planted items: [`MASK_ON`] where the novel part is, 0 elsewhere (image size).
+    pub mask: Option<GrayImage>,
+}
+
+/// A generated collection; the items are in a seeded random order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlantedCollection {
+    /// The images.
+    pub items: Vec<PlantedItem>,
+}
+
+impl PlantedCollection {
+    /// The mask's relative path for a planted item (`masks/<image file name>`).
+    pub fn mask_id(item: &PlantedItem) -> Option<String> {
+        item.mask.as_ref().map(|_| {
+            let name = item.id.rsplit('/').next().unwrap_or(&item.id);
+            format!("masks/{name}")
+        })
+    }
+}
+
+/// The Figure-1-like collection: common yellow objects and a few flowers with a dark centre.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowerRecipe {
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Image side in pixels.
+    pub size: u32,
+    /// Items of the common classes, in the order of [`FlowerRecipe::CLASSES`] (yellow flowers,
+    /// yellow discs, yellow stars); fewer sizes use fewer classes.
+    pub class_sizes: Vec<usize>,
+    /// Flowers with a dark centre (label [`FlowerRecipe::PLANTED_LABEL`]).
+    pub planted: usize,
+}
+
+impl Default for FlowerRecipe {
+    /// 450 common items (200 flowers, 150 discs, 100 stars) and 6 planted ones at 128 px.
+    fn default() -> Self {
+        FlowerRecipe {
+            seed: 2018,
+            size: 128,
+            class_sizes: vec![200, 150, 100],
+            planted: 6,
+        }
+    }
+}
+
+/// A colour with each channel moved by up to `spread` (seeded).
+fn jitter(rng: &mut ChaCha8Rng, colour: [u8; 3], spread: i32) -> Rgb<u8> {
+    Rgb(colour.map(|c| (c as i32 + rng.random_range(-spread..=spread)).clamp(0, 255) as u8))
+}
+
+/// A background: a vertical gradient between two jittered colours (grass or sky), with noise.
+fn background(rng: &mut ChaCha8Rng, size: u32) -> RgbImage {
+    let (top, bottom) = if rng.random_bool(0.5) {
+        ([120, 170, 225], [185, 215, 240]) // sky
+    } else {
+        ([60, 120, 50], [110, 160, 70]) // grass
+    };
+    let (top, bottom) = (jitter(rng, top, 20), jitter(rng, bottom, 20));
+    let mut image = RgbImage::new(size, size);
+    for y in 0..size {
+        let t = y as f32 / (size - 1).max(1) as f32;
+        for x in 0..size {
+            let noise: f32 = rng.random_range(-8.0..8.0);
+            let pixel = Rgb(std::array::from_fn(|c| {
+                (top[c] as f32 * (1.0 - t) + bottom[c] as f32 * t + noise).clamp(0.0, 255.0) as u8
+            }));
+            image.put_pixel(x, y, pixel);
+        }
+    }
+    image
+}
+
+/// A point inside the central crop, at least `margin` pixels from its edges.
+fn central_point(rng: &mut ChaCha8Rng, size: u32, margin: f64) -> (f64, f64) {
+    let half = size as f64 * CENTRAL_SHARE / 2.0 - margin;
+    let centre = size as f64 / 2.0;
+    let half = half.max(0.0);
+    (
+        centre + rng.random_range(-half..=half),
+        centre + rng.random_range(-half..=half),
+    )
+}
+
+impl FlowerRecipe {
+    /// Labels of the common classes.
+    pub const CLASSES: [&'static str; 3] = ["yellow-flower", "yellow-disc", "yellow-star"];
+    /// Label of the planted items.
+    pub const PLANTED_LABEL: &'static str = "dark-centre-flower";
+
+    /// The collection (seeded: the same recipe gives the same images).
+    pub fn generate(&self) -> PlantedCollection {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut kinds: Vec<(usize, bool)> = Vec::new();
+        for (class, &count) in self
+            .class_sizes
+            .iter()
+            .enumerate()
+            .take(Self::CLASSES.len())
+        {
+            kinds.extend(std::iter::repeat_n((class, false), count));
+        }
+        kinds.extend(std::iter::repeat_n((0, true), self.planted));
+        kinds.shuffle(&mut rng);
+        let mut counters = [0usize; 4];
+        let items = kinds
+            .into_iter()
+            .map(|(class, planted)| {
+                let label = if planted {
+                    Self::PLANTED_LABEL
+                } else {
+                    Self::CLASSES[class]
+                };
+                let slot = if planted { 3 } else { class };
+                counters[slot] += 1;
+                let id = format!("images/{label}-{:04}.png", counters[slot]);
+                let (image, mask) = self.draw(&mut rng, class, planted);
+                PlantedItem {
+                    id,
+                    label: label.to_string(),
+                    image,
+                    mask,
+                }
+            })
+            .collect();
+        PlantedCollection { items }
+    }
+
+    /// One image of `class`; a planted flower also returns the mask of its dark centre.
+    fn draw(
+        &self,
+        rng: &mut ChaCha8Rng,
+        class: usize,
+        planted: bool,
+    ) -> (RgbImage, Option<GrayImage>) {
+        let size = self.size;
+        let mut image = background(rng, size);
+        let s = size as f64;
+        let radius = s * rng.random_range(0.20..0.27);
+        let (cx, cy) = central_point(rng, size, radius * 0.5);
+        let yellow = jitter(rng, [240, 205, 40], 15);
+        let centre = (cx.round() as i32, cy.round() as i32);
+        match class {
+            0 => {
+                // Petals: circles on a ring around the centre, then the centre disc.
+                let petals = rng.random_range(7..=11);
+                let phase = rng.random_range(0.0..std::f64::consts::TAU);
+                let petal_radius = (radius * 0.42).round() as i32;
+                for p in 0..petals {
+                    let angle = phase + std::f64::consts::TAU * p as f64 / petals as f64;
+                    let at = (
+                        (cx + 0.6 * radius * angle.cos()).round() as i32,
+                        (cy + 0.6 * radius * angle.sin()).round() as i32,
+                    );
+                    draw_filled_circle_mut(&mut image, at, petal_radius, yellow);
+                }
+                let centre_radius = (radius * 0.36).round() as i32;
+                let colour = if planted {
+                    jitter(rng, [70, 40, 20], 12)
+                } else {
+                    jitter(rng, [235, 160, 30], 12)
+                };
+                draw_filled_circle_mut(&mut image, centre, centre_radius, colour);
+                if planted {
+                    let mut mask = GrayImage::new(size, size);
+                    draw_filled_circle_mut(&mut mask, centre, centre_radius, Luma([MASK_ON]));
+                    return (image, Some(mask));
+                }
+            }
+            1 => draw_filled_circle_mut(&mut image, centre, radius.round() as i32, yellow),
+            _ => {
+                let points = rng.random_range(5..=6);
+                let phase = rng.random_range(0.0..std::f64::consts::TAU);
+                let star: Vec<Point<i32>> = (0..2 * points)
+                    .map(|i| {
+                        let r = if i % 2 == 0 {
+                            radius * 1.1
+                        } else {
+                            radius * 0.5
+                        };
+                        let angle = phase + std::f64::consts::PI * i as f64 / points as f64;
+                        Point::new(
+                            (cx + r * angle.cos()).round() as i32,
+                            (cy + r * angle.sin()).round() as i32,
+                        )
+                    })
+                    .collect();
+                draw_polygon_mut(&mut image, &star, yellow);
+            }
+        }
+        (image, None)
+    }
+}
+
+/// Pastes a foreign patch into a few images of a real collection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatchRecipe {
+    /// Seed of the choice of images and of the patch positions.
+    pub seed: u64,
+    /// How many images get a patch.
+    pub planted: usize,
+    /// Patch side as a share of the image's shorter side.
+    pub patch_share: f64,
+    /// Squares per side of the chequerboard.
+    pub squares: u32,
+}
+
+impl Default for PatchRecipe {
+    /// 8 images get a 4 x 4 magenta and green chequerboard, a quarter of the shorter side wide.
+    fn default() -> Self {
+        PatchRecipe {
+            seed: 2018,
+            planted: 8,
+            patch_share: 0.25,
+            squares: 4,
+        }
+    }
+}
+
+impl PatchRecipe {
+    /// The patch's two colours (saturated magenta and green: rare in photographs and emoji).
+    pub const COLOURS: [[u8; 3]; 2] = [[230, 0, 200], [0, 210, 60]];
+
+    /// Adds patches (and masks) to `planted` of `items` chosen at random; the others are left
+    /// as they are. Returns the indices of the planted items, sorted.
+    pub fn apply(&self, items: &mut [PlantedItem]) -> Vec<usize> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut chosen: Vec<usize> = (0..items.len()).collect();
+        chosen.shuffle(&mut rng);
+        chosen.truncate(self.planted.min(items.len()));
+        chosen.sort_unstable();
+        for &i in &chosen {
+            let item = &mut items[i];
+            let (w, h) = item.image.dimensions();
+            let short = w.min(h);
+            let side = ((short as f64 * self.patch_share).round() as u32).clamp(1, short);
+            // Inside the central crop of the shorter side, centred on the longer one.
+            let kept = (short as f64 * CENTRAL_SHARE).floor() as u32;
+            let span = kept.saturating_sub(side);
+            let x0 = (w - kept.min(w)) / 2 + rng.random_range(0..=span);
+            let y0 = (h - kept.min(h)) / 2 + rng.random_range(0..=span);
+            let square = (side / self.squares.max(1)).max(1);
+            let mut mask = GrayImage::new(w, h);
+            for y in y0..(y0 + side).min(h) {
+                for x in x0..(x0 + side).min(w) {
+                    let parity = (((x - x0) / square + (y - y0) / square) % 2) as usize;
+                    item.image.put_pixel(x, y, Rgb(Self::COLOURS[parity]));
+                    mask.put_pixel(x, y, Luma([MASK_ON]));
+                }
+            }
+            item.mask = Some(mask);
+        }
+        chosen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(n: usize, w: u32, h: u32) -> Vec<PlantedItem> {
+        (0..n)
+            .map(|i| PlantedItem {
+                id: format!("images/{i}.png"),
+                label: "plain".into(),
+                image: RgbImage::from_pixel(w, h, Rgb([128, 128, 128])),
+                mask: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn patches_sit_inside_the_central_crop_and_match_their_masks() {
+        let mut items = plain(20, 200, 120);
+        let recipe = PatchRecipe {
+            planted: 5,
+            ..PatchRecipe::default()
+        };
+        let chosen = recipe.apply(&mut items);
+        assert_eq!(chosen.len(), 5);
+        for (i, item) in items.iter().enumerate() {
+            let Some(mask) = &item.mask else {
+                assert!(!chosen.contains(&i));
+                assert!(item.image.pixels().all(|p| p.0 == [128, 128, 128]));
+                continue;
+            };
+            let side = (120.0 * 0.25f64).round() as u32;
+            let on: Vec<(u32, u32)> = mask
+                .enumerate_pixels()
+                .filter(|(_, _, m)| m[0] == MASK_ON)
+                .map(|(x, y, _)| (x, y))
+                .collect();
+            assert_eq!(on.len() as u32, side * side);
+            // Central crop: 105 px of the shorter side, centred on both axes.
+            let kept = (120.0 * CENTRAL_SHARE).floor() as u32;
+            let (x_min, y_min) = ((200 - kept) / 2, (120 - kept) / 2);
+            assert!(on
+                .iter()
+                .all(|&(x, y)| x >= x_min && x < x_min + kept && y >= y_min && y < y_min + kept));
+            for (x, y, pixel) in item.image.enumerate_pixels() {
+                let planted = mask.get_pixel(x, y)[0] == MASK_ON;
+                assert_eq!(
+                    planted,
+                    PatchRecipe::COLOURS.contains(&pixel.0),
+                    "({x}, {y})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flower_classes_have_their_sizes_and_only_planted_items_have_masks() {
+        let recipe = FlowerRecipe {
+            class_sizes: vec![5, 4, 3],
+            planted: 2,
+            size: 64,
+            ..FlowerRecipe::default()
+        };
+        let collection = recipe.generate();
+        let count = |label: &str| collection.items.iter().filter(|i| i.label == label).count();
+        assert_eq!(count("yellow-flower"), 5);
+        assert_eq!(count("yellow-disc"), 4);
+        assert_eq!(count("yellow-star"), 3);
+        assert_eq!(count(FlowerRecipe::PLANTED_LABEL), 2);
+        for item in &collection.items {
+            assert_eq!(
+                item.mask.is_some(),
+                item.label == FlowerRecipe::PLANTED_LABEL
+            );
+            assert_eq!(item.image.dimensions(), (64, 64));
+        }
+        let ids: std::collections::HashSet<_> = collection.items.iter().map(|i| &i.id).collect();
+        assert_eq!(ids.len(), collection.items.len(), "ids are unique");
+        let other = FlowerRecipe {
+            seed: 7,
+            ..recipe.clone()
+        };
+        assert_ne!(other.generate(), collection);
+    }
+}
