@@ -1,0 +1,211 @@
+//! The up-convolutional decoder: it learns to draw images from their feature vectors,
+//! resumes exactly from a checkpoint, and refuses what it cannot use.
+
+use demud_neural::upconv::training::{TrainParams, Trainer, OPTIMIZER_FILE};
+use demud_neural::upconv::{read_record, DecoderArch, UpConvDecoder, ARCH_FILE};
+use ndarray::{Array2, Array4};
+
+/// A small decoder that trains in a second.
+fn small_arch(input_dim: usize, image_size: usize) -> DecoderArch {
+    DecoderArch {
+        hidden: vec![64],
+        start_channels: 32,
+        min_channels: 8,
+        ..DecoderArch::new(input_dim, image_size)
+    }
+}
+
+/// 48 images of a bright square on black at one of 8 x-positions and 6 colours; the feature
+/// vector says which position and which colour (one-hot), so the images are decodable.
+fn squares(side: usize) -> (Array2<f32>, Array4<f32>) {
+    let n = 48;
+    let mut features = Array2::<f32>::zeros((n, 14));
+    let mut images = Array4::<f32>::zeros((n, 3, side, side));
+    for i in 0..n {
+        let (position, colour) = (i % 8, i / 8);
+        features[[i, position]] = 1.0;
+        features[[i, 8 + colour]] = 1.0;
+        let x0 = position * side / 8;
+        let rgb = [colour % 2, (colour / 2) % 2, usize::from(colour >= 4)];
+        for c in 0..3 {
+            for y in side / 4..side * 3 / 4 {
+                for x in x0..(x0 + side / 4).min(side) {
+                    images[[i, c, y, x]] = 0.2 + 0.8 * rgb[c] as f32;
+                }
+            }
+        }
+    }
+    (features, images)
+}
+
+#[test]
+fn training_lowers_the_pixel_loss_and_decodes_to_the_image_size() {
+    let (features, images) = squares(16);
+    let params = TrainParams {
+        batch_size: 8,
+        learning_rate: 2e-3,
+        ..TrainParams::default()
+    };
+    let mut trainer = Trainer::new(small_arch(14, 16), &params).unwrap();
+    let mut steps = 0;
+    let first = trainer
+        .epoch(features.view(), images.view(), |_, loss| {
+            assert!(loss.is_finite());
+            steps += 1;
+        })
+        .unwrap();
+    assert_eq!(steps, 6, "48 pairs in batches of 8");
+    let mut last = first;
+    for _ in 0..40 {
+        last = trainer
+            .epoch(features.view(), images.view(), |_, _| {})
+            .unwrap();
+    }
+    assert!(
+        last < first * 0.3,
+        "loss went from {first} to {last}: the decoder did not learn"
+    );
+    assert_eq!(trainer.record().epochs_done, 41);
+    assert_eq!(trainer.record().steps, 41 * 6);
+    let decoded = trainer.decoder().decode(features.view(), 7).unwrap();
+    assert_eq!(decoded.dim(), (48, 3, 16, 16));
+    assert!(decoded.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    // The drawing of item 0 is closer to its own image than to item 4's (square elsewhere).
+    let error = |a: usize, b: usize| {
+        (&decoded.slice(ndarray::s![a, .., .., ..]) - &images.slice(ndarray::s![b, .., .., ..]))
+            .mapv(|v| v * v)
+            .sum()
+    };
+    assert!(error(0, 0) < error(0, 4) * 0.5);
+}
+
+#[test]
+fn resuming_from_a_checkpoint_continues_exactly() {
+    let (features, images) = squares(16);
+    let params = TrainParams {
+        batch_size: 16,
+        learning_rate: 1e-3,
+        seed: 11,
+        ..TrainParams::default()
+    };
+    let straight = {
+        let mut trainer = Trainer::new(small_arch(14, 16), &params).unwrap();
+        for _ in 0..4 {
+            trainer
+                .epoch(features.view(), images.view(), |_, _| {})
+                .unwrap();
+        }
+        trainer
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut trainer = Trainer::new(small_arch(14, 16), &params).unwrap();
+        for _ in 0..2 {
+            trainer
+                .epoch(features.view(), images.view(), |_, _| {})
+                .unwrap();
+        }
+        trainer.save(dir.path()).unwrap();
+    }
+    assert!(dir.path().join(OPTIMIZER_FILE).is_file());
+    let mut resumed = Trainer::resume(dir.path()).unwrap();
+    assert_eq!(resumed.record().epochs_done, 2);
+    for _ in 0..2 {
+        resumed
+            .epoch(features.view(), images.view(), |_, _| {})
+            .unwrap();
+    }
+    assert_eq!(resumed.record().steps, straight.record().steps);
+    for (a, b) in resumed
+        .record()
+        .losses
+        .iter()
+        .zip(&straight.record().losses)
+    {
+        assert!((a - b).abs() <= 1e-6 * b.abs(), "losses {a} vs {b}");
+    }
+    let a = resumed.decoder().decode(features.view(), 48).unwrap();
+    let b = straight.decoder().decode(features.view(), 48).unwrap();
+    let gap = (&a - &b).mapv(f32::abs).fold(0f32, |m, &v| m.max(v));
+    assert!(gap < 1e-5, "resumed and straight decoders differ by {gap}");
+
+    // A decoder loaded for rendering draws what the trainer's did.
+    resumed.save(dir.path()).unwrap();
+    let (loaded, record) = UpConvDecoder::load(dir.path()).unwrap();
+    assert_eq!(record.training.epochs_done, 4);
+    let reloaded = loaded.decode(features.view(), 5).unwrap();
+    let gap = (&reloaded - &a).mapv(f32::abs).fold(0f32, |m, &v| m.max(v));
+    assert!(gap < 1e-6, "loaded decoder differs by {gap}");
+    // Without Adam's moments a fresh start would differ: the test above can fail.
+    let restarted = {
+        let mut trainer = Trainer::new(small_arch(14, 16), &params).unwrap();
+        for _ in 0..2 {
+            trainer
+                .epoch(features.view(), images.view(), |_, _| {})
+                .unwrap();
+        }
+        trainer
+    };
+    let c = restarted.decoder().decode(features.view(), 48).unwrap();
+    assert!((&c - &b).mapv(f32::abs).fold(0f32, |m, &v| m.max(v)) > 1e-3);
+}
+
+#[test]
+fn sizes_that_are_not_powers_of_two_are_reached() {
+    let decoder = UpConvDecoder::new(small_arch(5, 20), 0).unwrap();
+    assert_eq!(
+        decoder.arch().stages(),
+        3,
+        "4 -> 8 -> 16 -> 32, resized to 20"
+    );
+    let out = decoder
+        .decode(Array2::<f32>::ones((3, 5)).view(), 2)
+        .unwrap();
+    assert_eq!(out.dim(), (3, 3, 20, 20));
+}
+
+#[test]
+fn bad_inputs_and_checkpoints_are_refused_with_their_reason() {
+    let decoder = UpConvDecoder::new(small_arch(5, 16), 0).unwrap();
+    let err = decoder
+        .decode(Array2::<f32>::ones((2, 6)).view(), 2)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("reads 5 features, these vectors have 6"),
+        "{err}"
+    );
+
+    let mut trainer = Trainer::new(small_arch(5, 16), &TrainParams::default()).unwrap();
+    let err = trainer
+        .epoch(
+            Array2::<f32>::ones((4, 5)).view(),
+            Array4::<f32>::zeros((3, 3, 16, 16)).view(),
+            |_, _| {},
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("4 x 3 x 16 x 16 target images"),
+        "{err}"
+    );
+
+    let err = UpConvDecoder::new(small_arch(5, 6), 0).unwrap_err();
+    assert!(
+        err.to_string().contains("at least twice start_side"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(ARCH_FILE), "{\"format\": \"other\"}").unwrap();
+    let err = read_record(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("not a decoder checkpoint"),
+        "{err}"
+    );
+    let err = UpConvDecoder::load(tempfile::tempdir().unwrap().path()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot read the decoder checkpoint"),
+        "{err}"
+    );
+}
