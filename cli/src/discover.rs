@@ -21,7 +21,8 @@ pub struct DiscoverArgs {
     /// Features: a CSV (id first, optional label column, optional header) or an n x d `.npy`.
     #[arg(long, value_name = "FILE")]
     pub features: PathBuf,
-    /// Ids and labels for `.npy` features: a CSV `id[,label]`, one row per item, in order.
+    /// Ids and labels for `.npy` features: a CSV `id[,label]`, one row per item, in order
+    /// (default: `<stem>.items.csv` beside the .npy, as `extract` writes it, when it exists).
     #[arg(long, value_name = "FILE")]
     pub items: Option<PathBuf>,
     /// Labels matched by id: a CSV `id,label` (overrides labels in the features file).
@@ -179,7 +180,9 @@ fn load(path: &Path, args: &DiscoverArgs, items: Option<&Path>) -> Result<Featur
         header: args.csv_header.into(),
         label_column: args.csv_labels.into(),
     };
-    Ok(read_features(path, layout, items)?)
+    // A .npy from `extract` has its ids and labels in <stem>.items.csv beside it.
+    let beside = crate::train_decoder::default_items(path).filter(|p| p.is_file());
+    Ok(read_features(path, layout, items.or(beside.as_deref()))?)
 }
 
 fn read_weights(path: &Path, d: usize) -> Result<Array1<f64>> {

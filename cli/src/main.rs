@@ -4,8 +4,13 @@ mod curve;
 mod demo;
 mod discover;
 mod extract;
+mod localise;
 mod output;
+mod plant;
 mod plot;
+mod render;
+mod report;
+mod train_decoder;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +48,28 @@ enum Command {
     Curve(curve::CurveArgs),
     /// The main job on the built-in generated collection: discover, curve, chart.
     Demo(demo::DemoArgs),
+    /// Write a collection with planted novelties and their masks.
+    #[command(after_help = "Examples:
+  demud plant flowers --out runs/flowers
+  demud plant patch --images emoji/ --manifest emoji/manifest.csv --planted 10 --out runs/emoji-patched")]
+    Plant(plant::PlantArgs),
+    /// Train the up-convolutional decoder on (image, feature vector) pairs.
+    #[command(after_help = "Examples:
+  demud train-decoder --images photos/ --features runs/photos.npy --out runs/decoder
+  demud train-decoder --images photos/ --features runs/photos.npy --out runs/decoder --epochs 60 --resume")]
+    TrainDecoder(train_decoder::TrainDecoderArgs),
+    /// Draw each selection's item, expected and novel content with a trained decoder.
+    #[command(after_help = "Example:
+  demud render --run runs/photos --decoder runs/decoder --images photos/")]
+    Render(render::RenderArgs),
+    /// Score rendered explanations against planted novelties' masks (energy share, pointing).
+    #[command(after_help = "Example:
+  demud localise --render runs/flowers/render --planted runs/flowers/planted")]
+    Localise(localise::LocaliseArgs),
+    /// Write a self-contained HTML report of a run (selections, renders, curve, nAUC).
+    #[command(after_help = "Example:
+  demud report --run runs/photos --out runs/photos/report")]
+    Report(report::ReportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,5 +79,10 @@ fn main() -> anyhow::Result<()> {
         Command::Curve(args) => curve::run(args),
         Command::Extract(args) => extract::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Plant(args) => plant::run(args),
+        Command::TrainDecoder(args) => train_decoder::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Localise(args) => localise::run(args),
+        Command::Report(args) => report::run(args),
     }
 }

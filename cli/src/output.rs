@@ -2,7 +2,8 @@
 //! into place once complete, so a failed run never leaves a half-written file.
 
 use anyhow::{Context, Result};
-use ndarray::Array2;
+use image::ImageEncoder;
+use ndarray::ArrayBase;
 use ndarray_npy::WriteNpyExt;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -53,10 +54,31 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     })
 }
 
-/// Writes an array as `.npy`.
-pub fn write_npy<A: ndarray_npy::WritableElement>(path: &Path, array: &Array2<A>) -> Result<()> {
+/// Writes an array (any number of axes) as `.npy`.
+pub fn write_npy<A, S, D>(path: &Path, array: &ArrayBase<S, D>) -> Result<()>
+where
+    A: ndarray_npy::WritableElement,
+    S: ndarray::Data<Elem = A>,
+    D: ndarray::Dimension,
+{
     write_atomic(path, |w| {
         array.write_npy(w)?;
+        Ok(())
+    })
+}
+
+/// Writes an image as PNG.
+pub fn write_png<P>(path: &Path, image: &image::ImageBuffer<P, Vec<u8>>) -> Result<()>
+where
+    P: image::PixelWithColorType<Subpixel = u8>,
+{
+    write_atomic(path, |w| {
+        image::codecs::png::PngEncoder::new(w).write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            P::COLOR_TYPE,
+        )?;
         Ok(())
     })
 }

@@ -78,9 +78,28 @@ fn style(kind: LineKind) -> ShapeStyle {
     }
 }
 
+/// What a line chart's axes show.
+#[derive(Clone, Copy, Debug)]
+pub struct Axes<'a> {
+    /// Horizontal axis description.
+    pub x: &'a str,
+    /// Vertical axis description.
+    pub y: &'a str,
+    /// Decimals of the vertical axis labels.
+    pub y_decimals: usize,
+}
+
+/// The axes of a discovery curve.
+const DISCOVERY_AXES: Axes<'static> = Axes {
+    x: "number of selections",
+    y: "classes discovered",
+    y_decimals: 0,
+};
+
 fn draw<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     title: &str,
+    axes: Axes,
     series: &[Series],
 ) -> Result<()>
 where
@@ -96,7 +115,8 @@ where
     let c = series
         .iter()
         .flat_map(|s| s.curve.iter().copied())
-        .fold(1.0, f64::max);
+        .fold(0.0, f64::max);
+    let c = if c > 0.0 { c } else { 1.0 };
     let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 22))
         .margin(12)
@@ -106,10 +126,16 @@ where
         .map_err(|e| anyhow!("{e}"))?;
     chart
         .configure_mesh()
-        .x_desc("number of selections")
-        .y_desc("classes discovered")
+        .x_desc(axes.x)
+        .y_desc(axes.y)
         .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.*}", axes.y_decimals))
+        // Whole-number axes get one label per whole number when there are few of them.
+        .y_labels(if axes.y_decimals == 0 {
+            (c.ceil() as usize + 1).min(11)
+        } else {
+            10
+        })
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| anyhow!("{e}"))?;
@@ -142,6 +168,16 @@ where
 /// Writes `<stem>.png` and `<stem>.svg` for `path` (whatever its extension), atomically.
 /// Returns the two paths.
 pub fn discovery_chart(path: &Path, title: &str, series: &[Series]) -> Result<(PathBuf, PathBuf)> {
+    line_chart(path, title, DISCOVERY_AXES, series)
+}
+
+/// A line chart (curves over 1, 2, ...) as `<stem>.png` and `<stem>.svg`, atomically.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    axes: Axes,
+    series: &[Series],
+) -> Result<(PathBuf, PathBuf)> {
     if series.is_empty() {
         bail!("nothing to plot");
     }
@@ -154,6 +190,7 @@ pub fn discovery_chart(path: &Path, title: &str, series: &[Series]) -> Result<(P
     draw(
         BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
         title,
+        axes,
         series,
     )?;
     let image = image_png(&pixels, size)?;
@@ -162,6 +199,7 @@ pub fn discovery_chart(path: &Path, title: &str, series: &[Series]) -> Result<(P
     draw(
         SVGBackend::with_string(&mut text, size).into_drawing_area(),
         title,
+        axes,
         series,
     )?;
     crate::output::write_atomic(&svg, |w| Ok(std::io::Write::write_all(w, text.as_bytes())?))

@@ -66,11 +66,12 @@ pub struct PlantedCollection {
 }
 
 impl PlantedCollection {
-    /// The mask's relative path for a planted item (`masks/<image file name>`).
+    /// The mask's relative path for a planted item: its id with `images/` replaced by
+    /// `masks/` (or `masks/` put in front).
     pub fn mask_id(item: &PlantedItem) -> Option<String> {
         item.mask.as_ref().map(|_| {
-            let name = item.id.rsplit('/').next().unwrap_or(&item.id);
-            format!("masks/{name}")
+            let rest = item.id.strip_prefix("images/").unwrap_or(&item.id);
+            format!("masks/{rest}")
         })
     }
 }

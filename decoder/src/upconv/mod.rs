@@ -234,6 +234,16 @@ impl UpConvDecoder {
         &self.vs
     }
 
+    /// Number of trainable numbers.
+    pub fn parameter_count(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(Tensor::numel)
+            .map(|n| n as i64)
+            .sum()
+    }
+
     fn leaky(&self, xs: Tensor) -> Tensor {
         // max(x, a x) is leaky ReLU for 0 < a < 1.
         xs.maximum(&(&xs * self.arch.leak))
