@@ -6,6 +6,7 @@ mod discover;
 mod extract;
 mod localise;
 mod output;
+mod pipeline;
 mod plant;
 mod plot;
 mod render;
@@ -70,11 +71,23 @@ enum Command {
     #[command(after_help = "Example:
   demud report --run runs/photos --out runs/photos/report")]
     Report(report::ReportArgs),
+    /// The main job: planted collection, features, discovery, decoder, renders, localisation
+    /// and the HTML report.
+    Pipeline(pipeline::PipelineArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match &cli.command {
+    dispatch(&Cli::parse().command)
+}
+
+/// Runs a command line (as the `demud` binary would); `pipeline` chains its steps this way
+/// so that each step is exactly the command a user runs, with that command's defaults.
+pub(crate) fn run_argv(argv: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    dispatch(&Cli::try_parse_from(argv)?.command)
+}
+
+fn dispatch(command: &Command) -> anyhow::Result<()> {
+    match command {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
         Command::Extract(args) => extract::run(args),
@@ -84,5 +97,6 @@ fn main() -> anyhow::Result<()> {
         Command::Render(args) => render::run(args),
         Command::Localise(args) => localise::run(args),
         Command::Report(args) => report::run(args),
+        Command::Pipeline(args) => pipeline::run(args),
     }
 }
