@@ -141,12 +141,25 @@ impl ImageCollection {
         self.root.join(&item.id)
     }
 
-    /// Decodes an item as RGB (grey and alpha images are converted).
+    /// Decodes an item as RGB. Grey images are converted; images with transparency are
+    /// composited onto white, as a page shows them (dropping alpha would expose whatever
+    /// colour the transparent pixels happen to store: emoji keep their edge colours there).
     pub fn load(&self, item: &ImageItem) -> Result<RgbImage> {
         let path = self.path(item);
         let image = image::open(&path)
             .map_err(|e| LoadError::file(&path, format!("cannot decode image: {e}")))?;
-        Ok(image.to_rgb8())
+        if !image.color().has_alpha() {
+            return Ok(image.to_rgb8());
+        }
+        let rgba = image.to_rgba8();
+        Ok(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            let [r, g, b, a] = rgba.get_pixel(x, y).0;
+            let over_white = |c: u8| {
+                let a = u32::from(a);
+                ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8
+            };
+            image::Rgb([over_white(r), over_white(g), over_white(b)])
+        }))
     }
 }
 
@@ -208,5 +221,25 @@ impl Preprocess {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transparent_pixels_are_shown_on_white_not_by_their_stored_colour() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rgba = image::RgbaImage::new(3, 1);
+        rgba.put_pixel(0, 0, image::Rgba([255, 0, 0, 0])); // invisible red
+        rgba.put_pixel(1, 0, image::Rgba([0, 0, 255, 255])); // opaque blue
+        rgba.put_pixel(2, 0, image::Rgba([0, 0, 0, 128])); // half-transparent black
+        rgba.save(dir.path().join("a.png")).unwrap();
+        let collection = ImageCollection::from_folder(dir.path()).unwrap();
+        let rgb = collection.load(&collection.items[0]).unwrap();
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 255]);
+        assert_eq!(rgb.get_pixel(2, 0).0, [127, 127, 127]);
     }
 }
