@@ -1,9 +1,12 @@
-//! `demud pipeline`: the whole product on the built-in planted collection, each step being
-//! the same command a user would run (with that command's defaults):
+//! `demud pipeline`: the whole product on built-in planted collections, in the rover's use
+//! case (rank today's batch against the archive), each step being the same command a user
+//! would run (with that command's defaults):
 //!
-//! 1. `plant flowers`: yellow flowers, discs and stars; six flowers have a dark centre;
-//! 2. `extract`: EfficientNet-Lite0 `pool` features;
-//! 3. `discover`: DEMUD's selections with their expected and novel content;
+//! 1. `plant flowers` twice: an archive of yellow flowers, discs and stars, and a new batch
+//!    of the same in which six flowers have a dark centre;
+//! 2. `extract`: EfficientNet-Lite0 `pool` features of both;
+//! 3. `discover --prior`: DEMUD's selections from the batch, starting from a model of the
+//!    archive, with their expected and novel content;
 //! 4. `train-decoder`: the up-convolutional decoder on the collection's (image, feature) pairs;
 //! 5. `render`: every selection's five views and the contact sheet;
 //! 6. `localise`: do the novel-content and difference maps point at the dark centres?
@@ -21,7 +24,7 @@ pub struct PipelineArgs {
     /// Output folder.
     #[arg(long, default_value = "results/pipeline", value_name = "DIR")]
     pub out: PathBuf,
-    /// Seed of the collection and of the decoder.
+    /// Seed of the batch and of the decoder (the archive uses the next one).
     #[arg(long, default_value_t = 2018)]
     pub seed: u64,
     /// Principal components of DEMUD's model.
@@ -51,8 +54,11 @@ macro_rules! argv {
 /// `demud pipeline`.
 pub fn run(args: &PipelineArgs) -> Result<()> {
     let out = &args.out;
+    let archive = out.join("archive");
+    let archive_features = out.join("archive.npy");
     let planted = out.join("planted");
     let features = out.join("features.npy");
+    let archive_seed = args.seed.wrapping_add(1).to_string();
     let run = out.join("run");
     let decoder = out.join("decoder");
     let (seed, k, n) = (
@@ -61,95 +67,29 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         args.n.to_string(),
     );
     let (epochs, size) = (args.epochs.to_string(), args.size.to_string());
+    let render = run.join("render");
+    #[rustfmt::skip]
     let mut steps: Vec<(&str, Vec<OsString>)> = vec![
-        (
-            "plant",
-            argv!["plant", "flowers", "--seed", &seed, "--out", &planted],
-        ),
-        (
-            "extract",
-            argv![
-                "extract",
-                "--layer",
-                "pool",
-                "--images",
-                &planted,
-                "--manifest",
-                planted.join("manifest.csv"),
-                "--out",
-                &features
-            ],
-        ),
-        (
-            "discover",
-            argv![
-                "discover",
-                "--k",
-                &k,
-                "--n",
-                &n,
-                "--features",
-                &features,
-                "--out",
-                &run
-            ],
-        ),
-        (
-            "train-decoder",
-            argv![
-                "train-decoder",
-                "--epochs",
-                &epochs,
-                "--size",
-                &size,
-                "--seed",
-                &seed,
-                "--images",
-                &planted,
-                "--features",
-                &features,
-                "--out",
-                &decoder
-            ],
-        ),
-        (
-            "render",
-            argv![
-                "render",
-                "--run",
-                &run,
-                "--decoder",
-                &decoder,
-                "--images",
-                &planted
-            ],
-        ),
-        (
-            "localise",
-            argv![
-                "localise",
-                "--render",
-                run.join("render"),
-                "--planted",
-                &planted
-            ],
-        ),
-        (
-            "report",
-            argv![
-                "report",
-                "--title",
-                "DEMUD: yellow objects with planted dark centres",
-                "--run",
-                &run,
-                "--out",
-                out.join("report")
-            ],
-        ),
+        ("plant (archive)", argv!["plant", "flowers", "--seed", &archive_seed, "--planted", "0",
+            "--out", &archive]),
+        ("plant (batch)", argv!["plant", "flowers", "--seed", &seed, "--out", &planted]),
+        ("extract (archive)", argv!["extract", "--layer", "pool", "--images", &archive,
+            "--manifest", archive.join("manifest.csv"), "--out", &archive_features]),
+        ("extract (batch)", argv!["extract", "--layer", "pool", "--images", &planted,
+            "--manifest", planted.join("manifest.csv"), "--out", &features]),
+        ("discover", argv!["discover", "--k", &k, "--n", &n, "--features", &features,
+            "--prior", &archive_features, "--out", &run]),
+        ("train-decoder", argv!["train-decoder", "--epochs", &epochs, "--size", &size,
+            "--seed", &seed, "--images", &planted, "--features", &features, "--out", &decoder]),
+        ("render", argv!["render", "--run", &run, "--decoder", &decoder, "--images", &planted]),
+        ("localise", argv!["localise", "--render", &render, "--planted", &planted]),
+        ("report", argv!["report", "--title",
+            "DEMUD: a new batch of yellow objects against the archive", "--run", &run,
+            "--out", out.join("report")]),
     ];
     if args.quiet {
         for (name, argv) in &mut steps {
-            if matches!(*name, "extract" | "discover" | "train-decoder") {
+            if name.starts_with("extract") || matches!(*name, "discover" | "train-decoder") {
                 argv.push("--quiet".into());
             }
         }
