@@ -129,13 +129,24 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     };
     let _ = writeln!(
         html,
-        "<p>{} selections from {} items of {} features; k = {}, update {}, init {}. Features: <code>{}</code>.</p>",
+        "<p>{} selections from {} items of {} features; k = {}, update {}, {}. Features: <code>{}</code>.</p>",
         selections.len(),
         field("n_items"),
         field("n_features"),
         field("k"),
         escape(&field("update")),
-        escape(&field("init")),
+        // With a prior or a saved model the first selection is scored against that model.
+        match (run_json.get("prior"), run_json.get("model_in")) {
+            (Some(p), _) if !p.is_null() => format!(
+                "starting from a model of the prior items in <code>{}</code>",
+                escape(p.as_str().unwrap_or_default())
+            ),
+            (_, Some(m)) if !m.is_null() => format!(
+                "continuing the saved model <code>{}</code>",
+                escape(m.as_str().unwrap_or_default())
+            ),
+            _ => format!("init {}", escape(&field("init"))),
+        },
         escape(&field("features"))
     );
 
