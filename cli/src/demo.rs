@@ -1,4 +1,4 @@
-//! `demud demo`: the main job on the built-in generated collection. Generates the seeded,
+//! `demud demo`: the engine alone on the built-in generated feature collection. Generates the seeded,
 //! imbalanced collection, runs DEMUD (Brand and Ross updates) and the static SVD baseline on
 //! it, and writes selections, explanations, the nAUC table and the discovery chart.
 

@@ -20,7 +20,10 @@ use clap::{Parser, Subcommand};
 /// `discover` ranks the items of a feature file by how poorly a model of the items already
 /// selected explains them, and writes each selection's expected and novel content;
 /// `curve` measures, against labels, how fast runs find every class (discovery curve, nAUC);
-/// `demo` runs both on a built-in generated collection.
+/// `extract` turns images into CNN features; `train-decoder` learns to draw feature vectors
+/// as images and `render` draws each selection's expected and novel content with it;
+/// `report` writes an HTML report; `plant` and `localise` measure whether the renders point
+/// at planted novelties; `pipeline` (the main job) runs all of it on built-in collections.
 #[derive(Parser, Debug)]
 #[command(name = "demud", version, about, long_about)]
 struct Cli {
@@ -47,7 +50,7 @@ enum Command {
     #[command(after_help = "Example:
   demud curve runs/brand runs/static --labels labels.csv --at 10,50,300 --plot runs/curve.png")]
     Curve(curve::CurveArgs),
-    /// The main job on the built-in generated collection: discover, curve, chart.
+    /// The engine alone on a built-in generated feature collection: discover, curve, chart.
     Demo(demo::DemoArgs),
     /// Write a collection with planted novelties and their masks.
     #[command(after_help = "Examples:
