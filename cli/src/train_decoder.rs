@@ -33,6 +33,14 @@ pub struct TrainDecoderArgs {
     /// Output image side in pixels (64 on a CPU; 128 or 227 with time or a GPU).
     #[arg(long, default_value_t = 64)]
     pub size: usize,
+    /// Widths of the hidden fully connected layers (D&B's full size: 4096,4096,4096).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1024,1024",
+        value_name = "W,..."
+    )]
+    pub hidden: Vec<usize>,
     /// Total epochs (with --resume: including those already done).
     #[arg(long, default_value_t = TrainParams::default().epochs)]
     pub epochs: usize,
@@ -127,6 +135,7 @@ pub fn run(args: &TrainDecoderArgs) -> Result<()> {
             .sqrt();
         let arch = DecoderArch {
             input_scale: if rms > 0.0 { (1.0 / rms) as f32 } else { 1.0 },
+            hidden: args.hidden.clone(),
             ..DecoderArch::new(features.ncols(), args.size)
         };
         let params = TrainParams {

@@ -95,6 +95,8 @@ fn pipeline() -> &'static Path {
             "8",
             "--checkpoint-every",
             "1",
+            "--hidden",
+            "48,32",
             "--out",
             s(&decoder),
             "--quiet",

@@ -90,6 +90,11 @@ impl DecoderArch {
             Some(format!("input_scale {} must be positive", self.input_scale))
         } else if self.start_channels == 0 || self.min_channels == 0 {
             Some("channel counts must be positive".to_string())
+        } else if self.hidden.contains(&0) {
+            Some(format!(
+                "hidden layer widths {:?} must be positive",
+                self.hidden
+            ))
         } else {
             None
         };
