@@ -68,15 +68,14 @@ fn population(
     Ok(labels.map(|l| (table.ids, l)))
 }
 
+/// Copies a file into the report (atomically, as every output).
 fn copy_into(from: &Path, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let partial = to.with_extension("partial");
-    std::fs::copy(from, &partial)
-        .and_then(|_| std::fs::rename(&partial, to))
-        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
-    Ok(())
+    let mut source =
+        std::fs::File::open(from).with_context(|| format!("cannot open {}", from.display()))?;
+    crate::output::write_atomic(to, |w| {
+        std::io::copy(&mut source, w)?;
+        Ok(())
+    })
 }
 
 const STYLE: &str = "body{font-family:DejaVu Sans,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
