@@ -8,7 +8,7 @@
 //! render folder, and prints the table.
 
 use crate::output::{write_csv, write_json};
-use crate::render::read_selections_file;
+use crate::render::{read_array, read_selections_file};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use demud_datasets::features::read_items;
@@ -18,7 +18,6 @@ use demud_datasets::localisation::{
     LocalisationSummary,
 };
 use ndarray::{Array4, Axis};
-use ndarray_npy::ReadNpyExt;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,9 +72,7 @@ fn map_summary(map: &'static str, s: LocalisationSummary) -> MapSummary {
 }
 
 fn read_decoded(path: &Path) -> Result<Array4<f32>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Array4::<f32>::read_npy(file).with_context(|| format!("reading {}", path.display()))
+    read_array(path, "written by `render`")
 }
 
 /// Scores the render folder's planted selections; writes and returns the report.

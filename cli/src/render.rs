@@ -15,7 +15,7 @@ use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_datasets::localisation::difference_map;
 use demud_neural::upconv::{to_rgb_image, UpConvDecoder};
 use image::{imageops, Rgb, RgbImage};
-use ndarray::{Array2, Array4, ArrayView2, Axis};
+use ndarray::{Array, Array2, Array4, ArrayView2, Axis};
 use ndarray_npy::ReadNpyExt;
 use std::path::{Path, PathBuf};
 
@@ -81,14 +81,16 @@ pub fn read_selections_file(path: &Path) -> Result<Vec<SelectionRow>> {
     Ok(rows)
 }
 
-fn read_matrix(path: &Path) -> Result<Array2<f64>> {
-    let file = std::fs::File::open(path).with_context(|| {
-        format!(
-            "cannot open {} (run `discover` without --no-explanations)",
-            path.display()
-        )
-    })?;
-    Array2::<f64>::read_npy(file).with_context(|| format!("reading {}", path.display()))
+/// Reads an `.npy` array of any element type and number of axes; `hint` says where such a
+/// file comes from.
+pub fn read_array<A, D>(path: &Path, hint: &str) -> Result<Array<A, D>>
+where
+    A: ndarray_npy::ReadableElement,
+    D: ndarray::Dimension,
+{
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open {} ({hint})", path.display()))?;
+    Array::<A, D>::read_npy(file).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The file names of selection `rank`'s five views.
@@ -119,8 +121,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     }
     let out = args.out.clone().unwrap_or_else(|| args.run.join("render"));
     let mut selections = read_selections_file(&args.run.join("selections.csv"))?;
-    let expected = read_matrix(&args.run.join("expected.npy"))?;
-    let residual = read_matrix(&args.run.join("residual.npy"))?;
+    let hint = "written by `discover` without --no-explanations";
+    let expected: Array2<f64> = read_array(&args.run.join("expected.npy"), hint)?;
+    let residual: Array2<f64> = read_array(&args.run.join("residual.npy"), hint)?;
     if expected.nrows() != selections.len() || residual.dim() != expected.dim() {
         bail!(
             "{}: selections.csv has {} rows, expected.npy {:?}, residual.npy {:?}",
