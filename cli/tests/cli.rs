@@ -1,5 +1,7 @@
 //! End-to-end tests of the `demud` binary.
 
+mod common;
+use common::{rows, s};
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::path::{Path, PathBuf};
@@ -32,17 +34,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn rows(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    r.records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
-        .collect()
 }
 
 /// Ten items: a tight cluster and two odd ones (rows 7 and 9), labels by group.

@@ -1,6 +1,8 @@
 //! The visual-explanation commands end to end: plant → extract → discover → train-decoder →
 //! render → localise → report, and the report as a person sees it in headless Chromium.
 
+mod common;
+use common::{rows, s};
 use ndarray::Array4;
 use ndarray_npy::WriteNpyExt;
 use std::io::{BufRead, BufReader, Write};
@@ -20,17 +22,6 @@ fn demud(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn rows(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    r.records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
-        .collect()
 }
 
 /// One small pipeline shared by the tests (pixel features: no weights needed, fast).
