@@ -41,12 +41,38 @@ pub enum LoadError {
         /// What is wrong.
         message: String,
     },
+    /// A file or folder could not be written; nothing was changed at `path`.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or folder that was to be written.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+    /// An output folder that would replace one of the command's own inputs.
+    #[error("{}: this output folder holds the input {}; choose another output folder (inputs are never overwritten)", out.display(), input.display())]
+    OutputHoldsInput {
+        /// The output folder.
+        out: PathBuf,
+        /// The input inside it.
+        input: PathBuf,
+    },
 }
+
+/// Any error a writer's closure may give: kept as the source of [`LoadError::Write`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Shorthand for the loaders' results.
 pub type Result<T, E = LoadError> = std::result::Result<T, E>;
 
 impl LoadError {
+    pub(crate) fn write(path: &std::path::Path, source: impl Into<BoxError>) -> Self {
+        LoadError::Write {
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
     pub(crate) fn file(path: &std::path::Path, message: impl Into<String>) -> Self {
         LoadError::File {
             path: path.to_path_buf(),

@@ -21,10 +21,12 @@
 //! assert!(table.matrix.to_f64()[(1, 1)].is_nan());
 //! ```
 
+use crate::atomic::write_atomic;
 use crate::error::{LoadError, Result};
 use ndarray::{Array2, ArrayView2};
 use std::collections::HashMap;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 /// Yes, no, or decide from the file's content.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -284,9 +286,16 @@ pub struct ItemRow {
     pub label: Option<String>,
 }
 
-/// Reads an items CSV: `id[,label]` per row, optional header starting with `id`.
+/// Reads an items CSV: `id[,label]` per row, optional header starting with `id` (and, in
+/// files [`write_npy_features`] wrote, a first line with the fingerprint of their `.npy`).
 pub fn read_items(path: &Path) -> Result<Vec<ItemRow>> {
-    let rows = read_records(path)?;
+    let mut rows = read_records(path)?;
+    if rows
+        .first()
+        .is_some_and(|(_, r)| r[0].starts_with(FINGERPRINT_PREFIX))
+    {
+        rows.remove(0);
+    }
     let skip = usize::from(
         rows.first()
             .is_some_and(|(_, r)| r[0].eq_ignore_ascii_case("id")),
@@ -339,6 +348,7 @@ pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureT
     let (ids, labels) = match items {
         None => ((0..n).map(|i| i.to_string()).collect(), None),
         Some(items_path) => {
+            check_fingerprint(path, items_path)?;
             let rows = read_items(items_path)?;
             if rows.len() != n {
                 return Err(LoadError::file(
@@ -371,12 +381,12 @@ pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureT
     })
 }
 
-/// Reads features by extension: `.npy` (with `items`) or anything else as CSV.
+/// Reads features by extension: `.npy` (with `items`, by default the items file beside it,
+/// [`items_path`], when there is one) or anything else as CSV.
 pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Result<FeatureTable> {
-    let is_npy = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    if is_npy {
+    if is_npy(path) {
+        let beside = items_path(path);
+        let items = items.or(beside.is_file().then_some(beside.as_path()));
         read_npy_with_items(path, items)
     } else {
         if let Some(items) = items {
@@ -387,6 +397,158 @@ pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Re
         }
         read_csv(path, layout)
     }
+}
+
+fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// The items file that goes with `.npy` features: `<stem>.items.csv` beside them.
+pub fn items_path(features: &Path) -> PathBuf {
+    features.with_extension("items.csv")
+}
+
+/// First cell of the fingerprint line of an items file.
+const FINGERPRINT_PREFIX: &str = "# demud-features";
+/// Bytes hashed at each end of a `.npy` for its fingerprint.
+const FINGERPRINT_SPAN: u64 = 4 << 20;
+
+/// A cheap identity of a `.npy` file: its size and an xxh3 hash of its first and last 4 MiB
+/// (the header, the first rows and the last rows). Two extractions of different images or
+/// layers differ there.
+fn fingerprint(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let size = file.metadata().map_err(io_error(path))?.len();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = Vec::new();
+    (&mut file)
+        .take(FINGERPRINT_SPAN)
+        .read_to_end(&mut buffer)
+        .map_err(io_error(path))?;
+    if size > FINGERPRINT_SPAN {
+        file.seek(SeekFrom::Start(size.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN)))
+            .map_err(io_error(path))?;
+        file.read_to_end(&mut buffer).map_err(io_error(path))?;
+    }
+    hasher.update(&buffer);
+    Ok(format!("size={size} xxh3={:016x}", hasher.digest()))
+}
+
+/// Checks that an items file written with a fingerprint belongs to this `.npy` (a
+/// hand-written items file has none and is checked by its row count only).
+fn check_fingerprint(features: &Path, items: &Path) -> Result<()> {
+    let rows = read_records(items)?;
+    let Some((line, first)) = rows.first() else {
+        return Ok(());
+    };
+    let Some(recorded) = first[0].strip_prefix(FINGERPRINT_PREFIX) else {
+        return Ok(());
+    };
+    let actual = fingerprint(features)?;
+    if recorded.trim() != actual {
+        return Err(LoadError::line(
+            items,
+            *line,
+            format!(
+                "was written with another {} (fingerprint {}, the file now has {actual}); an extraction was interrupted or the files were mixed up: run extract again",
+                features.display(),
+                recorded.trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `.npy` features (`n x d` f32) and their items file ([`items_path`]: `id[,label]`
+/// per row, after a fingerprint line of the `.npy`). The `.npy` is committed first and the
+/// items file second, each atomically; the fingerprint makes a pair from two different runs
+/// (an interrupted extraction over an earlier one) an error when read, never a silent mix.
+pub fn write_npy_features(
+    out: &Path,
+    ids: &[String],
+    labels: Option<&[String]>,
+    matrix: &Array2<f32>,
+) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
+    if !is_npy(out) {
+        return Err(LoadError::file(out, "the features file must end in .npy"));
+    }
+    check_rows(out, ids, labels, matrix.nrows())?;
+    write_atomic(out, |w| Ok(matrix.write_npy(w)?))?;
+    let fingerprint = fingerprint(out)?;
+    let items = items_path(out);
+    write_atomic(&items, |w| {
+        let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(w);
+        csv.write_record([format!("{FINGERPRINT_PREFIX} {fingerprint}")])?;
+        match labels {
+            Some(labels) => {
+                csv.write_record(["id", "label"])?;
+                for (id, label) in ids.iter().zip(labels) {
+                    csv.write_record([id, label])?;
+                }
+            }
+            None => {
+                csv.write_record(["id"])?;
+                for id in ids {
+                    csv.write_record([id])?;
+                }
+            }
+        }
+        csv.flush()?;
+        Ok(())
+    })
+}
+
+/// Writes features as CSV: a header `id,label,<names>` (no label column without labels), then
+/// one row per item, values at full precision; [`read_csv`] reads it back as it was.
+pub fn write_csv_features<T: Copy + std::fmt::Display>(
+    out: &Path,
+    ids: &[String],
+    labels: Option<&[String]>,
+    feature_names: &[String],
+    matrix: ArrayView2<T>,
+) -> Result<()> {
+    check_rows(out, ids, labels, matrix.nrows())?;
+    if feature_names.len() != matrix.ncols() {
+        return Err(LoadError::file(
+            out,
+            format!("{} feature names for {} features", feature_names.len(), matrix.ncols()),
+        ));
+    }
+    write_atomic(out, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        let mut header = vec!["id".to_string()];
+        if labels.is_some() {
+            header.push("label".into());
+        }
+        header.extend(feature_names.iter().cloned());
+        csv.write_record(&header)?;
+        for (i, row) in matrix.rows().into_iter().enumerate() {
+            let mut record = vec![ids[i].clone()];
+            if let Some(labels) = labels {
+                record.push(labels[i].clone());
+            }
+            record.extend(row.iter().map(|v| v.to_string()));
+            csv.write_record(&record)?;
+        }
+        csv.flush()?;
+        Ok(())
+    })
+}
+
+fn check_rows(out: &Path, ids: &[String], labels: Option<&[String]>, n: usize) -> Result<()> {
+    if ids.len() != n || labels.is_some_and(|l| l.len() != n) {
+        return Err(LoadError::file(
+            out,
+            format!(
+                "{} ids and {} labels for {n} rows",
+                ids.len(),
+                labels.map_or(0, <[String]>::len)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl FeatureTable {
@@ -592,5 +754,42 @@ mod tests {
             .write_npy(std::fs::File::create(&f64p).unwrap())
             .unwrap();
         assert_eq!(read_npy(&f64p).unwrap().precision(), "f64");
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    #[test]
+    fn npy_features_and_their_items_round_trip_and_a_mixed_pair_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("f.npy");
+        let ids: Vec<String> = vec!["a.png".into(), "b.png".into()];
+        let labels: Vec<String> = vec!["cat".into(), "dog".into()];
+        let m = Array2::from_shape_vec((2, 3), vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.5]).unwrap();
+        write_npy_features(&out, &ids, Some(&labels), &m).unwrap();
+        let table = read_features(&out, CsvLayout::default(), None).unwrap();
+        assert_eq!(table.ids, ids);
+        assert_eq!(table.labels.as_deref(), Some(&labels[..]));
+        assert_eq!(table.matrix, FeatureMatrix::F32(m.clone()));
+
+        // An interrupted second extraction: the new .npy beside the old items file.
+        let items = std::fs::read(items_path(&out)).unwrap();
+        write_npy_features(&out, &ids, None, &(&m * 2.0)).unwrap();
+        std::fs::write(items_path(&out), items).unwrap();
+        let err = read_features(&out, CsvLayout::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f.items.csv, line 1") && err.contains("extract again"), "{err}");
+
+        // The CSV writer's output reads back as it was written.
+        let csv = dir.path().join("f.csv");
+        let names: Vec<String> = vec!["x".into(), "y".into(), "z".into()];
+        write_csv_features(&csv, &ids, Some(&labels), &names, m.view()).unwrap();
+        let table = read_csv(&csv, CsvLayout::default()).unwrap();
+        assert_eq!(table.feature_names, names);
+        assert_eq!(table.matrix.to_f64(), m.mapv(f64::from));
+        assert_eq!(table.labels.as_deref(), Some(&labels[..]));
     }
 }

@@ -5,8 +5,10 @@
 //!
 //! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
 //!   or `.npy` (with an items CSV of ids and labels), and label files matched by id;
-//! - [`baselines`]: the papers' pixel and bag-of-visual-words features;
+//! - [`atomic`]: all-or-nothing writes of a file or a whole folder;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
+//! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
+//!   record, reader and writer per file;
 //! - [`planted`]: seeded image collections with planted novelties and their masks;
 //! - [`localisation`]: how well explanation maps point at those masks;
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
@@ -18,13 +20,14 @@
 extern crate blas_src;
 extern crate openblas_src;
 
-pub mod baselines;
+pub mod atomic;
 pub mod error;
 pub mod features;
 pub mod images;
 pub mod localisation;
 pub mod planted;
+pub mod run;
 pub mod synthetic;
 
-pub use error::{LoadError, Result};
+pub use error::{BoxError, LoadError, Result};
 pub use features::{CsvLayout, Detect, FeatureMatrix, FeatureTable};

@@ -5,8 +5,8 @@
 //! images of ../shared when present.
 
 use demud_datasets::images::Preprocess;
-use demud_neural::efficientnet::EfficientNetLite0;
-use demud_neural::Encoder;
+use demud_encoders::efficientnet::EfficientNetLite0;
+use demud_encoders::Encoder;
 use ndarray::{Array2, Array4};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ fn reference_logits(input: &Array4<f32>, dir: &Path) -> Array2<f32> {
         .unwrap();
     let python = workspace().join(".venv/bin/python");
     let status = std::process::Command::new(&python)
-        .arg(workspace().join("decoder/tests/reference_efficientnet_lite0.py"))
+        .arg(workspace().join("encoders/tests/reference_efficientnet_lite0.py"))
         .arg(&input_path)
         .arg(&output_path)
         .status()

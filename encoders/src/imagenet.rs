@@ -4,24 +4,24 @@
 //! list of 1000 names), which `scripts/setup` installs and copies to `models/`.
 //!
 //! ```
-//! use demud_neural::imagenet::top_k;
+//! use demud_encoders::imagenet::top_k;
 //! let best = top_k(&[0.1, 3.0, -1.0, 2.0], 2);
 //! assert_eq!(best.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 3]);
 //! assert!(best[0].1 > best[1].1 && best[0].1 < 1.0);
 //! ```
 
-use crate::error::{NeuralError, Result};
+use crate::error::{EncoderError, Result};
 use std::path::Path;
 
 /// Reads a JSON list of class names.
 pub fn class_names(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| NeuralError::Other(format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        NeuralError::Other(format!(
-            "{}: not a JSON list of class names: {e}",
-            path.display()
-        ))
+    let text = std::fs::read_to_string(path).map_err(|source| EncoderError::ClassNamesIo {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| EncoderError::ClassNamesJson {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

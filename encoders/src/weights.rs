@@ -3,19 +3,15 @@
 //! PyTorch `.pth` files are converted once with the venv's torch:
 //! `.venv/bin/python scripts/convert_weights.py FILE.pth OUT.safetensors`.
 
-use crate::error::{NeuralError, Result, TorchContext};
+use crate::error::{EncoderError, Result, TorchContext};
 use std::path::Path;
 use tch::nn;
 
 /// Loads safetensors weights into a var store, with a clear message for other formats.
 pub fn load_weights(vs: &mut nn::VarStore, weights: &Path) -> Result<()> {
     if weights.extension().is_none_or(|e| e != "safetensors") {
-        return Err(NeuralError::Weights {
+        return Err(EncoderError::WeightsFormat {
             path: weights.to_path_buf(),
-            message: format!(
-                "expected a .safetensors file; convert a PyTorch state dict once with the venv's torch: .venv/bin/python scripts/convert_weights.py {} OUT.safetensors",
-                weights.display()
-            ),
         });
     }
     vs.load(weights)

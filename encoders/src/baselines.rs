@@ -2,7 +2,7 @@
 //! descriptors (imageproc's HOG; the vocabulary by seeded k-means).
 //!
 //! ```
-//! use demud_datasets::baselines::{pixel_features, BagOfWords};
+//! use demud_encoders::baselines::{pixel_features, BagOfWords};
 //! let a = image::RgbImage::from_fn(50, 40, |x, _| image::Rgb([(x * 5) as u8, 0, 0]));
 //! let b = image::RgbImage::from_fn(60, 60, |_, y| image::Rgb([0, (y * 4) as u8, 0]));
 //! assert_eq!(pixel_features(&a, 8).len(), 8 * 8 * 3);
@@ -12,6 +12,9 @@
 //! assert!((h.iter().sum::<f32>() - 1.0).abs() < 1e-5);
 //! ```
 
+use crate::error::{EncoderError, Result};
+use crate::extract::FeatureExtractor;
+use demud_datasets::images::Preprocess;
 use image::{imageops::FilterType, GrayImage, RgbImage};
 use imageproc::hog::{hog, HogOptions};
 use ndarray::{Array2, ArrayView1, Axis};
@@ -21,24 +24,100 @@ use rand_chacha::ChaCha8Rng;
 /// Pixel features: the image resized (shorter side) and centre-cropped to `side x side`, RGB
 /// values in [0, 1], flattened row by row.
 pub fn pixel_features(image: &RgbImage, side: u32) -> Vec<f32> {
-    let (w, h) = image.dimensions();
-    let scale = side as f64 / w.min(h) as f64;
-    let (nw, nh) = (
-        ((w as f64 * scale).round() as u32).max(side),
-        ((h as f64 * scale).round() as u32).max(side),
-    );
-    let resized = image::imageops::resize(image, nw, nh, FilterType::Triangle);
-    let cropped = image::imageops::crop_imm(&resized, (nw - side) / 2, (nh - side) / 2, side, side)
-        .to_image();
-    cropped
+    let geometry = Preprocess {
+        resize: side,
+        crop: side,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    geometry
+        .apply(image)
         .into_raw()
         .into_iter()
         .map(|v| v as f32 / 255.0)
         .collect()
 }
 
+/// The pixel baseline as a [`FeatureExtractor`]: [`pixel_features`] at `side` px.
+#[derive(Clone, Copy, Debug)]
+pub struct PixelExtractor {
+    /// Side of the resized, centre-cropped image.
+    pub side: u32,
+}
+
+impl FeatureExtractor for PixelExtractor {
+    fn describe(&self) -> String {
+        format!("pixels {0} x {0}", self.side)
+    }
+    fn batch_size(&self) -> usize {
+        64
+    }
+    fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>> {
+        let d = (self.side * self.side * 3) as usize;
+        let values: Vec<f32> = images
+            .iter()
+            .flat_map(|image| pixel_features(image, self.side))
+            .collect();
+        Ok(Array2::from_shape_vec((images.len(), d), values).expect("n x d values"))
+    }
+}
+
+/// The bag-of-visual-words baseline as a [`FeatureExtractor`]: each image's [`dense_hog`]
+/// descriptors are kept while the images are read; [`FeatureExtractor::finish`] fits the
+/// vocabulary of `words` words on all of them (seeded k-means) and turns each image into its
+/// histogram.
+#[derive(Clone, Copy, Debug)]
+pub struct BagOfWordsExtractor {
+    /// Words in the vocabulary (the paper tried 3 to 20).
+    pub words: usize,
+    /// Seed of the k-means.
+    pub seed: u64,
+}
+
+impl FeatureExtractor for BagOfWordsExtractor {
+    fn describe(&self) -> String {
+        format!("bag of {} visual words", self.words)
+    }
+    fn batch_size(&self) -> usize {
+        64
+    }
+    fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>> {
+        let blocks: Vec<Array2<f32>> = images.iter().map(dense_hog).collect();
+        let d = blocks[0].len();
+        let values: Vec<f32> = blocks.iter().flat_map(|b| b.iter().copied()).collect();
+        Ok(Array2::from_shape_vec((images.len(), d), values).expect("n x d values"))
+    }
+    fn finish(&mut self, rows: Array2<f32>) -> Result<Array2<f32>> {
+        let width = DESCRIPTOR_LENGTH;
+        let blocks: Vec<Array2<f32>> = rows
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let row = row.to_owned();
+                let count = row.len() / width;
+                row.into_shape_with_order((count, width))
+                    .expect("whole descriptors")
+            })
+            .collect();
+        let descriptors = blocks.iter().map(Array2::nrows).sum();
+        let words = BagOfWords::fit_descriptors(&blocks, self.words, self.seed).ok_or(
+            EncoderError::Vocabulary {
+                words: self.words,
+                descriptors,
+            },
+        )?;
+        let histograms: Vec<f32> = blocks.iter().flat_map(|b| words.histogram_of(b)).collect();
+        Ok(
+            Array2::from_shape_vec((blocks.len(), self.words), histograms)
+                .expect("n x words values"),
+        )
+    }
+}
+
 /// Side the image is resized to before dense descriptors are taken.
 const DESCRIPTOR_IMAGE_SIDE: u32 = 96;
+/// Values of one HOG descriptor (9 orientations x 2 x 2 cells).
+const DESCRIPTOR_LENGTH: usize = 36;
 /// Patch side and stride of the dense grid.
 const PATCH: u32 = 16;
 const STRIDE: u32 = 8;
@@ -63,8 +142,7 @@ pub fn dense_hog(image: &RgbImage) -> Array2<f32> {
             count += 1;
         }
     }
-    let d = rows.len() / count;
-    Array2::from_shape_vec((count, d), rows).expect("descriptors of equal length")
+    Array2::from_shape_vec((count, DESCRIPTOR_LENGTH), rows).expect("descriptors of 36 values")
 }
 
 /// A visual vocabulary (k-means centres of dense HOG descriptors) and its histograms.

@@ -8,7 +8,7 @@
 //! (asymmetric for stride 2), as the weights were trained with.
 
 use crate::error::Result;
-use crate::extract::{select_layers, Encoder};
+use crate::extract::Encoder;
 use crate::weights::load_weights;
 use std::path::Path;
 use tch::nn::{self, Module, ModuleT};
@@ -42,7 +42,16 @@ fn pad_same(x: &Tensor, k: i64, s: i64) -> Tensor {
     x.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
 }
 
-/// Convolution (no bias) + BatchNorm, optionally followed by ReLU6.
+/// What follows a convolution's BatchNorm.
+#[derive(Clone, Copy, Debug)]
+enum Activation {
+    /// min(max(x, 0), 6), the lite variant's nonlinearity.
+    Relu6,
+    /// Nothing (the projection of an MBConv block).
+    Linear,
+}
+
+/// Convolution (no bias) + BatchNorm, then an [`Activation`].
 #[derive(Debug)]
 struct ConvBn {
     conv: nn::Conv2D,
@@ -84,15 +93,14 @@ impl ConvBn {
         }
     }
 
-    fn forward(&self, x: &Tensor, relu6: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, activation: Activation) -> Tensor {
         let y = self.bn.forward_t(
             &self.conv.forward(&pad_same(x, self.kernel, self.stride)),
             false,
         );
-        if relu6 {
-            y.clamp(0.0, 6.0)
-        } else {
-            y
+        match activation {
+            Activation::Relu6 => y.clamp(0.0, 6.0),
+            Activation::Linear => y,
         }
     }
 }
@@ -120,11 +128,11 @@ impl MbConv {
 
     fn forward(&self, x: &Tensor) -> Tensor {
         let mut y = match &self.expand {
-            Some(e) => e.forward(x, true),
+            Some(e) => e.forward(x, Activation::Relu6),
             None => x.shallow_clone(),
         };
-        y = self.depthwise.forward(&y, true);
-        y = self.project.forward(&y, false);
+        y = self.depthwise.forward(&y, Activation::Relu6);
+        y = self.project.forward(&y, Activation::Linear);
         if self.residual {
             y + x
         } else {
@@ -178,20 +186,18 @@ impl Encoder for EfficientNetLite0 {
     fn layers(&self) -> Vec<String> {
         LAYERS.iter().map(|s| s.to_string()).collect()
     }
-    fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
-        let wanted = select_layers(self, layers)?;
-        let mut x = self.stem.forward(input, true);
+    fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
+        let mut x = self.stem.forward(input, Activation::Relu6);
         for block in &self.blocks {
             x = block.forward(&x);
         }
         let block = x.mean_dim(Some([2i64, 3].as_slice()), false, tch::Kind::Float);
-        let pool = self.head.forward(&x, true).mean_dim(
+        let pool = self.head.forward(&x, Activation::Relu6).mean_dim(
             Some([2i64, 3].as_slice()),
             false,
             tch::Kind::Float,
         );
         let logits = self.fc.forward(&pool);
-        let all = [block, pool, logits];
-        Ok(wanted.into_iter().map(|i| all[i].shallow_clone()).collect())
+        Ok(vec![block, pool, logits])
     }
 }

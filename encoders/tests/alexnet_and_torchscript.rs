@@ -3,9 +3,9 @@
 //! venv's PyTorch. torchvision's real AlexNet weights cannot be fetched here: the test makes a
 //! seeded one in the same format.
 
-use demud_neural::alexnet::AlexNet;
-use demud_neural::torchscript::TorchScript;
-use demud_neural::Encoder;
+use demud_encoders::alexnet::AlexNet;
+use demud_encoders::torchscript::TorchScript;
+use demud_encoders::Encoder;
 use ndarray::{Array2, Array4};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ fn alexnet_and_torchscript_match_pytorch() {
     input
         .write_npy(std::fs::File::create(d.join("input.npy")).unwrap())
         .unwrap();
-    python(&[&workspace().join("decoder/tests/make_test_models.py"), d]);
+    python(&[&workspace().join("encoders/tests/make_test_models.py"), d]);
     let tensor = tch::Tensor::from_slice(input.as_slice().unwrap()).view([3, 3, 224, 224]);
 
     // A .pth is refused with the conversion command; the converted file loads.

@@ -1,14 +1,14 @@
 //! Images per second of EfficientNet-Lite0 extraction: this crate (tch) against the same
 //! model run by Python PyTorch in the project venv, on the same images, in the same run.
 //!
-//! `cargo bench -p demud-neural --bench extraction` (after scripts/setup). Images: the Mars sun
+//! `cargo bench -p demud-encoders --bench extraction` (after scripts/setup). Images: the Mars sun
 //! images of ../shared when present (repeated to 64), generated 256 x 256 images otherwise.
 //! Columns: the full pipeline (decode, resize, crop, normalise, forward), the forward pass
 //! alone, Python's forward pass alone on the identical preprocessed tensors, and the ratios.
 
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
-use demud_neural::efficientnet::EfficientNetLite0;
-use demud_neural::{extract, Encoder};
+use demud_encoders::efficientnet::EfficientNetLite0;
+use demud_encoders::{extract, Encoder, LayerExtractor, OnUnreadable};
 use ndarray::Array4;
 use ndarray_npy::WriteNpyExt;
 use std::path::PathBuf;
@@ -78,8 +78,15 @@ fn main() {
             })
             .fold(0.0, f64::max)
     };
+    let weights = workspace().join("models/efficientnet-lite0.safetensors");
+    let mut extractor = LayerExtractor::new(
+        Box::new(EfficientNetLite0::load(&weights).unwrap()),
+        "pool",
+        BATCH,
+    )
+    .unwrap();
     let full = best(&mut || {
-        extract(&model, &collection, &layers, BATCH, true, |_| {}).unwrap();
+        extract(&mut extractor, &collection, OnUnreadable::Fail, |_| {}).unwrap();
     });
 
     let pre: Preprocess = model.preprocess();
@@ -110,7 +117,7 @@ fn main() {
         .write_npy(std::fs::File::create(&input_path).unwrap())
         .unwrap();
     let out = std::process::Command::new(workspace().join(".venv/bin/python"))
-        .arg(workspace().join("decoder/benches/extraction_pytorch.py"))
+        .arg(workspace().join("encoders/benches/extraction_pytorch.py"))
         .arg(&input_path)
         .args([BATCH.to_string(), REPEATS.to_string(), THREADS.to_string()])
         .output()

@@ -4,8 +4,8 @@
 //! layers `0`, `1`, ...; one returning a dict of tensors has its keys as layers. The layers
 //! are found by running the module once on a blank image when it is loaded.
 
-use crate::error::{NeuralError, Result, TorchContext};
-use crate::extract::{select_layers, Encoder};
+use crate::error::{EncoderError, Result, TorchContext};
+use crate::extract::Encoder;
 use demud_datasets::images::Preprocess;
 use std::path::Path;
 use tch::{CModule, IValue, Tensor};
@@ -26,23 +26,23 @@ fn outputs(value: IValue) -> Result<Vec<(String, Tensor)>> {
             .enumerate()
             .map(|(i, v)| match v {
                 IValue::Tensor(t) => Ok((i.to_string(), t)),
-                other => Err(NeuralError::Other(format!(
-                    "output {i} is not a tensor: {other:?}"
-                ))),
+                other => Err(EncoderError::NotTensor {
+                    what: format!("{i} ({other:?})"),
+                }),
             })
             .collect(),
         IValue::GenericDict(pairs) => pairs
             .into_iter()
             .map(|(k, v)| match (k, v) {
                 (IValue::String(name), IValue::Tensor(t)) => Ok((name, t)),
-                (k, _) => Err(NeuralError::Other(format!(
-                    "dict output {k:?} is not a string-keyed tensor"
-                ))),
+                (k, _) => Err(EncoderError::NotTensor {
+                    what: format!("{k:?} (a dict entry needs a string key and a tensor)"),
+                }),
             })
             .collect(),
-        other => Err(NeuralError::Other(format!(
-            "the module returns {other:?}, not tensors"
-        ))),
+        other => Err(EncoderError::NotTensor {
+            what: format!("{other:?}"),
+        }),
     }
 }
 
@@ -80,16 +80,11 @@ impl Encoder for TorchScript {
     fn preprocess(&self) -> Preprocess {
         Preprocess::imagenet(self.input_size)
     }
-    fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
-        let wanted = select_layers(self, layers)?;
+    fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
         let value = self
             .module
             .forward_is(&[IValue::Tensor(input.shallow_clone())])
             .context(|| "running the TorchScript module".into())?;
-        let all = outputs(value)?;
-        Ok(wanted
-            .into_iter()
-            .map(|i| all[i].1.shallow_clone())
-            .collect())
+        Ok(outputs(value)?.into_iter().map(|(_, t)| t).collect())
     }
 }

@@ -7,7 +7,7 @@
 //! their ReLU (as the WHI 2018 paper did with its modified CaffeNet), and `fc8` (the logits).
 
 use crate::error::Result;
-use crate::extract::{select_layers, Encoder};
+use crate::extract::Encoder;
 use crate::weights::load_weights;
 use std::path::Path;
 use tch::nn::{self, Module};
@@ -73,8 +73,7 @@ impl Encoder for AlexNet {
     fn layers(&self) -> Vec<String> {
         LAYERS.iter().map(|s| s.to_string()).collect()
     }
-    fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
-        let wanted = select_layers(self, layers)?;
+    fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
         let pool = |x: Tensor| x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
         let mut x = pool(self.convs[0].forward(input).relu());
         x = pool(self.convs[1].forward(&x).relu());
@@ -86,7 +85,6 @@ impl Encoder for AlexNet {
         let fc6 = self.fc6.forward(&pool5);
         let fc7 = self.fc7.forward(&fc6.relu());
         let fc8 = self.fc8.forward(&fc7.relu());
-        let all = [pool5, fc6, fc7, fc8];
-        Ok(wanted.into_iter().map(|i| all[i].shallow_clone()).collect())
+        Ok(vec![pool5, fc6, fc7, fc8])
     }
 }

@@ -1,0 +1,132 @@
+//! Localisation results in a render folder: `localisation.csv` (one row per planted item and
+//! map) and `localisation.json` (the summary per map).
+
+use super::{read_json, read_rows, write_json, write_rows, RenderFolder};
+use crate::error::{LoadError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Per item and map.
+pub const LOCALISATION_CSV: &str = "localisation.csv";
+/// The summary.
+pub const LOCALISATION_JSON: &str = "localisation.json";
+/// The `format` of `localisation.json`.
+pub const LOCALISATION_FORMAT: &str = "demud-localisation";
+/// The `localisation.json` version this build writes and reads.
+pub const LOCALISATION_VERSION: u32 = 1;
+
+/// Which explanation map was scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapKind {
+    /// The novel-content map of dec(e).
+    Novel,
+    /// The difference map |dec(x) − dec(x̂)|².
+    Difference,
+}
+
+impl MapKind {
+    /// How the report and the table name it.
+    pub fn title(self) -> &'static str {
+        match self {
+            MapKind::Novel => "novel content dec(e)",
+            MapKind::Difference => "difference |dec(x)-dec(x^)|",
+        }
+    }
+}
+
+/// One row of `localisation.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalisationRow {
+    /// Rank of the selection.
+    pub rank: usize,
+    /// Its id.
+    pub id: String,
+    /// The map scored.
+    pub map: MapKind,
+    /// Share of the map's energy inside the mask.
+    pub energy_share: f64,
+    /// Share of the image the mask covers.
+    pub mask_share: f64,
+    /// Whether the map's maximum is inside the mask.
+    pub hit: bool,
+}
+
+/// The means of one map over the planted selections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapSummary {
+    /// The map.
+    pub map: MapKind,
+    /// Planted selections scored.
+    pub items: usize,
+    /// Mean share of the map's energy inside the mask.
+    pub energy_share: f64,
+    /// Mean share of the image the mask covers (what an uninformed map scores).
+    pub mask_share: f64,
+    /// Share of items whose map maximum is inside the mask.
+    pub pointing: f64,
+}
+
+/// Everything in `localisation.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalisationReport {
+    /// Always [`LOCALISATION_FORMAT`].
+    pub format: String,
+    /// [`LOCALISATION_VERSION`] when written by this build.
+    pub version: u32,
+    /// Planted items in the collection.
+    pub planted: usize,
+    /// Of them, rendered selections.
+    pub selected: usize,
+    /// Their ranks.
+    pub ranks: Vec<usize>,
+    /// One summary per map.
+    pub maps: Vec<MapSummary>,
+}
+
+/// Writes the rows, then the summary (each atomically) into a render folder.
+pub fn write_localisation(
+    render_dir: &Path,
+    rows: &[LocalisationRow],
+    report: &LocalisationReport,
+) -> Result<()> {
+    write_rows(&render_dir.join(LOCALISATION_CSV), rows)?;
+    write_json(&render_dir.join(LOCALISATION_JSON), report)
+}
+
+/// The render folder's localisation summary, if it has been scored; its ranks are checked
+/// against the render's rows.
+pub fn read_localisation(render: &RenderFolder) -> Result<Option<LocalisationReport>> {
+    let path = render.dir().join(LOCALISATION_JSON);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let report: LocalisationReport = read_json(&path, LOCALISATION_FORMAT, LOCALISATION_VERSION)?;
+    if let Some(rank) = report
+        .ranks
+        .iter()
+        .find(|&&r| !render.rows().iter().any(|row| row.rank == r))
+    {
+        return Err(LoadError::file(
+            &path,
+            format!(
+                "rank {rank} is not among the rendered selections of {}: localise again",
+                render.dir().display()
+            ),
+        ));
+    }
+    let rows: Vec<LocalisationRow> = read_rows(&render.dir().join(LOCALISATION_CSV))?;
+    if rows.len() != report.selected * report.maps.len() {
+        return Err(LoadError::file(
+            &render.dir().join(LOCALISATION_CSV),
+            format!(
+                "{} rows, {} says {} items x {} maps: localise again",
+                rows.len(),
+                LOCALISATION_JSON,
+                report.selected,
+                report.maps.len()
+            ),
+        ));
+    }
+    Ok(Some(report))
+}

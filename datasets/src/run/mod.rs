@@ -1,0 +1,476 @@
+//! The run folder: every file a discovery run and the steps after it write, each with one
+//! typed record, one writer and one reader.
+//!
+//! ```text
+//! <run>/run.json            RunRecord: parameters (engine types), data shape, inputs
+//! <run>/selections.csv      SelectionRow per selection, in order
+//! <run>/top_features.csv    TopFeatureRow: per selection, the largest residuals
+//! <run>/expected.npy        n_selected x d (f64): expected content x̂ of each selection
+//! <run>/residual.npy        n_selected x d (f64): novel content e = x - x̂
+//! <run>/render/             RenderFolder: render.json, renders.csv, NNNN-<view>.png,
+//!                           contact_sheet.png, decoded_{features,expected,novel}.npy,
+//!                           localisation.csv / localisation.json once scored
+//! ```
+//!
+//! Paths stored in a record are relative to the folder holding it, so a run folder can be
+//! moved (with its inputs) or opened from any working directory. A run and a render folder are
+//! each written whole ([`crate::atomic::commit_folder`]): the folder holds the previous complete
+//! run or the new one, never a mix. Readers check that what they read belongs to the run (item
+//! count, ids, selection order) and name the file that disagrees.
+
+mod localisation;
+mod render;
+
+pub use localisation::{
+    read_localisation, write_localisation, LocalisationReport, LocalisationRow, MapKind,
+    MapSummary, LOCALISATION_CSV, LOCALISATION_JSON,
+};
+pub use render::{
+    write_render, DecodedViews, DecoderSummary, NewRender, RenderFolder, RenderRecord, RenderRow,
+    CONTACT_SHEET_FILE, DECODED_EXPECTED_FILE, DECODED_FEATURES_FILE, DECODED_NOVEL_FILE,
+    RENDERS_FILE, RENDER_FILE,
+};
+
+use crate::atomic::{commit_folder, write_atomic};
+use crate::error::{LoadError, Result};
+use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, UpdateMethod};
+use ndarray::{Array, Array2};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `format` of `run.json`.
+pub const RUN_FORMAT: &str = "demud-run";
+/// The `run.json` version this build writes and reads.
+pub const RUN_VERSION: u32 = 1;
+/// The run's record.
+pub const RUN_FILE: &str = "run.json";
+/// The selections, in order.
+pub const SELECTIONS_FILE: &str = "selections.csv";
+/// The largest residuals of each selection.
+pub const TOP_FEATURES_FILE: &str = "top_features.csv";
+/// Expected content x̂ of each selection.
+pub const EXPECTED_FILE: &str = "expected.npy";
+/// Novel content e of each selection.
+pub const RESIDUAL_FILE: &str = "residual.npy";
+/// The default render folder inside a run.
+pub const RENDER_DIR: &str = "render";
+
+/// How the run's first model came about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Start {
+    /// First selection: largest error under the top-k SVD of all items.
+    Svd,
+    /// First selection: farthest from the mean.
+    Mean,
+    /// First selection: a seeded random item.
+    Random,
+    /// First selection: this 0-based item.
+    Index {
+        /// The item.
+        item: usize,
+    },
+    /// The model started from the SVD of prior items (never candidates).
+    Prior {
+        /// Their feature file, relative to the run folder.
+        path: PathBuf,
+    },
+    /// The model continued a saved model state.
+    Model {
+        /// The state file, relative to the run folder.
+        path: PathBuf,
+    },
+}
+
+/// The precision the collection was stored and scanned in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Single (CNN features).
+    F32,
+    /// Double.
+    F64,
+}
+
+/// Whether `expected.npy` and `residual.npy` were written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExplanationFiles {
+    /// Both are in the run folder.
+    Written,
+    /// The run was made without them.
+    Skipped,
+}
+
+/// Everything in `run.json`: the run's inputs, parameters (the engine's own types) and shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Always [`RUN_FORMAT`].
+    pub format: String,
+    /// [`RUN_VERSION`] when written by this build.
+    pub version: u32,
+    /// Version of the program that wrote it.
+    pub tool_version: String,
+    /// The feature file, relative to the run folder.
+    pub features: PathBuf,
+    /// The items file of `.npy` features, relative to the run folder.
+    pub items: Option<PathBuf>,
+    /// A labels file matched by id, relative to the run folder.
+    pub labels: Option<PathBuf>,
+    /// A per-feature weights file, relative to the run folder.
+    pub weights: Option<PathBuf>,
+    /// How the first model came about.
+    pub start: Start,
+    /// Items in the collection.
+    pub n_items: usize,
+    /// Features per item.
+    pub n_features: usize,
+    /// Storage precision.
+    pub precision: Precision,
+    /// Principal components.
+    pub k: usize,
+    /// Selections made.
+    pub n_selected: usize,
+    /// Model update.
+    pub update: UpdateMethod,
+    /// Which residuals count.
+    pub score: ScoreMethod,
+    /// Missing values.
+    pub missing: MissingPolicy,
+    /// Reference quirks or the clean algorithm.
+    pub compat: Compatibility,
+    /// Fast or exact score path.
+    pub score_path: ScorePath,
+    /// Exact refresh interval of the fast path.
+    pub refresh_every: usize,
+    /// Seed of the random init.
+    pub seed: u64,
+    /// Whether the explanation arrays were written.
+    pub explanations: ExplanationFiles,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+/// One row of `selections.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SelectionRow {
+    /// 1-based rank.
+    pub rank: usize,
+    /// 0-based row of the item in the feature file.
+    pub index: usize,
+    /// The item's id.
+    pub id: String,
+    /// Its label, empty when unknown.
+    pub label: String,
+    /// Reconstruction error under the model that selected it.
+    pub score: f64,
+}
+
+/// One row of `top_features.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopFeatureRow {
+    /// Rank of the selection.
+    pub rank: usize,
+    /// Its row in the feature file.
+    pub index: usize,
+    /// Its id.
+    pub id: String,
+    /// The feature's name.
+    pub feature: String,
+    /// Residual e (signed).
+    pub residual: f64,
+    /// Expected value x̂.
+    pub expected: f64,
+    /// Actual value x.
+    pub value: f64,
+}
+
+/// Expected content x̂ and novel content e, one row per selection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanations {
+    /// `n_selected x d`.
+    pub expected: Array2<f64>,
+    /// `n_selected x d` (NaN where a feature was missing).
+    pub residual: Array2<f64>,
+}
+
+/// A run to write: its record (paths as given on the command line, relative to the working
+/// directory or absolute) and its results.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    /// The record; [`write_run`] rewrites its paths relative to the run folder.
+    pub record: RunRecord,
+    /// The selections in order.
+    pub selections: Vec<SelectionRow>,
+    /// The largest residuals per selection.
+    pub top_features: Vec<TopFeatureRow>,
+    /// The explanation arrays, unless the run skips them.
+    pub explanations: Option<Explanations>,
+}
+
+/// `path` (relative to the working directory, or absolute) as seen from `folder`.
+pub fn relative_to(path: &Path, folder: &Path) -> PathBuf {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    pathdiff::diff_paths(absolute(path), absolute(folder)).unwrap_or_else(|| absolute(path))
+}
+
+/// Writes a run folder whole (see the module documentation).
+pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
+    let mut record = run.record.clone();
+    let rel = |p: &Path| relative_to(p, dir);
+    record.features = rel(&record.features);
+    record.items = record.items.as_deref().map(rel);
+    record.labels = record.labels.as_deref().map(rel);
+    record.weights = record.weights.as_deref().map(rel);
+    record.start = match record.start {
+        Start::Prior { path } => Start::Prior { path: rel(&path) },
+        Start::Model { path } => Start::Model { path: rel(&path) },
+        other => other,
+    };
+    record.explanations = match run.explanations {
+        Some(_) => ExplanationFiles::Written,
+        None => ExplanationFiles::Skipped,
+    };
+    record.n_selected = run.selections.len();
+    if let Some(e) = &run.explanations {
+        let shape = (run.selections.len(), record.n_features);
+        if e.expected.dim() != shape || e.residual.dim() != shape {
+            return Err(LoadError::file(
+                dir,
+                format!(
+                    "explanations of {:?} and {:?} for {shape:?} selections x features",
+                    e.expected.dim(),
+                    e.residual.dim()
+                ),
+            ));
+        }
+    }
+    commit_folder(dir, |staging| {
+        write_rows(&staging.join(SELECTIONS_FILE), &run.selections)?;
+        write_rows(&staging.join(TOP_FEATURES_FILE), &run.top_features)?;
+        if let Some(e) = &run.explanations {
+            write_array(&staging.join(EXPECTED_FILE), &e.expected)?;
+            write_array(&staging.join(RESIDUAL_FILE), &e.residual)?;
+        }
+        write_json(&staging.join(RUN_FILE), &record)
+    })
+}
+
+/// A run folder as read back, its record and selections checked against each other.
+#[derive(Clone, Debug)]
+pub struct RunFolder {
+    dir: PathBuf,
+    record: RunRecord,
+    selections: Vec<SelectionRow>,
+}
+
+impl RunFolder {
+    /// Opens a run folder written by [`write_run`]: `run.json` (format and version checked)
+    /// and `selections.csv` (as many rows as the record's selections, ranks 1, 2, ...,
+    /// distinct rows of the collection).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let record: RunRecord = read_json(&dir.join(RUN_FILE), RUN_FORMAT, RUN_VERSION)?;
+        let path = dir.join(SELECTIONS_FILE);
+        let selections: Vec<SelectionRow> = read_rows(&path)?;
+        if selections.len() != record.n_selected {
+            return Err(LoadError::file(
+                &path,
+                format!(
+                    "{} selections, {} says {}: the files are from different runs",
+                    selections.len(),
+                    dir.join(RUN_FILE).display(),
+                    record.n_selected
+                ),
+            ));
+        }
+        let mut seen = vec![false; record.n_items];
+        for (i, s) in selections.iter().enumerate() {
+            let line = i as u64 + 2;
+            if s.rank != i + 1 {
+                return Err(LoadError::line(
+                    &path,
+                    line,
+                    format!("rank {} where {} was expected", s.rank, i + 1),
+                ));
+            }
+            if s.index >= record.n_items || std::mem::replace(&mut seen[s.index], true) {
+                return Err(LoadError::line(
+                    &path,
+                    line,
+                    format!(
+                        "item {} is not a new item of the run's {} items",
+                        s.index, record.n_items
+                    ),
+                ));
+            }
+        }
+        Ok(RunFolder {
+            dir: dir.to_path_buf(),
+            record,
+            selections,
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The record of `run.json`.
+    pub fn record(&self) -> &RunRecord {
+        &self.record
+    }
+    /// The selections in order.
+    pub fn selections(&self) -> &[SelectionRow] {
+        &self.selections
+    }
+    /// A path stored in the record, as a path usable from the working directory.
+    pub fn resolve(&self, stored: &Path) -> PathBuf {
+        self.dir.join(stored)
+    }
+    /// The run's feature file.
+    pub fn features_path(&self) -> PathBuf {
+        self.resolve(&self.record.features)
+    }
+    /// The run's items file, when it named one.
+    pub fn items_path(&self) -> Option<PathBuf> {
+        self.record.items.as_deref().map(|p| self.resolve(p))
+    }
+    /// The run's labels file, when it named one.
+    pub fn labels_path(&self) -> Option<PathBuf> {
+        self.record.labels.as_deref().map(|p| self.resolve(p))
+    }
+    /// The default render folder, `<run>/render`.
+    pub fn render_dir(&self) -> PathBuf {
+        self.dir.join(RENDER_DIR)
+    }
+
+    /// `expected.npy` and `residual.npy`, checked to have one row per selection and one
+    /// column per feature of the run.
+    pub fn explanations(&self) -> Result<Explanations> {
+        if self.record.explanations == ExplanationFiles::Skipped {
+            return Err(LoadError::file(
+                &self.dir,
+                "this run was made without explanations (--no-explanations); run discover again without it",
+            ));
+        }
+        let shape = (self.record.n_selected, self.record.n_features);
+        let read = |name: &str| -> Result<Array2<f64>> {
+            let path = self.dir.join(name);
+            let array: Array2<f64> = read_array(&path)?;
+            if array.dim() != shape {
+                return Err(LoadError::file(
+                    &path,
+                    format!(
+                        "{:?} values, the run has {} selections x {} features: the files are from different runs",
+                        array.dim(),
+                        shape.0,
+                        shape.1
+                    ),
+                ));
+            }
+            Ok(array)
+        };
+        Ok(Explanations {
+            expected: read(EXPECTED_FILE)?,
+            residual: read(RESIDUAL_FILE)?,
+        })
+    }
+}
+
+/// Writes rows as CSV with a header of the record's field names.
+pub(crate) fn write_rows<R: Serialize>(path: &Path, rows: &[R]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        for row in rows {
+            csv.serialize(row)?;
+        }
+        csv.flush()?;
+        Ok(())
+    })
+}
+
+/// Reads CSV rows by their header names; a row that does not parse is an error naming its line.
+pub(crate) fn read_rows<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
+        csv::ErrorKind::Io(source) => LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => LoadError::file(path, format!("{other:?}")),
+    })?;
+    let mut rows = Vec::new();
+    for row in reader.deserialize() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            LoadError::line(path, line, e.to_string())
+        })?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Writes a record as pretty JSON.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        writeln!(w)?;
+        Ok(())
+    })
+}
+
+#[derive(Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+}
+
+/// Reads a versioned JSON record, checking its format and version first.
+pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version: u32) -> Result<R> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let header: Header = serde_json::from_str(&text).map_err(|e| {
+        LoadError::file(path, format!("not a {format} record (no format and version): {e}"))
+    })?;
+    if header.format != format || header.version != version {
+        return Err(LoadError::file(
+            path,
+            format!(
+                "{} version {} is not {format} version {version}",
+                header.format, header.version
+            ),
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| LoadError::file(path, format!("{format}: {e}")))
+}
+
+/// Writes an array as `.npy`.
+pub(crate) fn write_array<A, S, D>(path: &Path, array: &ndarray::ArrayBase<S, D>) -> Result<()>
+where
+    A: ndarray_npy::WritableElement,
+    S: ndarray::Data<Elem = A>,
+    D: ndarray::Dimension,
+{
+    use ndarray_npy::WriteNpyExt;
+    write_atomic(path, |w| Ok(array.write_npy(w)?))
+}
+
+/// Reads an `.npy` array of a known element type and number of axes.
+pub(crate) fn read_array<A, D>(path: &Path) -> Result<Array<A, D>>
+where
+    A: ndarray_npy::ReadableElement,
+    D: ndarray::Dimension,
+{
+    use ndarray_npy::ReadNpyExt;
+    let file = std::fs::File::open(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Array::<A, D>::read_npy(std::io::BufReader::new(file))
+        .map_err(|e| LoadError::file(path, format!("not the expected array: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

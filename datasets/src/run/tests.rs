@@ -1,0 +1,225 @@
+use super::*;
+use ndarray::{Array2, Array4};
+
+fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
+    RunRecord {
+        format: RUN_FORMAT.into(),
+        version: RUN_VERSION,
+        tool_version: "test".into(),
+        features: features.to_path_buf(),
+        items: None,
+        labels: None,
+        weights: None,
+        start: Start::Svd,
+        n_items,
+        n_features,
+        precision: Precision::F64,
+        k: 1,
+        n_selected: 0,
+        update: UpdateMethod::Brand,
+        score: ScoreMethod::LowHigh,
+        missing: MissingPolicy::Error,
+        compat: Compatibility::Clean,
+        score_path: ScorePath::Auto,
+        refresh_every: 256,
+        seed: 0,
+        explanations: ExplanationFiles::Written,
+        seconds: 0.0,
+    }
+}
+
+fn selection(rank: usize, index: usize) -> SelectionRow {
+    SelectionRow {
+        rank,
+        index,
+        id: format!("item{index}"),
+        label: "a,b \"quoted\"".into(),
+        score: 0.1 + rank as f64 / 3.0,
+    }
+}
+
+fn new_run(features: &Path) -> NewRun {
+    NewRun {
+        record: record(features, 5, 2),
+        selections: vec![selection(1, 3), selection(2, 0)],
+        top_features: vec![TopFeatureRow {
+            rank: 1,
+            index: 3,
+            id: "item3".into(),
+            feature: "f1".into(),
+            residual: -0.5,
+            expected: 1.5,
+            value: 1.0,
+        }],
+        explanations: Some(Explanations {
+            expected: Array2::from_elem((2, 2), 1.0 / 3.0),
+            residual: Array2::from_elem((2, 2), f64::NAN),
+        }),
+    }
+}
+
+#[test]
+fn a_run_reads_back_exactly_and_from_a_moved_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let features = data.join("f.csv");
+    std::fs::write(&features, "x").unwrap();
+    let dir = root.path().join("runs/one");
+    let run = new_run(&features);
+    write_run(&dir, &run).unwrap();
+
+    let back = RunFolder::open(&dir).unwrap();
+    assert_eq!(back.selections(), &run.selections[..]);
+    assert_eq!(back.record().features, Path::new("../../data/f.csv"));
+    assert_eq!(back.record().n_selected, 2);
+    assert!(back.features_path().is_file());
+    let e = back.explanations().unwrap();
+    assert_eq!(e.expected, run.explanations.as_ref().unwrap().expected);
+    assert!(e.residual.iter().all(|v| v.is_nan()));
+    let top: Vec<TopFeatureRow> = read_rows(&dir.join(TOP_FEATURES_FILE)).unwrap();
+    assert_eq!(top, run.top_features);
+
+    // Move the whole tree: the stored relative paths still find the features.
+    let moved = tempfile::tempdir().unwrap();
+    let new_root = moved.path().join("tree");
+    std::fs::rename(root.path(), &new_root).unwrap_or_else(|_| {
+        // Across file systems: copy instead.
+        copy_tree(root.path(), &new_root);
+    });
+    let again = RunFolder::open(&new_root.join("runs/one")).unwrap();
+    assert!(again.features_path().is_file());
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn readers_name_the_file_that_belongs_to_another_run() {
+    let root = tempfile::tempdir().unwrap();
+    let features = root.path().join("f.csv");
+    let dir = root.path().join("run");
+    write_run(&dir, &new_run(&features)).unwrap();
+
+    // selections.csv from a run with more selections.
+    let mut other = new_run(&features);
+    other.selections.push(selection(3, 4));
+    other.explanations = None;
+    let other_dir = root.path().join("other");
+    write_run(&other_dir, &other).unwrap();
+    std::fs::copy(other_dir.join(SELECTIONS_FILE), dir.join(SELECTIONS_FILE)).unwrap();
+    let err = RunFolder::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("selections.csv") && err.contains("different runs"), "{err}");
+
+    // An expected.npy of the wrong shape.
+    write_run(&dir, &new_run(&features)).unwrap();
+    write_array(&dir.join(EXPECTED_FILE), &Array2::<f64>::zeros((3, 2))).unwrap();
+    let err = RunFolder::open(&dir)
+        .unwrap()
+        .explanations()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected.npy"), "{err}");
+
+    // A run without explanations says so.
+    let err = RunFolder::open(&other_dir)
+        .unwrap()
+        .explanations()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--no-explanations"), "{err}");
+
+    // A renamed column is an error naming the file and line, not a silent misread.
+    let text = std::fs::read_to_string(dir.join(SELECTIONS_FILE)).unwrap();
+    std::fs::write(dir.join(SELECTIONS_FILE), text.replace("index", "row")).unwrap();
+    let err = RunFolder::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("selections.csv"), "{err}");
+}
+
+#[test]
+fn a_new_run_replaces_the_old_files_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let features = root.path().join("f.csv");
+    let dir = root.path().join("run");
+    write_run(&dir, &new_run(&features)).unwrap();
+    std::fs::create_dir(dir.join(RENDER_DIR)).unwrap();
+    let mut second = new_run(&features);
+    second.explanations = None;
+    write_run(&dir, &second).unwrap();
+    assert!(!dir.join(EXPECTED_FILE).exists(), "no stale explanations");
+    assert!(!dir.join(RENDER_DIR).exists(), "no stale render of the old run");
+    assert_eq!(
+        RunFolder::open(&dir).unwrap().record().explanations,
+        ExplanationFiles::Skipped
+    );
+}
+
+#[test]
+fn a_render_of_another_run_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let features = root.path().join("f.csv");
+    let dir = root.path().join("run");
+    write_run(&dir, &new_run(&features)).unwrap();
+    let run = RunFolder::open(&dir).unwrap();
+    let s = 4;
+    let row = |sel: &SelectionRow| RenderRow {
+        rank: sel.rank,
+        index: sel.index,
+        id: sel.id.clone(),
+        label: sel.label.clone(),
+        score: sel.score,
+        original: "o.png".into(),
+        features: "f.png".into(),
+        expected: "e.png".into(),
+        novel: "n.png".into(),
+        difference: "d.png".into(),
+    };
+    let views = DecodedViews {
+        features: Array4::zeros((2, 3, s, s)),
+        expected: Array4::zeros((2, 3, s, s)),
+        novel: Array4::zeros((2, 3, s, s)),
+    };
+    let mut render = NewRender {
+        record: RenderRecord {
+            format: render::RENDER_FORMAT.into(),
+            version: render::RENDER_VERSION,
+            run: dir.clone(),
+            decoder: root.path().join("decoder"),
+            images: root.path().join("images"),
+            selections: 2,
+            decoder_summary: DecoderSummary {
+                image_size: s,
+                hidden: vec![8],
+                pairs: 5,
+                epochs: 1,
+                final_loss: Some(0.5),
+            },
+        },
+        rows: run.selections().iter().map(row).collect(),
+        images: vec![],
+        contact_sheet: image::RgbImage::new(1, 1),
+        decoded: views,
+    };
+    write_render(&run.render_dir(), &render).unwrap();
+    let folder = RenderFolder::open(&run.render_dir(), &run).unwrap();
+    assert_eq!(folder.decoded().unwrap().novel.dim(), (2, 3, s, s));
+    assert_eq!(folder.decoder_dir(), run.render_dir().join("../../decoder"));
+
+    // Swap the order: the rows no longer follow the run's selections.
+    render.rows.reverse();
+    write_render(&run.render_dir(), &render).unwrap();
+    let err = RenderFolder::open(&run.render_dir(), &run)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("renders.csv") && err.contains("another run"), "{err}");
+}

@@ -1,0 +1,96 @@
+//! The encoders' one error type; every variant keeps its source.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a feature extractor could not be built, loaded or run.
+#[derive(Debug, Error)]
+pub enum EncoderError {
+    /// libtorch refused (shapes, missing weights, bad file); the source is libtorch's error.
+    #[error("{context}: {source}")]
+    Torch {
+        /// What was being done.
+        context: String,
+        /// The libtorch error.
+        #[source]
+        source: tch::TchError,
+    },
+    /// A weights file in a format this crate does not read.
+    #[error("{}: expected a .safetensors file; convert a PyTorch state dict once with the venv's torch: .venv/bin/python scripts/convert_weights.py {} OUT.safetensors", path.display(), path.display())]
+    WeightsFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A layer the model does not have.
+    #[error("model {model} has no layer {layer:?}; its layers are: {available}")]
+    UnknownLayer {
+        /// The model.
+        model: String,
+        /// The requested layer.
+        layer: String,
+        /// The layers it has.
+        available: String,
+    },
+    /// A TorchScript module whose output is not a tensor, a tuple or list of tensors, or a
+    /// string-keyed dict of tensors.
+    #[error("the TorchScript module's output {what} is not a tensor")]
+    NotTensor {
+        /// Which output, as libtorch shows it.
+        what: String,
+    },
+    /// A class-names file that cannot be read.
+    #[error("{}: {source}", path.display())]
+    ClassNamesIo {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A class-names file that is not a JSON list of strings.
+    #[error("{}: not a JSON list of class names: {source}", path.display())]
+    ClassNamesJson {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Loading an image collection failed.
+    #[error(transparent)]
+    Load(#[from] demud_datasets::LoadError),
+    /// Not one image of the collection could be read.
+    #[error("none of the {total} images could be read{}", first.as_ref().map_or(String::new(), |e| format!(" (first problem: {e})")))]
+    NothingReadable {
+        /// Images in the collection.
+        total: usize,
+        /// The first image's problem.
+        #[source]
+        first: Option<demud_datasets::LoadError>,
+    },
+    /// The bag of words has fewer descriptors than words to learn.
+    #[error("a vocabulary of {words} words needs at least that many descriptors; the images gave {descriptors}")]
+    Vocabulary {
+        /// Words asked for.
+        words: usize,
+        /// Descriptors available.
+        descriptors: usize,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = EncoderError> = std::result::Result<T, E>;
+
+/// Adds context to a tch result.
+pub(crate) trait TorchContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> TorchContext<T> for std::result::Result<T, tch::TchError> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| EncoderError::Torch {
+            context: what(),
+            source,
+        })
+    }
+}
