@@ -1,12 +1,11 @@
 //! Time of the decoder's training at its default settings, against the budget the main job
 //! plans with: 2,000 images at 64 px in 10 minutes on this 2-core CPU.
 //!
-//! `cargo bench -p demud-neural --bench decoder_training`. Measures seconds per Adam step
+//! `cargo bench -p demud-decoder --bench decoder_training`. Measures seconds per Adam step
 //! (batch 32, EfficientNet-Lite0's 1280 pool features, 64 px and 128 px) over a few epochs of
 //! random pairs, then prints the epochs of 2,000 images that fit in 10 minutes.
 
-use demud_neural::upconv::training::{TrainParams, Trainer};
-use demud_neural::upconv::DecoderArch;
+use demud_decoder::{DecoderArch, TrainParams, Trainer};
 use ndarray::{Array2, Array4};
 use std::time::Instant;
 

@@ -1,47 +1,112 @@
-//! The neural crate's one error type.
+//! The decoder crate's one error type; every variant that wraps another error keeps it as its
+//! source.
 
 use std::path::PathBuf;
 use thiserror::Error;
 
-/// Why a model could not be built, loaded or run.
+/// Why a decoder could not be built, trained, saved, loaded or run.
 #[derive(Debug, Error)]
-pub enum NeuralError {
-    /// libtorch refused (shapes, missing weights, bad file); the message is libtorch's.
+pub enum DecoderError {
+    /// libtorch refused (shapes, missing weights, bad file); the source is libtorch's error.
     #[error("{context}: {source}")]
     Torch {
         /// What was being done.
         context: String,
         /// The libtorch error.
+        #[source]
         source: tch::TchError,
     },
-    /// A weights file that cannot be used as it is.
-    #[error("{}: {message}", path.display())]
-    Weights {
-        /// The file.
+    /// An architecture that cannot be built.
+    #[error("decoder architecture: {reason}")]
+    Architecture {
+        /// Which field is wrong and why.
+        reason: String,
+    },
+    /// A batch size of zero.
+    #[error("batch size must be positive")]
+    BatchSize,
+    /// A learning rate that is not a positive number.
+    #[error("learning rate {value} must be positive")]
+    LearningRate {
+        /// The rate given.
+        value: f64,
+    },
+    /// Feature vectors of another length than the decoder reads.
+    #[error("the decoder reads {expected} features, these vectors have {found}")]
+    FeatureWidth {
+        /// The decoder's input length.
+        expected: usize,
+        /// The vectors' length.
+        found: usize,
+    },
+    /// Training images that do not match the feature vectors or the decoder's image size.
+    #[error(
+        "{pairs} feature vectors need {pairs} x 3 x {side} x {side} target images, got {found:?}"
+    )]
+    TargetShape {
+        /// Feature vectors given.
+        pairs: usize,
+        /// The decoder's image side.
+        side: usize,
+        /// Shape of the images given.
+        found: (usize, usize, usize, usize),
+    },
+    /// An epoch over an empty training set.
+    #[error("no training pairs")]
+    NoTrainingPairs,
+    /// Expected content and residuals of different shapes.
+    #[error("expected content is {expected:?} and residuals are {residual:?}: they must have the same shape")]
+    ExplanationShape {
+        /// Shape of the expected content x̂.
+        expected: (usize, usize),
+        /// Shape of the residuals e.
+        residual: (usize, usize),
+    },
+    /// A checkpoint record that cannot be read.
+    #[error("{}: cannot read the decoder checkpoint: {source}", path.display())]
+    CheckpointIo {
+        /// The record file.
         path: PathBuf,
-        /// What to do about it.
-        message: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
     },
-    /// A layer the model does not have.
-    #[error("model {model} has no layer {layer:?}; its layers are: {available}")]
-    UnknownLayer {
-        /// The model.
-        model: String,
-        /// The requested layer.
-        layer: String,
-        /// The layers it has.
-        available: String,
+    /// A checkpoint record that is not JSON of a decoder checkpoint.
+    #[error("{}: not a decoder checkpoint: {source}", path.display())]
+    Checkpoint {
+        /// The record file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
     },
-    /// Loading images failed.
+    /// A checkpoint record of another format, or of a newer version than this crate reads.
+    #[error("{}: format {format:?} version {version} is not {:?} version <= {}", path.display(), crate::checkpoint::FORMAT, crate::checkpoint::VERSION)]
+    CheckpointFormat {
+        /// The record file.
+        path: PathBuf,
+        /// Its format field.
+        format: String,
+        /// Its version field.
+        version: u32,
+    },
+    /// An optimizer file that lacks a moment of one of the decoder's variables.
+    #[error("{}: no {key} of shape {shape:?}: not this decoder's optimizer state", path.display())]
+    OptimizerState {
+        /// The optimizer file.
+        path: PathBuf,
+        /// The missing (or misshapen) moment's name.
+        key: String,
+        /// The shape it should have.
+        shape: Vec<i64>,
+    },
+    /// Writing a checkpoint file or reading a training image failed.
     #[error(transparent)]
-    Load(#[from] demud_datasets::LoadError),
-    /// Anything else, with its explanation.
-    #[error("{0}")]
-    Other(String),
+    Data(#[from] demud_datasets::LoadError),
 }
 
 /// Shorthand for results of this crate.
-pub type Result<T, E = NeuralError> = std::result::Result<T, E>;
+pub type Result<T, E = DecoderError> = std::result::Result<T, E>;
 
 /// Adds context to a tch result.
 pub(crate) trait TorchContext<T> {
@@ -50,7 +115,7 @@ pub(crate) trait TorchContext<T> {
 
 impl<T> TorchContext<T> for std::result::Result<T, tch::TchError> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| NeuralError::Torch {
+        self.map_err(|source| DecoderError::Torch {
             context: what(),
             source,
         })

@@ -1,27 +1,28 @@
-//! # demud-neural
+//! # demud-decoder
 //!
-//! The neural side of demud, on `tch` (libtorch): CNN encoders that turn images into the
-//! feature vectors the engine reads, and the decoder that turns vectors back into images.
+//! The up-convolutional decoder of Dosovitskiy & Brox (CVPR 2016) on `tch` (libtorch): it
+//! learns to draw images from their feature vectors, and then draws DEMUD's explanations of a
+//! selection, its expected content dec(x̂) and its novel content dec(e) (WHI 2018).
 //!
-//! - [`efficientnet`]: EfficientNet-Lite0 with its ImageNet weights (the default model);
-//! - [`alexnet`]: AlexNet in torchvision's layout (pool5, fc6 / fc7 before their ReLU, fc8);
-//! - [`torchscript`]: any traced TorchScript module;
-//! - [`extract`]: batched extraction over an image collection;
-//! - [`upconv`]: the up-convolutional decoder that draws feature vectors (and DEMUD's
-//!   expected and novel content) as images, and its training;
-//! - [`imagenet`]: ImageNet class names for the logits layers;
-//! - [`weights`]: loading safetensors weights.
+//! - [`network`]: the architecture ([`DecoderArch`]) and the network ([`UpConvDecoder`]);
+//! - [`training`]: seeded training on (image, feature vector) pairs ([`Trainer`]);
+//! - [`adam`]: the optimizer, written out so that its state can be checkpointed;
+//! - [`checkpoint`]: the checkpoint folder (weights, optimizer state, record);
+//! - [`render`]: a selection's five views (original, features, expected, novel, difference)
+//!   and the contact sheet.
 //!
 //! The engine crate (`demud`) does not depend on this one: it builds without libtorch.
 
-pub mod alexnet;
-pub mod efficientnet;
-pub mod error;
-pub mod extract;
-pub mod imagenet;
-pub mod torchscript;
-pub mod upconv;
-pub mod weights;
+#![warn(missing_docs)]
 
-pub use error::{NeuralError, Result};
-pub use extract::{extract, Encoder, Extraction};
+pub mod adam;
+pub mod checkpoint;
+pub mod error;
+pub mod network;
+pub mod render;
+pub mod training;
+
+pub use checkpoint::CheckpointRecord;
+pub use error::{DecoderError, Result};
+pub use network::{DecoderArch, UpConvDecoder};
+pub use training::{TrainParams, Trainer, TrainingRecord};

@@ -1,8 +1,8 @@
 //! The up-convolutional decoder: it learns to draw images from their feature vectors,
 //! resumes exactly from a checkpoint, and refuses what it cannot use.
 
-use demud_neural::upconv::training::{TrainParams, Trainer, OPTIMIZER_FILE};
-use demud_neural::upconv::{read_record, DecoderArch, UpConvDecoder, ARCH_FILE};
+use demud_decoder::checkpoint::{read_record, ARCH_FILE, OPTIMIZER_FILE, WEIGHTS_FILE};
+use demud_decoder::{DecoderArch, TrainParams, Trainer, UpConvDecoder};
 use ndarray::{Array2, Array4};
 
 /// A small decoder that trains in a second.
@@ -146,7 +146,7 @@ fn resuming_from_a_checkpoint_continues_exactly() {
         train(&mut trainer, 2, &features, &images);
         trainer.save(halfway.path()).unwrap();
     }
-    for name in ["decoder.safetensors", ARCH_FILE] {
+    for name in [WEIGHTS_FILE, ARCH_FILE] {
         std::fs::copy(halfway.path().join(name), forgetful.path().join(name)).unwrap();
     }
     std::fs::copy(

@@ -3,8 +3,9 @@
 //! layers: a few linear layers on the feature vector, a reshape to a small spatial map, then a
 //! stack of up-convolutions (transposed convolutions, stride 2) with leaky ReLU up to an RGB
 //! image. WHI 2018 fed DEMUD's reconstruction x̂ and residual e through such decoders to draw
-//! "expected" and "novel" content; here the decoder is trained on the user's own collection
-//! ([`training`]) because the papers' Caffe decoders cannot be had.
+//! "expected" and "novel" content ([`crate::render`]); here the decoder is trained on the
+//! user's own collection ([`crate::training`]) because the papers' Caffe decoders cannot be
+//! had.
 //!
 //! Each up-convolution (4 x 4 kernel, stride 2, doubling the side) is followed by a 3 x 3
 //! convolution, as in D&B's larger decoders; channels halve at each stage. Sides that are not
@@ -13,31 +14,14 @@
 //! The network reads the feature vector times a fixed `input_scale` (1 / RMS of the training
 //! features, stored in the architecture): a scale only, no centring, so that, as in the paper,
 //! the residual e (centred near zero) is drawn by the same network as the features themselves.
-//!
-//! Checkpoints are a folder: `decoder.safetensors` (weights), `decoder.json` (architecture and
-//! training record) and, while training, `optimizer.safetensors` (Adam's moments; see
-//! [`training`]).
 
-pub mod training;
-
-use crate::error::{NeuralError, Result, TorchContext};
-use crate::weights::load_weights;
-use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
-use image::RgbImage;
-use ndarray::{Array3, Array4, ArrayView2, ArrayView3};
+use crate::error::{DecoderError, Result, TorchContext};
+use demud_datasets::images::Preprocess;
+use ndarray::{Array4, ArrayView2};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
-
-/// File of the weights inside a checkpoint folder.
-pub const WEIGHTS_FILE: &str = "decoder.safetensors";
-/// File of the architecture and training record inside a checkpoint folder.
-pub const ARCH_FILE: &str = "decoder.json";
-/// The `format` field of [`ARCH_FILE`].
-pub const FORMAT: &str = "demud-upconv-decoder";
-/// The current version of [`ARCH_FILE`].
-pub const VERSION: u32 = 1;
 
 /// The decoder's architecture (saved beside its weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,9 +83,7 @@ impl DecoderArch {
             None
         };
         match problem {
-            Some(message) => Err(NeuralError::Other(format!(
-                "decoder architecture: {message}"
-            ))),
+            Some(reason) => Err(DecoderError::Architecture { reason }),
             None => Ok(()),
         }
     }
@@ -127,19 +109,6 @@ impl DecoderArch {
             ..Preprocess::imagenet(self.image_size as u32)
         }
     }
-}
-
-/// Everything in [`ARCH_FILE`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CheckpointRecord {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// [`VERSION`] when written.
-    pub version: u32,
-    /// The architecture.
-    pub arch: DecoderArch,
-    /// How it was trained so far.
-    pub training: training::TrainingRecord,
 }
 
 /// The decoder network and its weights.
@@ -220,13 +189,11 @@ impl UpConvDecoder {
         })
     }
 
-    /// Loads a checkpoint folder written by [`training::Trainer`]: the architecture from
-    /// [`ARCH_FILE`], the weights from [`WEIGHTS_FILE`].
-    pub fn load(dir: &Path) -> Result<(Self, CheckpointRecord)> {
-        let record = read_record(dir)?;
-        let mut decoder = UpConvDecoder::new(record.arch.clone(), record.training.seed)?;
-        load_weights(&mut decoder.vs, &dir.join(WEIGHTS_FILE))?;
-        Ok((decoder, record))
+    /// Loads a checkpoint folder written by [`crate::training::Trainer::save`]: the
+    /// architecture and training record from [`crate::checkpoint::ARCH_FILE`], the weights
+    /// from [`crate::checkpoint::WEIGHTS_FILE`].
+    pub fn load(dir: &Path) -> Result<(Self, crate::checkpoint::CheckpointRecord)> {
+        crate::checkpoint::load_decoder(dir)
     }
 
     /// The architecture.
@@ -237,6 +204,11 @@ impl UpConvDecoder {
     /// The variables, by name (for saving and the optimizer).
     pub(crate) fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    /// The variables, to load saved weights into.
+    pub(crate) fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
     }
 
     /// Number of trainable numbers.
@@ -285,10 +257,10 @@ impl UpConvDecoder {
     pub fn decode(&self, features: ArrayView2<f32>, batch: usize) -> Result<Array4<f32>> {
         let (n, d) = features.dim();
         if d != self.arch.input_dim {
-            return Err(NeuralError::Other(format!(
-                "the decoder reads {} features, these vectors have {d}",
-                self.arch.input_dim
-            )));
+            return Err(DecoderError::FeatureWidth {
+                expected: self.arch.input_dim,
+                found: d,
+            });
         }
         let s = self.arch.image_size;
         let mut out = Vec::with_capacity(n * 3 * s * s);
@@ -304,62 +276,4 @@ impl UpConvDecoder {
         }
         Ok(Array4::from_shape_vec((n, 3, s, s), out).expect("n x 3 x s x s values"))
     }
-}
-
-/// Reads and checks a checkpoint's [`ARCH_FILE`].
-pub fn read_record(dir: &Path) -> Result<CheckpointRecord> {
-    let path = dir.join(ARCH_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| NeuralError::Weights {
-        path: path.clone(),
-        message: format!("cannot read the decoder checkpoint: {e}"),
-    })?;
-    let record: CheckpointRecord =
-        serde_json::from_str(&text).map_err(|e| NeuralError::Weights {
-            path: path.clone(),
-            message: format!("not a decoder checkpoint: {e}"),
-        })?;
-    if record.format != FORMAT || record.version > VERSION {
-        return Err(NeuralError::Weights {
-            path,
-            message: format!(
-                "format {:?} version {} is not {FORMAT:?} version <= {VERSION}",
-                record.format, record.version
-            ),
-        });
-    }
-    record.arch.validate()?;
-    Ok(record)
-}
-
-/// An image (3 x h x w, values in [0, 1]) as 8-bit RGB.
-pub fn to_rgb_image(render: ArrayView3<f32>) -> RgbImage {
-    let (h, w) = (render.shape()[1], render.shape()[2]);
-    RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        image::Rgb(std::array::from_fn(|c| {
-            (render[[c, y as usize, x as usize]].clamp(0.0, 1.0) * 255.0).round() as u8
-        }))
-    })
-}
-
-/// The decoder's training targets for `items`: each image in [`DecoderArch::target_preprocess`]
-/// geometry, as 3 x s x s values in [0, 1].
-pub fn targets(
-    collection: &ImageCollection,
-    items: &[ImageItem],
-    arch: &DecoderArch,
-) -> Result<Array4<f32>> {
-    let s = arch.image_size;
-    let mut all = Array4::zeros((items.len(), 3, s, s));
-    for (mut slot, item) in all.outer_iter_mut().zip(items) {
-        slot.assign(&target(&collection.load(item)?, arch));
-    }
-    Ok(all)
-}
-
-/// The target image of one item as an array (3 x s x s), for side-by-side views.
-pub fn target(image: &RgbImage, arch: &DecoderArch) -> Array3<f32> {
-    let preprocess = arch.target_preprocess();
-    let s = arch.image_size;
-    Array3::from_shape_vec((3, s, s), preprocess.normalise(&preprocess.apply(image)))
-        .expect("3 x s x s values")
 }
