@@ -163,12 +163,35 @@ impl ImageCollection {
     }
 }
 
-/// Resize, centre-crop and normalisation a model expects.
+/// Resize, centre-crop and normalisation a model expects: torchvision's evaluation transform
+/// `Resize(resize)`, `CenterCrop(crop)`, `ToTensor()`, `Normalize(mean, std)` on a PIL image.
+///
+/// The geometry ([`Preprocess::geometry`]: the resized size and where the crop window sits)
+/// is torchvision's to the pixel, checked against torchvision 0.28 by
+/// `tests/preprocess_torchvision.rs`:
+///
+/// - `Resize(resize)` sets the shorter side to `resize` and the longer one to
+///   `int(resize * long / short)`: truncated, not rounded (a 300 x 199 image becomes
+///   385 x 256, not 386 x 256). An image already at that size is not resampled.
+/// - `CenterCrop(crop)` puts the window at `int(round((side - crop) / 2.0))` along each side:
+///   Python rounds halves to even, so a margin of 35 gives 18 (17.5 up) while 33 gives 16
+///   (16.5 down); flooring would be one pixel off whenever the margin is 3 mod 4.
+/// - A resized side shorter than `crop` (only when `resize < crop`) is padded with zeros,
+///   `(crop - side) / 2` (floored) before it and the rest after, as torchvision's
+///   `center_crop` does: black in an image, "off" in a mask.
+///
+/// The pixel values are close to PIL's, not identical: the resize is `image`'s triangle
+/// (bilinear) filter, which like PIL's bilinear widens with the scale when shrinking
+/// (antialiasing), but computes in `f32` where PIL rounds each pass to 8 bits in fixed point.
+/// On uniform noise and on a drawing with hard edges, shrunk and enlarged, no value was more
+/// than one level from torchvision's (mean 0.2 levels at most).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Preprocess {
-    /// The shorter side is resized to this many pixels (aspect ratio kept)...
+    /// The shorter side is resized to this many pixels (aspect ratio kept, the longer side
+    /// truncated)...
     pub resize: u32,
-    /// ...then the centre `crop x crop` square is taken.
+    /// ...then the centre `crop x crop` square is taken (zero-padded where the resized image
+    /// is narrower).
     pub crop: u32,
     /// Per-channel mean (RGB) subtracted from values in [0, 1].
     pub mean: [f32; 3],
@@ -176,38 +199,137 @@ pub struct Preprocess {
     pub std: [f32; 3],
 }
 
+/// Where [`Preprocess`] takes its crop from an image of a given size: pixel `(x, y)` of the
+/// `crop x crop` output is pixel `(x + offset.0, y + offset.1)` of the image resized to
+/// `resized`, or zero where that falls outside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Width and height after `Resize(resize)`.
+    pub resized: (u32, u32),
+    /// Left and top of the crop window in the resized image; negative along a side shorter
+    /// than the crop (the zero padding before it).
+    pub offset: (i64, i64),
+}
+
+impl Geometry {
+    /// The pixel of the resized image that lands on output pixel `(x, y)`, if any (none in
+    /// the zero padding).
+    pub fn source(&self, x: u32, y: u32) -> Option<(u32, u32)> {
+        let sx = i64::from(x) + self.offset.0;
+        let sy = i64::from(y) + self.offset.1;
+        let inside = |s: i64, side: u32| (0..i64::from(side)).contains(&s);
+        (inside(sx, self.resized.0) && inside(sy, self.resized.1)).then_some((sx as u32, sy as u32))
+    }
+}
+
 /// ImageNet channel means (RGB, values in [0, 1]).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations.
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
+/// torchvision's `CenterCrop` offset along one side of `side` pixels, padding included:
+/// `int(round((side - crop) / 2.0))` with Python's halves-to-even, or minus the zero padding
+/// `(crop - side) // 2` placed before a side shorter than the crop.
+fn centre_offset(side: u32, crop: u32) -> i64 {
+    if side < crop {
+        return -i64::from((crop - side) / 2);
+    }
+    let margin = side - crop;
+    let half = margin / 2;
+    // An odd margin is half way between `half` and `half + 1`: take the even one.
+    i64::from(if margin % 2 == 1 && half % 2 == 1 {
+        half + 1
+    } else {
+        half
+    })
+}
+
 impl Preprocess {
-    /// torchvision's evaluation transform: resize to `crop * 256 / 224`, centre crop, ImageNet
-    /// mean and std.
+    /// The usual ImageNet evaluation transform at input size `crop`: shorter side to
+    /// `round(crop * 256 / 224)`, centre crop, ImageNet mean and std.
+    ///
+    /// The 256/224 ratio (crop fraction 0.875) is torchvision's default (`resize_size=256`
+    /// for 224 inputs); at 224 every rule gives 256, so EfficientNet-Lite0 and the other
+    /// 224 models are unaffected by what follows. At other sizes conventions differ by one
+    /// pixel where `crop % 7` is 4, 5 or 6: torchvision's own Inception v3 preset rounds
+    /// (299 -> 342), while timm (`math.floor(299 / 0.875)`) and the common
+    /// `Resize(int(crop / 0.875))` floor (341). This rounds, as torchvision's presets do, and
+    /// so keeps the sizes it has always produced (decoder targets included); set `resize`
+    /// directly to follow another recipe. (efficientnet-lite-pytorch's own example only
+    /// resizes, `Resize(image_size)`, with no crop.)
     pub fn imagenet(crop: u32) -> Self {
         Preprocess {
-            resize: (crop as f32 * 256.0 / 224.0).round() as u32,
+            // round(crop * 8 / 7): the remainder is never exactly half.
+            resize: ((u64::from(crop) * 8 + 3) / 7) as u32,
             crop,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
         }
     }
 
-    /// Resized and cropped image (before normalisation). Works on any 8-bit image, so masks
-    /// go through exactly the geometry their images do.
+    /// torchvision's geometry for a `width x height` image: the resized size
+    /// (`_compute_resized_output_size`: shorter side `resize`, longer side
+    /// `int(resize * long / short)`, the shorter being the width on a tie) and the crop
+    /// offset (`center_crop`). Pure arithmetic, for anything that must follow images through
+    /// [`Preprocess::apply`] without resampling them (pixel baselines, masks, boxes).
+    ///
+    /// ```
+    /// use demud_datasets::images::{Geometry, Preprocess};
+    /// let pre = Preprocess::imagenet(224);
+    /// // 256 * 300 / 199 = 385.9 is truncated; the 161-pixel margin leaves 80.5: even 80.
+    /// assert_eq!(pre.geometry(300, 199), Geometry { resized: (385, 256), offset: (80, 16) });
+    /// // A 35-pixel margin: 17.5 rounds to 18.
+    /// assert_eq!(pre.geometry(259, 256).offset, (18, 16));
+    /// ```
+    pub fn geometry(&self, width: u32, height: u32) -> Geometry {
+        let (short, long) = (width.min(height), width.max(height));
+        // Python's `int(size * long / short)`: an exact product, a correctly rounded
+        // division, truncation; f64 does the same (products below 2^53). An empty image has
+        // nothing to resize.
+        let new_long = if short == 0 {
+            0
+        } else {
+            (f64::from(self.resize) * f64::from(long) / f64::from(short)) as u32
+        };
+        let new_short = if short == 0 { 0 } else { self.resize };
+        let resized = if width <= height {
+            (new_short, new_long)
+        } else {
+            (new_long, new_short)
+        };
+        Geometry {
+            resized,
+            offset: (
+                centre_offset(resized.0, self.crop),
+                centre_offset(resized.1, self.crop),
+            ),
+        }
+    }
+
+    /// Resized and cropped image (before normalisation), with [`Preprocess::geometry`]. Works
+    /// on any 8-bit image, so masks go through exactly the geometry their images do; the
+    /// padding, if any, is zero in every channel.
     pub fn apply<P>(&self, image: &ImageBuffer<P, Vec<u8>>) -> ImageBuffer<P, Vec<u8>>
     where
         P: Pixel<Subpixel = u8> + 'static,
     {
         let (w, h) = image.dimensions();
-        let scale = self.resize as f64 / w.min(h) as f64;
-        let (nw, nh) = (
-            ((w as f64 * scale).round() as u32).max(self.crop),
-            ((h as f64 * scale).round() as u32).max(self.crop),
-        );
-        let resized = image::imageops::resize(image, nw, nh, FilterType::Triangle);
-        let (x, y) = ((nw - self.crop) / 2, (nh - self.crop) / 2);
-        image::imageops::crop_imm(&resized, x, y, self.crop, self.crop).to_image()
+        let geometry = self.geometry(w, h);
+        let (nw, nh) = geometry.resized;
+        let mut out = ImageBuffer::new(self.crop, self.crop);
+        if nw == 0 || nh == 0 {
+            return out;
+        }
+        let resized;
+        let source = if (nw, nh) == (w, h) {
+            image // torchvision returns the image untouched; so does `resize`, at more cost
+        } else {
+            resized = image::imageops::resize(image, nw, nh, FilterType::Triangle);
+            &resized
+        };
+        let (x, y) = geometry.offset;
+        image::imageops::replace(&mut out, source, -x, -y);
+        out
     }
 
     /// Channel-first normalised values (3 x crop x crop) of an already cropped image.
