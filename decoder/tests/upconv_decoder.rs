@@ -219,3 +219,100 @@ fn bad_inputs_and_checkpoints_are_refused_with_their_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn checkpoint_problems_name_the_file_and_keep_their_source() {
+    use demud_decoder::checkpoint::{FORMAT, WEIGHTS_FILE};
+    use demud_decoder::DecoderError;
+    use std::error::Error;
+
+    let params = TrainParams {
+        batch_size: 16,
+        ..TrainParams::default()
+    };
+    let trainer = Trainer::new(small_arch(5, 16), &params).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("decoder");
+    trainer.save(&out).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [ARCH_FILE, WEIGHTS_FILE, OPTIMIZER_FILE],
+        "the three files and no temporary"
+    );
+
+    // A checkpoint folder that is a file: the write error says which path and keeps its cause.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let err = trainer.save(&blocked).unwrap_err();
+    assert!(matches!(err, DecoderError::Data(_)), "{err:?}");
+    assert!(err.to_string().contains("blocked"), "{err}");
+    assert!(err.source().is_some(), "{err:?}");
+
+    // Another format, or a newer version.
+    let record = std::fs::read_to_string(out.join(ARCH_FILE)).unwrap();
+    let newer = record.replace("\"version\": 1", "\"version\": 99");
+    assert_ne!(newer, record);
+    std::fs::write(out.join(ARCH_FILE), &newer).unwrap();
+    let err = read_record(&out).unwrap_err();
+    assert!(
+        matches!(&err, DecoderError::CheckpointFormat { version: 99, .. })
+            && err.to_string().contains(FORMAT),
+        "{err}"
+    );
+    std::fs::write(out.join(ARCH_FILE), &record).unwrap();
+
+    // Invalid JSON keeps serde's error as its source.
+    std::fs::write(dir.path().join(ARCH_FILE), "{").unwrap();
+    let err = read_record(dir.path()).unwrap_err();
+    assert!(matches!(err, DecoderError::Checkpoint { .. }), "{err:?}");
+    assert!(err.source().is_some());
+
+    // An optimizer file of another decoder.
+    let other = tempfile::tempdir().unwrap();
+    Trainer::new(small_arch(7, 16), &params)
+        .unwrap()
+        .save(other.path())
+        .unwrap();
+    std::fs::copy(other.path().join(OPTIMIZER_FILE), out.join(OPTIMIZER_FILE)).unwrap();
+    let err = Trainer::resume(&out).unwrap_err();
+    assert!(
+        matches!(&err, DecoderError::OptimizerState { key, .. } if key == "m.fc0.weight"),
+        "{err}"
+    );
+    assert!(err.to_string().contains(OPTIMIZER_FILE), "{err}");
+
+    // Settings that cannot train.
+    for (bad, reason) in [
+        (
+            TrainParams {
+                batch_size: 0,
+                ..TrainParams::default()
+            },
+            "batch size",
+        ),
+        (
+            TrainParams {
+                learning_rate: f64::NAN,
+                ..TrainParams::default()
+            },
+            "learning rate",
+        ),
+    ] {
+        let err = Trainer::new(small_arch(5, 16), &bad).unwrap_err();
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+    let err = Trainer::new(small_arch(5, 16), &params)
+        .unwrap()
+        .epoch(
+            Array2::<f32>::zeros((0, 5)).view(),
+            Array4::<f32>::zeros((0, 3, 16, 16)).view(),
+            |_, _| {},
+        )
+        .unwrap_err();
+    assert!(matches!(err, DecoderError::NoTrainingPairs), "{err}");
+}
