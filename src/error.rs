@@ -58,13 +58,14 @@ pub enum DemudError {
         /// Why it is refused.
         reason: String,
     },
-    /// LAPACK failed (non-convergence); the message is LAPACK's.
-    #[error("linear algebra failure in {context}: {message}")]
+    /// LAPACK failed (non-convergence); the source is ndarray-linalg's error.
+    #[error("linear algebra failure in {context}: {source}")]
     Linalg {
         /// What was being computed.
         context: &'static str,
-        /// The underlying error.
-        message: String,
+        /// The underlying error, kept for `Error::source`.
+        #[source]
+        source: ndarray_linalg::error::LinalgError,
     },
     /// A saved model state cannot be used.
     #[error("model state: {0}")]
@@ -82,10 +83,36 @@ impl DemudError {
         }
     }
 
-    pub(crate) fn linalg(context: &'static str, err: impl std::fmt::Display) -> Self {
-        DemudError::Linalg {
-            context,
-            message: err.to_string(),
-        }
+    pub(crate) fn linalg(
+        context: &'static str,
+        source: ndarray_linalg::error::LinalgError,
+    ) -> Self {
+        DemudError::Linalg { context, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DemudError;
+    use ndarray_linalg::error::LinalgError;
+    use std::error::Error;
+
+    #[test]
+    fn a_linalg_failure_keeps_its_source() {
+        let err = DemudError::linalg(
+            "the SVD of the modelled items",
+            LinalgError::NotSquare { rows: 2, cols: 3 },
+        );
+        let source = err.source().expect("the LAPACK error is the source");
+        assert!(matches!(
+            source.downcast_ref::<LinalgError>(),
+            Some(LinalgError::NotSquare { rows: 2, cols: 3 })
+        ));
+        let message = err.to_string();
+        assert!(
+            message.starts_with("linear algebra failure in the SVD of the modelled items: ")
+                && message.ends_with(&source.to_string()),
+            "{message}"
+        );
     }
 }
