@@ -1,15 +1,17 @@
-//! `demud demo`: the engine alone on the built-in generated feature collection. Generates the seeded,
-//! imbalanced collection, runs DEMUD (Brand and Ross updates) and the static SVD baseline on
-//! it, and writes selections, explanations, the nAUC table and the discovery chart.
+//! `demud demo`: the engine alone on the built-in generated feature collection. Generates the
+//! seeded, imbalanced collection, runs DEMUD (Brand and Ross updates) and the static SVD
+//! baseline on it, and writes the run folders, the nAUC table and the discovery chart.
 
-use crate::curve::{evaluate, format_table, plot_rows, read_run, write_table};
-use crate::discover::{
-    self, CompatArg, DetectArg, DiscoverArgs, InitArg, MissingArg, ScoreArg, UpdateArg,
-};
-use crate::output::write_csv;
+use crate::ui::{progress_bar, Verbosity};
 use anyhow::Result;
 use clap::Args;
+use demud::{DemudParams, Init, UpdateMethod};
+use demud_datasets::features::write_csv_features;
+use demud_datasets::run::{
+    run_discovery, write_run, DiscoveryInputs, DiscoveryOutputs, ExplanationFiles,
+};
 use demud_datasets::synthetic::Recipe;
+use demud_report::curves::{evaluate, format_table, plot_rows, read_run_labels, write_table};
 use std::path::PathBuf;
 
 /// Options of `demud demo`.
@@ -40,6 +42,7 @@ const AT: [usize; 3] = [10, 50, 300];
 
 /// `demud demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
+    let verbosity = Verbosity::from_quiet(args.quiet);
     let recipe = Recipe {
         seed: args.seed,
         ..Recipe::default()
@@ -47,27 +50,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let collection = recipe.generate();
     let (n, d) = collection.features.dim();
     let features = args.out.join("collection.csv");
-    let labels = args.out.join("labels.csv");
-    let header = ["id", "label"]
-        .into_iter()
-        .map(String::from)
-        .chain((0..d).map(|j| format!("f{j}")));
-    let rows = (0..n).map(|i| {
-        [collection.ids[i].clone(), collection.labels[i].clone()]
-            .into_iter()
-            .chain(collection.features.row(i).iter().map(|v| v.to_string()))
-            .collect::<Vec<_>>()
-    });
-    write_csv(
+    let names: Vec<String> = (0..d).map(|j| format!("f{j}")).collect();
+    write_csv_features(
         &features,
-        std::iter::once(header.collect::<Vec<_>>()).chain(rows),
+        &collection.ids,
+        Some(&collection.labels),
+        &names,
+        collection.features.view(),
     )?;
-    let label_rows = (0..n).map(|i| vec![collection.ids[i].clone(), collection.labels[i].clone()]);
-    write_csv(
-        &labels,
-        std::iter::once(vec!["id".to_string(), "label".to_string()]).chain(label_rows),
-    )?;
-    if !args.quiet {
+    if verbosity == Verbosity::Normal {
         eprintln!(
             "generated {n} items x {d} features in {} classes (sizes {:?}) -> {}",
             recipe.class_sizes.len(),
@@ -75,41 +66,33 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             features.display()
         );
     }
-
-    let runs = [
-        ("demud-brand", UpdateArg::Brand),
-        ("demud-ross", UpdateArg::Ross),
-        ("static-svd", UpdateArg::Static),
-    ];
+    let inputs = DiscoveryInputs {
+        features: features.clone(),
+        ..DiscoveryInputs::default()
+    };
+    let outputs = DiscoveryOutputs {
+        top_features: 5,
+        explanations: ExplanationFiles::Written,
+    };
     let mut read_back = Vec::new();
-    for (name, update) in runs {
+    for (name, update) in [
+        ("demud-brand", UpdateMethod::Brand),
+        ("demud-ross", UpdateMethod::Ross),
+        ("static-svd", UpdateMethod::Static),
+    ] {
         let out = args.out.join("runs").join(name);
-        discover::run(&DiscoverArgs {
-            features: features.clone(),
-            items: None,
-            labels: None,
-            k: Some(args.k),
-            n: Some(args.n),
-            init: InitArg::Svd,
-            seed: args.seed,
-            update,
-            score: ScoreArg::Lowhigh,
-            weights: None,
-            missing: MissingArg::Error,
-            compat: CompatArg::Clean,
-            prior: None,
-            model_in: None,
-            model_out: None,
-            out: out.clone(),
-            exact: false,
-            refresh_every: 256,
-            csv_header: DetectArg::Auto,
-            csv_labels: DetectArg::Auto,
-            top_features: 5,
-            no_explanations: false,
-            quiet: args.quiet,
+        let params = DemudParams::new(args.k)
+            .init(Init::Svd)
+            .update(update)
+            .seed(args.seed)
+            .n_select(args.n);
+        let bar = progress_bar(verbosity, name, args.n as u64);
+        let finished = run_discovery(&inputs, params, Some(args.k), outputs, |done, _| {
+            bar.set_position(done as u64)
         })?;
-        read_back.push(read_run(&out, name.to_string(), None)?);
+        bar.finish_and_clear();
+        write_run(&out, &finished.run)?;
+        read_back.push(read_run_labels(&out, name.to_string(), None)?);
     }
     let table = evaluate(&read_back, &collection.labels, &AT, args.random, args.seed)?;
     println!("{}", format_table(&table, &AT));
@@ -122,8 +105,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     println!(
         "results in {}: runs/<run>/selections.csv (and explanations), nauc.csv, {}, {}",
         args.out.display(),
-        png.file_name().unwrap().to_string_lossy(),
-        svg.file_name().unwrap().to_string_lossy()
+        png.file_name().unwrap_or_default().to_string_lossy(),
+        svg.file_name().unwrap_or_default().to_string_lossy()
     );
     Ok(())
 }

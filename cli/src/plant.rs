@@ -4,9 +4,9 @@
 //! the novelty is), `manifest.csv` (`path,label`, for `extract --manifest`) and `planted.csv`
 //! (`id,mask`, for `localise`).
 
-use crate::output::{write_csv, write_png};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use demud_datasets::atomic::ensure_outside;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, PatchRecipe, PlantedCollection, PlantedItem};
 use std::path::{Path, PathBuf};
@@ -77,6 +77,7 @@ pub fn run(args: &PlantArgs) -> Result<()> {
             if !(*patch_share > 0.0 && *patch_share <= 1.0) {
                 bail!("--patch-share {patch_share} must be in (0, 1]");
             }
+            ensure_outside(&args.out, &[images.as_path()])?;
             let source = match manifest {
                 Some(m) => ImageCollection::from_manifest(images, m)?,
                 None => ImageCollection::from_folder(images)?,
@@ -101,7 +102,7 @@ pub fn run(args: &PlantArgs) -> Result<()> {
             PlantedCollection { items }
         }
     };
-    write_collection(&args.out, &collection)?;
+    collection.write(&args.out)?;
     let planted = collection.items.iter().filter(|i| i.mask.is_some()).count();
     eprintln!(
         "{} images ({planted} planted) -> {}: images/, masks/, manifest.csv, planted.csv",
@@ -109,21 +110,4 @@ pub fn run(args: &PlantArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-/// Writes the images, masks, `manifest.csv` and `planted.csv` into `out`.
-pub fn write_collection(out: &Path, collection: &PlantedCollection) -> Result<()> {
-    let mut manifest = vec![vec!["path".to_string(), "label".to_string()]];
-    let mut planted = vec![vec!["id".to_string(), "mask".to_string()]];
-    for item in &collection.items {
-        write_png(&out.join(&item.id), &item.image)?;
-        manifest.push(vec![item.id.clone(), item.label.clone()]);
-        if let (Some(mask), Some(mask_id)) = (&item.mask, PlantedCollection::mask_id(item)) {
-            write_png(&out.join(&mask_id), mask)?;
-            planted.push(vec![item.id.clone(), mask_id]);
-        }
-    }
-    write_csv(&out.join("manifest.csv"), manifest)?;
-    write_csv(&out.join("planted.csv"), planted)
-        .with_context(|| format!("writing the planted collection in {}", out.display()))
 }

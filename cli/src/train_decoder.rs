@@ -1,16 +1,17 @@
 //! `demud train-decoder`: train the up-convolutional decoder on a collection's (image,
 //! feature vector) pairs, with a progress bar, a loss curve, checkpoints and resume.
 
-use crate::discover::progress_bar;
-use crate::output::write_csv;
-use crate::plot::{line_chart, Axes, LineKind, Series};
+use crate::ui::{progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use demud_datasets::features::read_features;
+use demud_datasets::features::{items_path, read_features};
 use demud_datasets::images::{ImageCollection, ImageItem};
 use demud_datasets::{CsvLayout, FeatureMatrix};
-use demud_neural::upconv::training::{TrainParams, Trainer};
-use demud_neural::upconv::{targets, DecoderArch, ARCH_FILE};
+use demud_decoder::checkpoint::ARCH_FILE;
+use demud_decoder::fit::{input_scale, train_with_checkpoints, Progress, Schedule};
+use demud_decoder::training::targets;
+use demud_decoder::{DecoderArch, TrainParams, Trainer};
+use demud_report::charts::write_loss;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -67,16 +68,15 @@ pub struct TrainDecoderArgs {
     pub quiet: bool,
 }
 
-/// The default items CSV of a features file (as `extract` writes it).
-pub fn default_items(features: &Path) -> Option<PathBuf> {
-    let is_npy = features.extension().is_some_and(|e| e == "npy");
-    is_npy.then(|| crate::extract::items_path(features))
-}
-
-/// Features as f32 rows with their ids.
-pub fn load_features(features: &Path, items: Option<&Path>) -> Result<(Vec<String>, Array2<f32>)> {
-    let default = default_items(features);
-    let items = items.or(default.as_deref());
+/// Features as f32 rows with their ids (the items file beside a `.npy` unless `items`).
+fn load_features(features: &Path, items: Option<&Path>) -> Result<(Vec<String>, Array2<f32>)> {
+    let beside = items_path(features);
+    if items.is_none() && features.extension().is_some_and(|e| e == "npy") && !beside.is_file() {
+        bail!(
+            "{}: no items file; the decoder needs each row's image id (pass --items)",
+            beside.display()
+        );
+    }
     let table = read_features(features, CsvLayout::default(), items)?;
     let matrix = match table.matrix {
         FeatureMatrix::F32(m) => m,
@@ -93,9 +93,7 @@ pub fn load_features(features: &Path, items: Option<&Path>) -> Result<(Vec<Strin
 
 /// `demud train-decoder`.
 pub fn run(args: &TrainDecoderArgs) -> Result<()> {
-    if let Some(t) = args.threads {
-        tch::set_num_threads(t);
-    }
+    set_torch_threads(args.threads);
     let (ids, features) = load_features(&args.features, args.items.as_deref())?;
     let collection = ImageCollection {
         root: args.images.clone(),
@@ -127,14 +125,8 @@ pub fn run(args: &TrainDecoderArgs) -> Result<()> {
         }
         trainer
     } else {
-        let rms = (features
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            / features.len().max(1) as f64)
-            .sqrt();
         let arch = DecoderArch {
-            input_scale: if rms > 0.0 { (1.0 / rms) as f32 } else { 1.0 },
+            input_scale: input_scale(features.view()),
             hidden: args.hidden.clone(),
             ..DecoderArch::new(features.ncols(), args.size)
         };
@@ -156,30 +148,43 @@ pub fn run(args: &TrainDecoderArgs) -> Result<()> {
             args.epochs
         );
     }
-    let bar = progress_bar(args.quiet, "epoch");
-    bar.set_length((args.epochs.saturating_sub(done) * ids.len()) as u64);
-    for epoch in done..args.epochs {
-        let start = (epoch - done) * ids.len();
-        let mean = trainer.epoch(features.view(), images.view(), |pairs, loss| {
-            bar.set_position((start + pairs) as u64);
-            bar.set_message(format!(
-                "epoch {}/{} loss {loss:.4}",
-                epoch + 1,
-                args.epochs
-            ));
-        })?;
-        let last = epoch + 1 == args.epochs;
-        if last || (args.checkpoint_every > 0 && (epoch + 1) % args.checkpoint_every == 0) {
-            trainer.save(&args.out)?;
-            write_loss(&args.out, &trainer.record().losses)?;
-        }
-        if !bar.is_hidden() {
-            bar.println(format!("epoch {:>3}: loss {mean:.5}", epoch + 1));
-        }
-    }
+    let verbosity = Verbosity::from_quiet(args.quiet);
+    let bar = progress_bar(
+        verbosity,
+        "epoch",
+        (args.epochs.saturating_sub(done) * ids.len()) as u64,
+    );
+    let schedule = Schedule {
+        epochs: args.epochs,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let n = ids.len();
+    train_with_checkpoints(
+        &mut trainer,
+        features.view(),
+        images.view(),
+        &args.out,
+        schedule,
+        |progress| match progress {
+            Progress::Step { epoch, pairs, loss } => {
+                bar.set_position(((epoch - done) * n + pairs) as u64);
+                bar.set_message(format!(
+                    "epoch {}/{} loss {loss:.4}",
+                    epoch + 1,
+                    args.epochs
+                ));
+            }
+            Progress::Epoch { epoch, mean } => {
+                if !bar.is_hidden() {
+                    bar.println(format!("epoch {:>3}: loss {mean:.5}", epoch + 1));
+                }
+            }
+        },
+        |record| write_loss(&args.out, &record.losses).map_err(anyhow::Error::from),
+    )?;
     bar.finish_and_clear();
     let record = trainer.record();
-    if !args.quiet {
+    if verbosity == Verbosity::Normal {
         eprintln!(
             "decoder: {} pairs, {} epochs, {} px, loss {:.5} -> {:.5}, {:.0} s training; checkpoint in {}",
             record.items,
@@ -191,32 +196,5 @@ pub fn run(args: &TrainDecoderArgs) -> Result<()> {
             args.out.display()
         );
     }
-    Ok(())
-}
-
-/// `loss.csv` and the loss curve `loss.png` / `loss.svg`.
-fn write_loss(out: &Path, losses: &[f64]) -> Result<()> {
-    let rows = losses
-        .iter()
-        .enumerate()
-        .map(|(e, l)| vec![(e + 1).to_string(), l.to_string()]);
-    write_csv(
-        &out.join("loss.csv"),
-        std::iter::once(vec!["epoch".to_string(), "loss".to_string()]).chain(rows),
-    )?;
-    line_chart(
-        &out.join("loss"),
-        "Decoder training loss",
-        Axes {
-            x: "epoch",
-            y: "pixel MSE",
-            y_decimals: 3,
-        },
-        &[Series {
-            name: "mean loss of the epoch",
-            curve: losses,
-            style: LineKind::Run(0),
-        }],
-    )?;
     Ok(())
 }

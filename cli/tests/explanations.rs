@@ -3,8 +3,11 @@
 
 mod common;
 use common::{rows, s};
+use demud_datasets::run::{
+    write_render, write_run, DecodedViews, DecoderSummary, NewRender, NewRun, RenderRecord,
+    RenderRow, RunRecord, SelectionRow, RENDER_FORMAT, RENDER_VERSION,
+};
 use ndarray::Array4;
-use ndarray_npy::WriteNpyExt;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -209,7 +212,6 @@ fn localise_scores_maps_against_masks_in_the_images_geometry() {
     // decoded images differ at (5, 5) only, where the novel render is also bright.
     let dir = tempfile::tempdir().unwrap();
     let (render, planted) = (dir.path().join("render"), dir.path().join("planted"));
-    std::fs::create_dir_all(&render).unwrap();
     std::fs::create_dir_all(planted.join("masks")).unwrap();
     let mut mask = image::GrayImage::new(32, 32);
     for y in 8..16 {
@@ -223,9 +225,36 @@ fn localise_scores_maps_against_masks_in_the_images_geometry() {
         "id,mask\nimages/a.png,masks/a.png\n",
     )
     .unwrap();
-    std::fs::write(
-        render.join("renders.csv"),
-        "rank,index,id,label,score\n1,4,images/b.png,x,2.0\n2,0,images/a.png,y,1.0\n",
+    // The run and render folders as `discover` and `render` write them.
+    let run_dir = dir.path().join("run");
+    let record: RunRecord = serde_json::from_value(serde_json::json!({
+        "format": "demud-run", "version": 1, "tool_version": "test",
+        "features": dir.path().join("f.csv"), "items": null, "labels": null, "weights": null,
+        "start": {"kind": "svd"}, "n_items": 5, "n_features": 2, "precision": "f64", "k": 1,
+        "n_selected": 2, "update": "brand", "score": "lowhigh", "missing": "error",
+        "compat": "clean", "score_path": "auto", "refresh_every": 256, "seed": 0,
+        "explanations": "skipped", "seconds": 0.0
+    }))
+    .unwrap();
+    let selection = |rank: usize, index: usize, id: &str, score: f64| SelectionRow {
+        rank,
+        index,
+        id: id.into(),
+        label: "x".into(),
+        score,
+    };
+    let selections = vec![
+        selection(1, 4, "images/b.png", 2.0),
+        selection(2, 0, "images/a.png", 1.0),
+    ];
+    write_run(
+        &run_dir,
+        &NewRun {
+            record,
+            selections: selections.clone(),
+            top_features: vec![],
+            explanations: None,
+        },
     )
     .unwrap();
     let expected = Array4::<f32>::from_elem((2, 3, 16, 16), 0.5);
@@ -236,13 +265,49 @@ fn localise_scores_maps_against_masks_in_the_images_geometry() {
         novel[[1, c, 5, 5]] = 1.0;
         features[[0, c, 14, 14]] = 1.0; // item b is not planted: not scored
     }
-    let save = |name: &str, a: &Array4<f32>| {
-        a.write_npy(std::fs::File::create(render.join(name)).unwrap())
-            .unwrap()
+    let view = |s: &SelectionRow, name: &str| format!("{:04}-{name}.png", s.rank);
+    let rows = selections
+        .iter()
+        .map(|s| RenderRow {
+            rank: s.rank,
+            index: s.index,
+            id: s.id.clone(),
+            label: s.label.clone(),
+            score: s.score,
+            original: view(s, "original"),
+            features: view(s, "features"),
+            expected: view(s, "expected"),
+            novel: view(s, "novel"),
+            difference: view(s, "difference"),
+        })
+        .collect();
+    let render_record = RenderRecord {
+        format: RENDER_FORMAT.into(),
+        version: RENDER_VERSION,
+        run: run_dir.clone(),
+        decoder: dir.path().join("decoder"),
+        images: dir.path().join("images"),
+        selections: 2,
+        decoder_summary: DecoderSummary {
+            image_size: 16,
+            hidden: vec![8],
+            pairs: 5,
+            epochs: 1,
+            final_loss: None,
+        },
     };
-    save("decoded_features.npy", &features);
-    save("decoded_expected.npy", &expected);
-    save("decoded_novel.npy", &novel);
+    let new_render = NewRender {
+        record: render_record,
+        rows,
+        images: vec![],
+        contact_sheet: image::RgbImage::new(1, 1),
+        decoded: DecodedViews {
+            features,
+            expected,
+            novel,
+        },
+    };
+    write_render(&render, &new_render).unwrap();
     let printed = demud(&["localise", "--render", s(&render), "--planted", s(&planted)]);
     assert!(
         printed.contains("1 of 1 planted items selected (ranks [2])"),

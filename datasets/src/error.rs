@@ -50,6 +50,17 @@ pub enum LoadError {
         #[source]
         source: BoxError,
     },
+    /// The engine refused the data of a file (a missing or infinite value, too few items).
+    #[error("{}: {at}{source}", path.display())]
+    Engine {
+        /// The data file.
+        path: PathBuf,
+        /// The item and feature at fault, by id and name (`item "x" (row 3), feature "f2": `).
+        at: String,
+        /// The engine's error.
+        #[source]
+        source: demud::DemudError,
+    },
     /// An output folder that would replace one of the command's own inputs.
     #[error("{}: this output folder holds the input {}; choose another output folder (inputs are never overwritten)", out.display(), input.display())]
     OutputHoldsInput {

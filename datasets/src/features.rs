@@ -427,8 +427,10 @@ fn fingerprint(path: &Path) -> Result<String> {
         .read_to_end(&mut buffer)
         .map_err(io_error(path))?;
     if size > FINGERPRINT_SPAN {
-        file.seek(SeekFrom::Start(size.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN)))
-            .map_err(io_error(path))?;
+        file.seek(SeekFrom::Start(
+            size.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN),
+        ))
+        .map_err(io_error(path))?;
         file.read_to_end(&mut buffer).map_err(io_error(path))?;
     }
     hasher.update(&buffer);
@@ -513,7 +515,11 @@ pub fn write_csv_features<T: Copy + std::fmt::Display>(
     if feature_names.len() != matrix.ncols() {
         return Err(LoadError::file(
             out,
-            format!("{} feature names for {} features", feature_names.len(), matrix.ncols()),
+            format!(
+                "{} feature names for {} features",
+                feature_names.len(),
+                matrix.ncols()
+            ),
         ));
     }
     write_atomic(out, |w| {
@@ -781,7 +787,10 @@ mod writer_tests {
         let err = read_features(&out, CsvLayout::default(), None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("f.items.csv, line 1") && err.contains("extract again"), "{err}");
+        assert!(
+            err.contains("f.items.csv, line 1") && err.contains("extract again"),
+            "{err}"
+        );
 
         // The CSV writer's output reads back as it was written.
         let csv = dir.path().join("f.csv");

@@ -10,7 +10,6 @@
 //! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
 //!   record, reader and writer per file;
 //! - [`planted`]: seeded image collections with planted novelties and their masks;
-//! - [`localisation`]: how well explanation maps point at those masks;
 //! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
 //!   of the main job).
 
@@ -24,7 +23,6 @@ pub mod atomic;
 pub mod error;
 pub mod features;
 pub mod images;
-pub mod localisation;
 pub mod planted;
 pub mod run;
 pub mod synthetic;

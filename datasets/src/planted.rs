@@ -31,12 +31,17 @@
 //! assert_eq!(recipe.generate(), collection); // seeded
 //! ```
 
+use crate::atomic::commit_folder;
+use crate::error::Result;
+use crate::run::{read_rows, write_png, write_rows};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_circle_mut, draw_polygon_mut};
 use imageproc::point::Point;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Share of the shorter side kept by the 224-of-256 centre crop of ImageNet preprocessing;
 /// novel parts are planted inside it.
@@ -65,7 +70,59 @@ pub struct PlantedCollection {
     pub items: Vec<PlantedItem>,
 }
 
+/// The manifest of a planted collection folder (`path,label`, for `extract --manifest`).
+pub const MANIFEST_FILE: &str = "manifest.csv";
+/// The planted items of a collection folder and their masks (`id,mask`).
+pub const PLANTED_FILE: &str = "planted.csv";
+
+/// One row of [`PLANTED_FILE`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedRow {
+    /// The image's id (its path in the folder).
+    pub id: String,
+    /// Its mask's path in the folder.
+    pub mask: String,
+}
+
+/// One row of [`MANIFEST_FILE`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ManifestRow<'a> {
+    path: &'a str,
+    label: &'a str,
+}
+
 impl PlantedCollection {
+    /// Writes the collection folder whole: `images/`, `masks/`, [`MANIFEST_FILE`] and
+    /// [`PLANTED_FILE`].
+    pub fn write(&self, out: &Path) -> Result<()> {
+        commit_folder(out, |staging| {
+            let mut manifest = Vec::with_capacity(self.items.len());
+            let mut planted = Vec::new();
+            for item in &self.items {
+                write_png(&staging.join(&item.id), &item.image)?;
+                manifest.push(ManifestRow {
+                    path: &item.id,
+                    label: &item.label,
+                });
+                if let (Some(mask), Some(mask_id)) = (&item.mask, PlantedCollection::mask_id(item))
+                {
+                    write_png(&staging.join(&mask_id), mask)?;
+                    planted.push(PlantedRow {
+                        id: item.id.clone(),
+                        mask: mask_id,
+                    });
+                }
+            }
+            write_rows(&staging.join(MANIFEST_FILE), &manifest)?;
+            write_rows(&staging.join(PLANTED_FILE), &planted)
+        })
+    }
+
+    /// The planted items of a collection folder, each with its mask's path.
+    pub fn read_planted(dir: &Path) -> Result<Vec<PlantedRow>> {
+        read_rows(&dir.join(PLANTED_FILE))
+    }
+
     /// The mask's relative path for a planted item: its id with `images/` replaced by
     /// `masks/` (or `masks/` put in front).
     pub fn mask_id(item: &PlantedItem) -> Option<String> {

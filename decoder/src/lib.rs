@@ -8,8 +8,10 @@
 //! - [`training`]: seeded training on (image, feature vector) pairs ([`Trainer`]);
 //! - [`adam`]: the optimizer, written out so that its state can be checkpointed;
 //! - [`checkpoint`]: the checkpoint folder (weights, optimizer state, record);
+//! - [`fit`]: training to a number of epochs with checkpoints;
 //! - [`render`]: a selection's five views (original, features, expected, novel, difference)
-//!   and the contact sheet.
+//!   and the contact sheet;
+//! - [`explain`]: a whole run drawn, from a run folder and a checkpoint to a render folder.
 //!
 //! The engine crate (`demud`) does not depend on this one: it builds without libtorch.
 
@@ -18,6 +20,8 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod error;
+pub mod explain;
+pub mod fit;
 pub mod network;
 pub mod render;
 pub mod training;

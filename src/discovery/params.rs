@@ -166,6 +166,31 @@ impl DemudParams {
     pub fn compatibility(&self) -> Compatibility {
         self.compat
     }
+    /// The same parameters with `k` principal components.
+    pub fn with_k(mut self, k: usize) -> Self {
+        self.k = k;
+        self
+    }
+    /// The first selection or starting model.
+    pub fn initial(&self) -> &Init {
+        &self.init
+    }
+    /// The missing-value policy.
+    pub fn missing_policy(&self) -> MissingPolicy {
+        self.missing
+    }
+    /// The score path.
+    pub fn score_path(&self) -> ScorePath {
+        self.path
+    }
+    /// The fast path's exact refresh interval.
+    pub fn refresh_interval(&self) -> usize {
+        self.refresh_every
+    }
+    /// The seed of the random init.
+    pub fn seed_value(&self) -> u64 {
+        self.seed
+    }
 
     /// Checks the parameters against a collection of `n` items with `d` features.
     pub(crate) fn check(&self, n: usize, d: usize) -> Result<()> {

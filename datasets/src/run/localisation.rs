@@ -45,8 +45,10 @@ pub struct LocalisationRow {
     /// The map scored.
     pub map: MapKind,
     /// Share of the map's energy inside the mask.
+    #[serde(serialize_with = "super::shortest")]
     pub energy_share: f64,
     /// Share of the image the mask covers.
+    #[serde(serialize_with = "super::shortest")]
     pub mask_share: f64,
     /// Whether the map's maximum is inside the mask.
     pub hit: bool,

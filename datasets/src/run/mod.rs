@@ -18,17 +18,23 @@
 //! run or the new one, never a mix. Readers check that what they read belongs to the run (item
 //! count, ids, selection order) and name the file that disagrees.
 
+mod discover;
 mod localisation;
 mod render;
 
+pub use discover::{
+    read_model_state, read_weights, run_discovery, write_model_state, DiscoveryInputs,
+    DiscoveryOutputs, Finished,
+};
+
 pub use localisation::{
     read_localisation, write_localisation, LocalisationReport, LocalisationRow, MapKind,
-    MapSummary, LOCALISATION_CSV, LOCALISATION_JSON,
+    MapSummary, LOCALISATION_CSV, LOCALISATION_FORMAT, LOCALISATION_JSON, LOCALISATION_VERSION,
 };
 pub use render::{
     write_render, DecodedViews, DecoderSummary, NewRender, RenderFolder, RenderRecord, RenderRow,
     CONTACT_SHEET_FILE, DECODED_EXPECTED_FILE, DECODED_FEATURES_FILE, DECODED_NOVEL_FILE,
-    RENDERS_FILE, RENDER_FILE,
+    RENDERS_FILE, RENDER_FILE, RENDER_FORMAT, RENDER_VERSION,
 };
 
 use crate::atomic::{commit_folder, write_atomic};
@@ -164,6 +170,7 @@ pub struct SelectionRow {
     /// Its label, empty when unknown.
     pub label: String,
     /// Reconstruction error under the model that selected it.
+    #[serde(serialize_with = "shortest")]
     pub score: f64,
 }
 
@@ -179,10 +186,13 @@ pub struct TopFeatureRow {
     /// The feature's name.
     pub feature: String,
     /// Residual e (signed).
+    #[serde(serialize_with = "shortest")]
     pub residual: f64,
     /// Expected value x̂.
+    #[serde(serialize_with = "shortest")]
     pub expected: f64,
     /// Actual value x.
+    #[serde(serialize_with = "shortest")]
     pub value: f64,
 }
 
@@ -378,6 +388,15 @@ impl RunFolder {
     }
 }
 
+/// Writes a number as Rust's shortest round-trip text (`0`, `0.1`, `1e-7`), as the run files
+/// always have: exact on reading back, and `0` rather than the CSV serialiser's `0.0`.
+pub(crate) fn shortest<S: serde::Serializer>(
+    value: &f64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
 /// Writes rows as CSV with a header of the record's field names.
 pub(crate) fn write_rows<R: Serialize>(path: &Path, rows: &[R]) -> Result<()> {
     write_atomic(path, |w| {
@@ -432,7 +451,10 @@ pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version:
         source,
     })?;
     let header: Header = serde_json::from_str(&text).map_err(|e| {
-        LoadError::file(path, format!("not a {format} record (no format and version): {e}"))
+        LoadError::file(
+            path,
+            format!("not a {format} record (no format and version): {e}"),
+        )
     })?;
     if header.format != format || header.version != version {
         return Err(LoadError::file(
@@ -444,6 +466,28 @@ pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version:
         ));
     }
     serde_json::from_str(&text).map_err(|e| LoadError::file(path, format!("{format}: {e}")))
+}
+
+/// Writes an 8-bit image (RGB or grey) as PNG, atomically.
+pub fn write_png<P>(path: &Path, image: &image::ImageBuffer<P, Vec<u8>>) -> Result<()>
+where
+    P: image::PixelWithColorType<Subpixel = u8>,
+{
+    use image::ImageEncoder;
+    write_atomic(path, |w| {
+        image::codecs::png::PngEncoder::new(w).write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            P::COLOR_TYPE,
+        )?;
+        Ok(())
+    })
+}
+
+/// Reads the rows of a `selections.csv` (or any file with its columns first, by name).
+pub fn read_selections(path: &Path) -> Result<Vec<SelectionRow>> {
+    read_rows(path)
 }
 
 /// Writes an array as `.npy`.

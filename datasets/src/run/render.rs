@@ -1,11 +1,13 @@
 //! The render folder: each selection drawn by the decoder (`render.json`, `renders.csv`, the
 //! views as PNG, a contact sheet, and the decoded images as arrays for `localise`).
 
-use super::{read_array, read_json, read_rows, relative_to, write_array, write_json, write_rows};
+use super::{
+    read_array, read_json, read_rows, relative_to, write_array, write_json, write_png, write_rows,
+};
 use super::{RunFolder, SelectionRow};
-use crate::atomic::{commit_folder, write_atomic};
+use crate::atomic::commit_folder;
 use crate::error::{LoadError, Result};
-use image::{ImageEncoder, RgbImage};
+use image::RgbImage;
 use ndarray::{Array4, Axis};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -73,6 +75,7 @@ pub struct RenderRow {
     /// Label, empty when unknown.
     pub label: String,
     /// DEMUD score.
+    #[serde(serialize_with = "super::shortest")]
     pub score: f64,
     /// The image as the encoder saw it.
     pub original: String,
@@ -129,19 +132,6 @@ pub struct NewRender {
     pub decoded: DecodedViews,
 }
 
-/// Writes a PNG atomically.
-pub fn write_png(path: &Path, image: &RgbImage) -> Result<()> {
-    write_atomic(path, |w| {
-        image::codecs::png::PngEncoder::new(w).write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            image::ColorType::Rgb8,
-        )?;
-        Ok(())
-    })
-}
-
 /// Writes a render folder whole.
 pub fn write_render(dir: &Path, render: &NewRender) -> Result<()> {
     let mut record = render.record.clone();
@@ -154,8 +144,14 @@ pub fn write_render(dir: &Path, render: &NewRender) -> Result<()> {
             write_png(&staging.join(name), image)?;
         }
         write_png(&staging.join(CONTACT_SHEET_FILE), &render.contact_sheet)?;
-        write_array(&staging.join(DECODED_FEATURES_FILE), &render.decoded.features)?;
-        write_array(&staging.join(DECODED_EXPECTED_FILE), &render.decoded.expected)?;
+        write_array(
+            &staging.join(DECODED_FEATURES_FILE),
+            &render.decoded.features,
+        )?;
+        write_array(
+            &staging.join(DECODED_EXPECTED_FILE),
+            &render.decoded.expected,
+        )?;
         write_array(&staging.join(DECODED_NOVEL_FILE), &render.decoded.novel)?;
         write_rows(&staging.join(RENDERS_FILE), &render.rows)?;
         write_json(&staging.join(RENDER_FILE), &record)
@@ -171,10 +167,24 @@ pub struct RenderFolder {
 }
 
 impl RenderFolder {
+    /// The record of a render folder's `render.json` alone (to find its run).
+    pub fn record_of(dir: &Path) -> Result<RenderRecord> {
+        read_json(&dir.join(RENDER_FILE), RENDER_FORMAT, RENDER_VERSION)
+    }
+
+    /// The run a render folder was drawn from, opened.
+    pub fn open_with_run(dir: &Path) -> Result<(RunFolder, RenderFolder)> {
+        let record = Self::record_of(dir)?;
+        let run = RunFolder::open(&dir.join(&record.run))?;
+        let render = RenderFolder::open(dir, &run)?;
+        Ok((run, render))
+    }
+
     /// Opens a render folder and checks that its rows are the first selections of `run`, in
     /// the same order, with the same ids.
     pub fn open(dir: &Path, run: &RunFolder) -> Result<Self> {
-        let record: RenderRecord = read_json(&dir.join(RENDER_FILE), RENDER_FORMAT, RENDER_VERSION)?;
+        let record: RenderRecord =
+            read_json(&dir.join(RENDER_FILE), RENDER_FORMAT, RENDER_VERSION)?;
         let path = dir.join(RENDERS_FILE);
         let rows: Vec<RenderRow> = read_rows(&path)?;
         if rows.len() != record.selections || rows.len() > run.selections().len() {

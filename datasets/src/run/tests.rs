@@ -119,7 +119,10 @@ fn readers_name_the_file_that_belongs_to_another_run() {
     write_run(&other_dir, &other).unwrap();
     std::fs::copy(other_dir.join(SELECTIONS_FILE), dir.join(SELECTIONS_FILE)).unwrap();
     let err = RunFolder::open(&dir).unwrap_err().to_string();
-    assert!(err.contains("selections.csv") && err.contains("different runs"), "{err}");
+    assert!(
+        err.contains("selections.csv") && err.contains("different runs"),
+        "{err}"
+    );
 
     // An expected.npy of the wrong shape.
     write_run(&dir, &new_run(&features)).unwrap();
@@ -157,7 +160,10 @@ fn a_new_run_replaces_the_old_files_whole() {
     second.explanations = None;
     write_run(&dir, &second).unwrap();
     assert!(!dir.join(EXPECTED_FILE).exists(), "no stale explanations");
-    assert!(!dir.join(RENDER_DIR).exists(), "no stale render of the old run");
+    assert!(
+        !dir.join(RENDER_DIR).exists(),
+        "no stale render of the old run"
+    );
     assert_eq!(
         RunFolder::open(&dir).unwrap().record().explanations,
         ExplanationFiles::Skipped
@@ -221,5 +227,8 @@ fn a_render_of_another_run_is_refused() {
     let err = RenderFolder::open(&run.render_dir(), &run)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("renders.csv") && err.contains("another run"), "{err}");
+    assert!(
+        err.contains("renders.csv") && err.contains("another run"),
+        "{err}"
+    );
 }

@@ -1,7 +1,8 @@
 //! Discovery-curve charts (PNG and SVG) with plotters, several runs on one chart as in the
 //! papers' figures, with the random baseline and the oracle.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::error::{ReportError, Result};
+use demud_datasets::atomic::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ fn ensure_font() -> Result<()> {
             .map_err(|_| format!("{}: not a usable TrueType font", path.display()))
     })
     .clone()
-    .map_err(|e| anyhow!(e))
+    .map_err(|reason| ReportError::Font { reason })
 }
 
 /// One line of the chart.
@@ -105,7 +106,7 @@ fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    area.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    area.fill(&WHITE).map_err(chart_error)?;
     let t = series
         .iter()
         .map(|s| s.curve.len())
@@ -123,7 +124,7 @@ where
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(1f64..t as f64, 0f64..c * 1.05)
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(chart_error)?;
     chart
         .configure_mesh()
         .x_desc(axes.x)
@@ -138,7 +139,7 @@ where
         })
         .label_style(("sans-serif", 14))
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(chart_error)?;
     for s in series {
         let st = style(s.style);
         chart
@@ -149,7 +150,7 @@ where
                     .map(|(i, &v)| ((i + 1) as f64, v)),
                 st,
             ))
-            .map_err(|e| anyhow!("{e}"))?
+            .map_err(chart_error)?
             .label(s.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], st));
     }
@@ -160,8 +161,8 @@ where
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
         .draw()
-        .map_err(|e| anyhow!("{e}"))?;
-    area.present().map_err(|e| anyhow!("{e}"))?;
+        .map_err(chart_error)?;
+    area.present().map_err(chart_error)?;
     Ok(())
 }
 
@@ -179,7 +180,9 @@ pub fn line_chart(
     series: &[Series],
 ) -> Result<(PathBuf, PathBuf)> {
     if series.is_empty() {
-        bail!("nothing to plot");
+        return Err(ReportError::NothingToPlot {
+            path: path.to_path_buf(),
+        });
     }
     ensure_font()?;
     let png = path.with_extension("png");
@@ -194,7 +197,7 @@ pub fn line_chart(
         series,
     )?;
     let image = image_png(&pixels, size)?;
-    crate::output::write_atomic(&png, |w| Ok(std::io::Write::write_all(w, &image)?))?;
+    write_atomic(&png, |w| Ok(w.write_all(&image)?))?;
     let mut text = String::new();
     draw(
         SVGBackend::with_string(&mut text, size).into_drawing_area(),
@@ -202,15 +205,51 @@ pub fn line_chart(
         axes,
         series,
     )?;
-    crate::output::write_atomic(&svg, |w| Ok(std::io::Write::write_all(w, text.as_bytes())?))
-        .with_context(|| format!("writing {}", svg.display()))?;
+    write_atomic(&svg, |w| Ok(w.write_all(text.as_bytes())?))?;
     Ok((png, svg))
 }
 
 fn image_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let buffer = image::RgbImage::from_raw(w, h, rgb.to_vec()).context("image size")?;
+    let buffer = image::RgbImage::from_raw(w, h, rgb.to_vec()).expect("a w x h RGB buffer");
     image::DynamicImage::ImageRgb8(buffer)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(chart_error)?;
     Ok(out)
+}
+
+/// plotters' and image's errors, kept as the source.
+fn chart_error(e: impl std::error::Error + Send + Sync + 'static) -> ReportError {
+    ReportError::Chart {
+        source: Box::new(e),
+    }
+}
+
+/// A training run's losses: `loss.csv` (`epoch,loss`) and the curve `loss.png` / `loss.svg`
+/// in `dir`.
+pub fn write_loss(dir: &Path, losses: &[f64]) -> Result<()> {
+    write_atomic(&dir.join("loss.csv"), |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(["epoch", "loss"])?;
+        for (e, l) in losses.iter().enumerate() {
+            csv.write_record([(e + 1).to_string(), l.to_string()])?;
+        }
+        csv.flush()?;
+        Ok(())
+    })?;
+    line_chart(
+        &dir.join("loss"),
+        "Decoder training loss",
+        Axes {
+            x: "epoch",
+            y: "pixel MSE",
+            y_decimals: 3,
+        },
+        &[Series {
+            name: "mean loss of the epoch",
+            curve: losses,
+            style: LineKind::Run(0),
+        }],
+    )?;
+    Ok(())
 }

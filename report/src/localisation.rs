@@ -16,21 +16,29 @@
 //! - **pointing game**: is the map's maximum inside the mask.
 //!
 //! ```
-//! use demud_datasets::localisation::{difference_map, localise};
-//! use ndarray::{Array2, Array3};
-//! let expected = Array3::<f32>::zeros((3, 8, 8));
-//! let mut item = expected.clone();
-//! item[[0, 2, 3]] = 1.0; // one red pixel the expected content lacks
-//! let map = difference_map(item.view(), expected.view());
+//! use demud_report::localisation::localise;
+//! use ndarray::Array2;
+//! // A difference map with one changed pixel, inside the mask.
+//! let mut map = Array2::<f32>::zeros((8, 8));
+//! map[[2, 3]] = 1.0;
 //! let mut mask = Array2::from_elem((8, 8), false);
 //! mask[[2, 3]] = true;
 //! let score = localise(map.view(), mask.view());
 //! assert_eq!((score.energy_share, score.hit, score.mask_share), (1.0, true, 1.0 / 64.0));
 //! ```
 
-use crate::images::Preprocess;
+use crate::error::{ReportError, Result};
+use demud_datasets::images::Preprocess;
+use demud_datasets::planted::{PlantedCollection, PLANTED_FILE};
+use demud_datasets::run::{
+    LocalisationReport, LocalisationRow, MapKind, MapSummary, RenderFolder, LOCALISATION_FORMAT,
+    LOCALISATION_VERSION,
+};
+use demud_decoder::render::difference_map;
 use image::GrayImage;
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis, Zip};
+use std::collections::HashMap;
+use std::path::Path;
 
 /// How well one map points at one mask.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,19 +49,6 @@ pub struct Localisation {
     pub mask_share: f64,
     /// Whether the map's maximum is inside the mask (the first maximum in row order).
     pub hit: bool,
-}
-
-/// Means of several [`Localisation`]s.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LocalisationSummary {
-    /// How many maps were scored.
-    pub items: usize,
-    /// Mean energy share.
-    pub energy_share: f64,
-    /// Mean mask share (chance level of the energy share).
-    pub mask_share: f64,
-    /// Share of maps whose maximum is inside the mask.
-    pub pointing: f64,
 }
 
 /// Squared distance of each pixel of a render (3 x h x w) from the render's mean colour.
@@ -67,19 +62,6 @@ pub fn contrast_map(render: ArrayView3<f32>) -> Array2<f32> {
         Zip::from(&mut map)
             .and(&channel)
             .for_each(|out, &v| *out += (v - m) * (v - m));
-    }
-    map
-}
-
-/// Squared RGB distance of two renders (3 x h x w), pixel by pixel.
-pub fn difference_map(a: ArrayView3<f32>, b: ArrayView3<f32>) -> Array2<f32> {
-    assert_eq!(a.shape(), b.shape(), "renders of different sizes");
-    let mut map = Array2::<f32>::zeros((a.shape()[1], a.shape()[2]));
-    for (ca, cb) in a.outer_iter().zip(b.outer_iter()) {
-        Zip::from(&mut map)
-            .and(&ca)
-            .and(&cb)
-            .for_each(|out, &x, &y| *out += (x - y) * (x - y));
     }
     map
 }
@@ -107,8 +89,8 @@ pub fn localise(map: ArrayView2<f32>, mask: ArrayView2<bool>) -> Localisation {
     }
 }
 
-/// Means over several scores (all zero for none).
-pub fn summarise(scores: &[Localisation]) -> LocalisationSummary {
+/// Means of one map's scores over several items (all zero for none).
+pub fn summarise(map: MapKind, scores: &[Localisation]) -> MapSummary {
     let n = scores.len();
     let mean = |f: &dyn Fn(&Localisation) -> f64| {
         if n == 0 {
@@ -117,7 +99,8 @@ pub fn summarise(scores: &[Localisation]) -> LocalisationSummary {
             scores.iter().map(f).sum::<f64>() / n as f64
         }
     };
-    LocalisationSummary {
+    MapSummary {
+        map,
         items: n,
         energy_share: mean(&|s| s.energy_share),
         mask_share: mean(&|s| s.mask_share),
@@ -133,6 +116,99 @@ pub fn mask_on_grid(mask: &GrayImage, geometry: &Preprocess) -> Array2<bool> {
     Array2::from_shape_fn((h as usize, w as usize), |(y, x)| {
         grid.get_pixel(x as u32, y as u32)[0] >= 128
     })
+}
+
+/// Scores the planted selections of a render folder (those listed in the planted
+/// collection's `planted.csv` in `planted`) against their masks, brought to the render's grid
+/// through the images' own resize and crop: the novel-content map of dec(e) and the difference
+/// map. Returns the rows of `localisation.csv` and the summary of `localisation.json`.
+pub fn score_render(
+    render: &RenderFolder,
+    planted: &Path,
+) -> Result<(Vec<LocalisationRow>, LocalisationReport)> {
+    let decoded = render.decoded()?;
+    let masks: HashMap<String, String> = PlantedCollection::read_planted(planted)?
+        .into_iter()
+        .map(|row| (row.id, row.mask))
+        .collect();
+    let side = decoded.features.shape()[2] as u32;
+    let geometry = Preprocess::imagenet(side);
+    let (mut novel_scores, mut difference_scores) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
+    let mut ranks = Vec::new();
+    for (i, selection) in render.rows().iter().enumerate() {
+        let Some(mask_id) = masks.get(&selection.id) else {
+            continue;
+        };
+        let mask_path = planted.join(mask_id);
+        let mask = image::open(&mask_path)
+            .map_err(|source| ReportError::Mask {
+                planted: planted.join(PLANTED_FILE),
+                mask: mask_path.clone(),
+                source,
+            })?
+            .to_luma8();
+        let grid = mask_on_grid(&mask, &geometry);
+        let novel_map = contrast_map(decoded.novel.index_axis(Axis(0), i));
+        let difference = difference_map(
+            decoded.features.index_axis(Axis(0), i),
+            decoded.expected.index_axis(Axis(0), i),
+        );
+        for (map, values, scores) in [
+            (MapKind::Novel, novel_map, &mut novel_scores),
+            (MapKind::Difference, difference, &mut difference_scores),
+        ] {
+            let score = localise(values.view(), grid.view());
+            rows.push(LocalisationRow {
+                rank: selection.rank,
+                id: selection.id.clone(),
+                map,
+                energy_share: score.energy_share,
+                mask_share: score.mask_share,
+                hit: score.hit,
+            });
+            scores.push(score);
+        }
+        ranks.push(selection.rank);
+    }
+    let report = LocalisationReport {
+        format: LOCALISATION_FORMAT.into(),
+        version: LOCALISATION_VERSION,
+        planted: masks.len(),
+        selected: ranks.len(),
+        ranks,
+        maps: vec![
+            summarise(MapKind::Novel, &novel_scores),
+            summarise(MapKind::Difference, &difference_scores),
+        ],
+    };
+    Ok((rows, report))
+}
+
+/// The summary as a text table.
+pub fn format_localisation(report: &LocalisationReport) -> String {
+    let mut out = format!(
+        "{} of {} planted items selected (ranks {:?})\n{:<24} {:>6} {:>15} {:>8} {:>9}\n",
+        report.selected,
+        report.planted,
+        report.ranks,
+        "map",
+        "items",
+        "energy in mask",
+        "chance",
+        "pointing"
+    );
+    for m in &report.maps {
+        out += &format!(
+            "{:<24} {:>6} {:>15.3} {:>8.3} {:>9.3}\n",
+            m.map.title(),
+            m.items,
+            m.energy_share,
+            m.mask_share,
+            m.pointing
+        );
+    }
+    out
 }
 
 #[cfg(test)]
@@ -162,14 +238,17 @@ mod tests {
         let max = map.iter().cloned().fold(f32::MIN, f32::max);
         assert_eq!(map[[4, 1]], max);
         assert!(map[[0, 0]] < max / 100.0);
-        let summary = summarise(&[
-            localise(map.view(), Array2::from_elem((6, 6), true).view()),
-            Localisation {
-                energy_share: 0.0,
-                mask_share: 0.5,
-                hit: false,
-            },
-        ]);
+        let summary = summarise(
+            MapKind::Novel,
+            &[
+                localise(map.view(), Array2::from_elem((6, 6), true).view()),
+                Localisation {
+                    energy_share: 0.0,
+                    mask_share: 0.5,
+                    hit: false,
+                },
+            ],
+        );
         assert_eq!(summary.items, 2);
         assert!((summary.energy_share - 0.5).abs() < 1e-6);
         assert_eq!(summary.pointing, 0.5);
