@@ -1,16 +1,45 @@
-//! Using the engine as a library: discover on the generated collection, explain the first
-//! selections, and measure how fast classes are found.
+//! Using the engine as a library: discover on a small seeded collection (classes from common
+//! to rare), explain the first selections, and measure how fast classes are found.
+//! (`demud demo` runs the same on demud-datasets' larger generated collection.)
 //!
 //! `cargo run --release --example discover`
 
 use demud::evaluation::{class_codes, discovery_curve, nauc, random_baseline};
 use demud::{DemudParams, Init, UpdateMethod};
-use demud_datasets::synthetic::Recipe;
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+
+/// Items of 8 classes, 400 down to 1, around random centres in 32 features.
+struct Collection {
+    ids: Vec<String>,
+    labels: Vec<String>,
+    features: Array2<f32>,
+}
+
+fn collection() -> Collection {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2013);
+    let sizes = [400, 200, 100, 50, 20, 8, 3, 1];
+    let d = 32;
+    let (mut ids, mut labels, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (class, &size) in sizes.iter().enumerate() {
+        let centre: Vec<f32> = (0..d).map(|_| rng.random_range(-3.0..3.0)).collect();
+        for _ in 0..size {
+            ids.push(format!("item{}", ids.len()));
+            labels.push(format!("class{class}"));
+            values.extend(centre.iter().map(|c| c + rng.random_range(-1.0..1.0)));
+        }
+    }
+    Collection {
+        features: Array2::from_shape_vec((ids.len(), d), values).expect("n x d values"),
+        ids,
+        labels,
+    }
+}
 
 fn main() -> Result<(), demud::DemudError> {
-    let collection = Recipe::default().generate();
     // CNN features arrive as f32; the engine keeps the model in f64 either way.
-    let features = collection.features.mapv(|v| v as f32);
+    let collection = collection();
+    let features = &collection.features;
     let params = DemudParams::new(10)
         .init(Init::Svd)
         .update(UpdateMethod::Brand)

@@ -10,8 +10,6 @@
 
 use demud::scoring::exact_scores;
 use demud::{Compatibility, DemudParams, Init, Scoring, UpdateMethod};
-use demud_datasets::features::read_features;
-use demud_datasets::CsvLayout;
 use std::path::{Path, PathBuf};
 
 /// The eight reference runs: data set, k, init.
@@ -129,10 +127,9 @@ fn check_run(uci: &Path, data: &str, k: usize, init: &str) -> Result<Outcome, St
         "data fixture missing: {}",
         data_path.display()
     );
-    let table = read_features(&data_path, CsvLayout::default(), None)
-        .unwrap_or_else(|e| panic!("cannot load {}: {e}", data_path.display()));
-    let labels = table.labels.as_ref().expect("the fixtures carry labels");
-    let matrix = table.matrix.to_f64();
+    let table = read_fixture(&data_path);
+    let labels = &table.labels;
+    let matrix = &table.matrix;
     assert_eq!(
         reference.len(),
         matrix.nrows(),
@@ -261,4 +258,37 @@ fn brand_with_reference_compatibility_reproduces_every_reference_run() {
         failures.join("\n")
     );
     assert_eq!(checked, 8, "the eight reference runs");
+}
+
+/// A fixture data file: header `id,label,f0,...`, then one item per row.
+struct Fixture {
+    ids: Vec<String>,
+    labels: Vec<String>,
+    matrix: ndarray::Array2<f64>,
+}
+
+/// Reads a fixture with the csv crate alone: the engine's tests do not depend on the crates
+/// built on the engine (the feature-file reader lives in demud-datasets, which depends on this
+/// crate).
+fn read_fixture(path: &Path) -> Fixture {
+    let mut reader = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let (mut ids, mut labels, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let mut d = 0;
+    for record in reader.records() {
+        let record = record.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        ids.push(record[0].to_string());
+        labels.push(record[1].to_string());
+        d = record.len() - 2;
+        values.extend(record.iter().skip(2).map(|v| {
+            v.parse::<f64>()
+                .unwrap_or_else(|e| panic!("{}: {v:?}: {e}", path.display()))
+        }));
+    }
+    let matrix = ndarray::Array2::from_shape_vec((ids.len(), d), values).expect("n x d values");
+    Fixture {
+        ids,
+        labels,
+        matrix,
+    }
 }
