@@ -1,49 +1,13 @@
 //! `demud curve`: discovery curves and nAUC of one or more runs against labels, with the
 //! random baseline and the oracle.
 
+use crate::args::CurveArgs;
 use anyhow::{bail, Result};
-use clap::Args;
 use demud_datasets::features::{match_labels, read_items};
 use demud_report::curves::{
     default_name, evaluate, format_table, plot_rows, read_run_labels, write_table,
 };
 use std::collections::HashMap;
-use std::path::PathBuf;
-
-/// Options of `demud curve`.
-#[derive(Args, Debug, Clone)]
-pub struct CurveArgs {
-    /// Runs: `selections.csv` files, or the output folders that hold them.
-    #[arg(required = true, value_name = "SELECTIONS")]
-    pub runs: Vec<PathBuf>,
-    /// Labels of the whole collection, `id,label` (defines the classes and the random
-    /// baseline; without it the first run's own labels are the collection).
-    #[arg(long, value_name = "FILE")]
-    pub labels: Option<PathBuf>,
-    /// Numbers of selections t at which to report nAUC_t.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "10,50,300",
-        value_name = "T,..."
-    )]
-    pub at: Vec<usize>,
-    /// Random selection orders averaged for the random baseline.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub random: usize,
-    /// Seed of the random baseline.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Chart path: `<stem>.png` and `<stem>.svg` are written.
-    #[arg(long, value_name = "FILE")]
-    pub plot: Option<PathBuf>,
-    /// Names of the runs in the table and legend, comma-separated (default: folder names).
-    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
-    pub names: Vec<String>,
-    /// Also write the nAUC table as CSV here.
-    #[arg(long, value_name = "FILE")]
-    pub table: Option<PathBuf>,
-}
 
 /// `demud curve`.
 pub fn run(args: &CurveArgs) -> Result<()> {

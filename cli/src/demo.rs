@@ -2,9 +2,9 @@
 //! seeded, imbalanced collection, runs DEMUD (Brand and Ross updates) and the static SVD
 //! baseline on it, and writes the run folders, the nAUC table and the discovery chart.
 
+use crate::args::DemoArgs;
 use crate::ui::{progress_bar, Verbosity};
 use anyhow::Result;
-use clap::Args;
 use demud::{DemudParams, Init, UpdateMethod};
 use demud_datasets::features::write_csv_features;
 use demud_datasets::run::{
@@ -12,30 +12,6 @@ use demud_datasets::run::{
 };
 use demud_datasets::synthetic::Recipe;
 use demud_report::curves::{evaluate, format_table, plot_rows, read_run_labels, write_table};
-use std::path::PathBuf;
-
-/// Options of `demud demo`.
-#[derive(Args, Debug, Clone)]
-pub struct DemoArgs {
-    /// Output folder.
-    #[arg(long, default_value = "results/demo", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Seed of the generated collection.
-    #[arg(long, default_value_t = Recipe::default().seed)]
-    pub seed: u64,
-    /// Principal components of the model.
-    #[arg(long, short, default_value_t = 10)]
-    pub k: usize,
-    /// Selections per run.
-    #[arg(long, short, default_value_t = 300)]
-    pub n: usize,
-    /// Random orders of the baseline.
-    #[arg(long, default_value_t = 1000)]
-    pub random: usize,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
 
 /// The nAUC horizons reported, as in the papers.
 const AT: [usize; 3] = [10, 50, 300];

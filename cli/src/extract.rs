@@ -1,96 +1,19 @@
 //! `demud extract`: images in, feature files out (`.npy` + items CSV, optionally CSV), in the
 //! formats `demud discover` reads.
 
+use crate::args::{ExtractArgs, ModelArg};
 use crate::ui::{progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
-use demud_datasets::atomic::write_atomic;
 use demud_datasets::features::{items_path, write_csv_features, write_npy_features};
-use demud_datasets::images::{ImageCollection, ImageItem};
+use demud_datasets::images::ImageCollection;
 use demud_encoders::alexnet::AlexNet;
 use demud_encoders::baselines::{BagOfWordsExtractor, PixelExtractor};
 use demud_encoders::efficientnet::EfficientNetLite0;
-use demud_encoders::imagenet::{class_names, top_k};
+use demud_encoders::imagenet::{class_names, write_top5};
 use demud_encoders::torchscript::TorchScript;
 use demud_encoders::weights::models_dir;
 use demud_encoders::{extract, FeatureExtractor, LayerExtractor, OnUnreadable};
-use ndarray::Array2;
-use std::path::{Path, PathBuf};
-
-/// Options of `demud extract`.
-#[derive(Args, Debug, Clone)]
-pub struct ExtractArgs {
-    /// Image folder: one subfolder per class (ImageFolder), or flat with --manifest.
-    #[arg(long, value_name = "DIR")]
-    pub images: PathBuf,
-    /// CSV `path,label` listing the images (paths relative to --images).
-    #[arg(long, value_name = "FILE")]
-    pub manifest: Option<PathBuf>,
-    /// The encoder.
-    #[arg(long, value_enum, default_value_t = ModelArg::EfficientnetLite0)]
-    pub model: ModelArg,
-    /// Layer: efficientnet-lite0 `block`, `pool` (default), `logits`; alexnet `pool5`, `fc6`,
-    /// `fc7` (default), `fc8`; torchscript `output` (default) or its tuple/dict names.
-    #[arg(long)]
-    pub layer: Option<String>,
-    /// Weights (.safetensors). Default for efficientnet-lite0: efficientnet-lite0.safetensors in
-    /// the models folder ($DEMUD_MODELS, else the checkout's models/, filled by scripts/setup);
-    /// required for alexnet; the module file for torchscript.
-    #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
-    /// Input side of a TorchScript module.
-    #[arg(long, default_value_t = 224)]
-    pub input_size: u32,
-    /// Output features (n x d f32 .npy); the items CSV goes beside it as <stem>.items.csv.
-    #[arg(long, value_name = "FILE.npy")]
-    pub out: PathBuf,
-    /// Also write the features as CSV (id,label,f0,...) at <stem>.csv.
-    #[arg(long)]
-    pub csv: bool,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-    /// Threads libtorch may use (default: its own choice, the number of cores).
-    #[arg(long)]
-    pub threads: Option<i32>,
-    /// Stop at the first unreadable image instead of skipping it with a warning.
-    #[arg(long)]
-    pub strict: bool,
-    /// For a logits layer: write each image's top-5 ImageNet classes to this CSV.
-    #[arg(long, value_name = "FILE")]
-    pub top5: Option<PathBuf>,
-    /// ImageNet class names (JSON list), for --top5 (default: imagenet-classes.json in the
-    /// models folder).
-    #[arg(long, value_name = "FILE")]
-    pub classes: Option<PathBuf>,
-    /// Side of the pixel baseline's image.
-    #[arg(long, default_value_t = 32)]
-    pub pixels_side: u32,
-    /// Words of the bag-of-visual-words vocabulary (the paper tried 3 to 20).
-    #[arg(long, default_value_t = 10)]
-    pub vocabulary: usize,
-    /// Seed of the vocabulary's k-means.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// No progress bar or summary.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-/// `--model` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModelArg {
-    /// EfficientNet-Lite0 with its ImageNet weights (default).
-    EfficientnetLite0,
-    /// AlexNet, torchvision layout (weights converted to safetensors).
-    Alexnet,
-    /// A TorchScript module (--weights is the module file).
-    Torchscript,
-    /// Baseline: the image resized to --pixels-side and flattened (RGB in [0, 1]).
-    Pixels,
-    /// Baseline: bag of visual words, dense HOG descriptors, --vocabulary words (k-means).
-    Bow,
-}
+use std::path::PathBuf;
 
 /// The feature extractor `--model`, `--layer` and `--weights` name.
 fn extractor(args: &ExtractArgs) -> Result<Box<dyn FeatureExtractor>> {
@@ -199,7 +122,10 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             .classes
             .clone()
             .unwrap_or_else(|| models_dir().join("imagenet-classes.json"));
-        write_top5(path, &classes, &result.kept, features)?;
+        let names = class_names(&classes)?;
+        let ids: Vec<&str> = result.kept.iter().map(|i| i.id.as_str()).collect();
+        write_top5(path, &names, &ids, features.view())
+            .with_context(|| "--top5 needs a logits layer")?;
     }
     if verbosity == Verbosity::Normal {
         let seconds = started.elapsed().as_secs_f64();
@@ -220,33 +146,4 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn write_top5(path: &Path, classes: &Path, kept: &[ImageItem], logits: &Array2<f32>) -> Result<()> {
-    let names = class_names(classes)?;
-    if logits.ncols() != names.len() {
-        bail!(
-            "--top5 needs a logits layer with {} classes; this layer has {} values",
-            names.len(),
-            logits.ncols()
-        );
-    }
-    Ok(write_atomic(path, |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        csv.write_record(["id", "rank", "class", "name", "probability"])?;
-        for (item, row) in kept.iter().zip(logits.rows()) {
-            let row: Vec<f32> = row.to_vec();
-            for (rank, (class, p)) in top_k(&row, 5).into_iter().enumerate() {
-                csv.write_record([
-                    item.id.clone(),
-                    (rank + 1).to_string(),
-                    class.to_string(),
-                    names[class].clone(),
-                    format!("{p:.4}"),
-                ])?;
-            }
-        }
-        csv.flush()?;
-        Ok(())
-    })?)
 }

@@ -5,22 +5,10 @@
 //! |dec(x) - dec(x̂)|² against its mask (see `demud_report::localisation`), writes
 //! `localisation.csv` and `localisation.json` in the render folder, and prints the table.
 
+use crate::args::LocaliseArgs;
 use anyhow::Result;
-use clap::Args;
 use demud_datasets::run::{write_localisation, RenderFolder};
 use demud_report::localisation::{format_localisation, score_render};
-use std::path::PathBuf;
-
-/// Options of `demud localise`.
-#[derive(Args, Debug, Clone)]
-pub struct LocaliseArgs {
-    /// The render folder (from `render`).
-    #[arg(long, value_name = "DIR")]
-    pub render: PathBuf,
-    /// The planted collection's folder (from `plant`: planted.csv and masks/).
-    #[arg(long, value_name = "DIR")]
-    pub planted: PathBuf,
-}
 
 /// `demud localise`.
 pub fn run(args: &LocaliseArgs) -> Result<()> {

@@ -1,6 +1,7 @@
 //! `demud`: novelty discovery with explanations, from the command line. Each command turns
 //! its arguments into calls of the library crates and prints; no command uses another.
 
+mod args;
 mod curve;
 mod demo;
 mod discover;
@@ -39,44 +40,44 @@ enum Command {
   demud discover --features fc7.npy --items items.csv --k 50 --n 300 --out runs/fc7
   demud discover --features today.csv --prior archive.csv --k 10 --n 20 --out runs/today
   demud discover --features glass.csv --k 3 --init 0 --compat reference --out runs/ref")]
-    Discover(discover::DiscoverArgs),
+    Discover(args::DiscoverArgs),
     /// Turn a folder of images into features (CNN layers) for `discover`.
     #[command(after_help = "Examples:
   demud extract --images photos/ --out runs/photos.npy
   demud extract --images photos/ --layer logits --top5 runs/top5.csv --out runs/logits.npy
   demud extract --images photos/ --model alexnet --weights models/alexnet.safetensors --layer fc7 --out runs/fc7.npy")]
-    Extract(extract::ExtractArgs),
+    Extract(args::ExtractArgs),
     /// Discovery curves and nAUC of runs against labels, with random and oracle baselines.
     #[command(after_help = "Example:
   demud curve runs/brand runs/static --labels labels.csv --at 10,50,300 --plot runs/curve.png")]
-    Curve(curve::CurveArgs),
+    Curve(args::CurveArgs),
     /// The engine alone on a built-in generated feature collection: discover, curve, chart.
-    Demo(demo::DemoArgs),
+    Demo(args::DemoArgs),
     /// Write a collection with planted novelties and their masks.
     #[command(after_help = "Examples:
   demud plant flowers --out runs/flowers
   demud plant patch --images emoji/ --manifest emoji/manifest.csv --planted 10 --out runs/emoji-patched")]
-    Plant(plant::PlantArgs),
+    Plant(args::PlantArgs),
     /// Train the up-convolutional decoder on (image, feature vector) pairs.
     #[command(after_help = "Examples:
   demud train-decoder --images photos/ --features runs/photos.npy --out runs/decoder
   demud train-decoder --images photos/ --features runs/photos.npy --out runs/decoder --epochs 60 --resume")]
-    TrainDecoder(train_decoder::TrainDecoderArgs),
+    TrainDecoder(args::TrainDecoderArgs),
     /// Draw each selection's item, expected and novel content with a trained decoder.
     #[command(after_help = "Example:
   demud render --run runs/photos --decoder runs/decoder --images photos/")]
-    Render(render::RenderArgs),
+    Render(args::RenderArgs),
     /// Score rendered explanations against planted novelties' masks (energy share, pointing).
     #[command(after_help = "Example:
   demud localise --render runs/flowers/render --planted runs/flowers/planted")]
-    Localise(localise::LocaliseArgs),
+    Localise(args::LocaliseArgs),
     /// Write a self-contained HTML report of a run (selections, renders, curve, nAUC).
     #[command(after_help = "Example:
   demud report --run runs/photos --out runs/photos/report")]
-    Report(report::ReportArgs),
+    Report(args::ReportArgs),
     /// The main job: planted collection, features, discovery, decoder, renders, localisation
     /// and the HTML report.
-    Pipeline(pipeline::PipelineArgs),
+    Pipeline(args::PipelineArgs),
 }
 
 fn main() -> anyhow::Result<()> {

@@ -11,22 +11,22 @@
 //! 6. localise: do the novel-content and difference maps point at the dark centres?
 //! 7. report: the HTML report.
 
+use crate::args::PipelineArgs;
 use crate::ui::{progress_bar, Verbosity};
 use anyhow::Result;
-use clap::Args;
 use demud::DemudParams;
-use demud_datasets::features::{read_features, write_npy_features};
+use demud_datasets::features::write_npy_features;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, MANIFEST_FILE};
 use demud_datasets::run::{
     run_discovery, write_localisation, write_render, write_run, DiscoveryInputs, DiscoveryOutputs,
     ExplanationFiles, RenderFolder, RunFolder,
 };
-use demud_datasets::{CsvLayout, FeatureMatrix};
 use demud_decoder::explain::{render_run, RenderOptions};
-use demud_decoder::fit::{input_scale, train_with_checkpoints, Progress, Schedule};
+use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet};
+use demud_decoder::network::DEFAULT_HIDDEN;
 use demud_decoder::training::targets;
-use demud_decoder::{DecoderArch, TrainParams, Trainer};
+use demud_decoder::{TrainParams, Trainer};
 use demud_encoders::efficientnet::EfficientNetLite0;
 use demud_encoders::weights::models_dir;
 use demud_encoders::{extract, LayerExtractor, OnUnreadable};
@@ -34,34 +34,7 @@ use demud_report::charts::write_loss;
 use demud_report::html::{collection_labels, write_report, ReportInput};
 use demud_report::localisation::{format_localisation, score_render};
 use std::path::Path;
-use std::path::PathBuf;
 use std::time::Instant;
-
-/// Options of `demud pipeline`.
-#[derive(Args, Debug, Clone)]
-pub struct PipelineArgs {
-    /// Output folder.
-    #[arg(long, default_value = "results/pipeline", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Seed of the batch and of the decoder (the archive uses the next one).
-    #[arg(long, default_value_t = 2018)]
-    pub seed: u64,
-    /// Principal components of DEMUD's model.
-    #[arg(long, short, default_value_t = 10)]
-    pub k: usize,
-    /// Selections.
-    #[arg(long, short, default_value_t = 40)]
-    pub n: usize,
-    /// Decoder training epochs (456 images: about 4 s each on 2 cores).
-    #[arg(long, default_value_t = 60)]
-    pub epochs: usize,
-    /// Decoder output side in pixels.
-    #[arg(long, default_value_t = 64)]
-    pub size: usize,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
 
 /// Runs one step, timing it.
 fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -102,26 +75,9 @@ fn train_decoder(
     out: &Path,
     verbosity: Verbosity,
 ) -> Result<()> {
-    let table = read_features(features, CsvLayout::default(), None)?;
-    let matrix = match table.matrix {
-        FeatureMatrix::F32(m) => m,
-        FeatureMatrix::F64(m) => m.mapv(|v| v as f32),
-    };
-    let collection = ImageCollection {
-        root: images.to_path_buf(),
-        items: table
-            .ids
-            .iter()
-            .map(|id| demud_datasets::images::ImageItem {
-                id: id.clone(),
-                label: None,
-            })
-            .collect(),
-    };
-    let arch = DecoderArch {
-        input_scale: input_scale(matrix.view()),
-        ..DecoderArch::new(matrix.ncols(), args.size)
-    };
+    let set = TrainingSet::load(features, None)?;
+    let collection = set.collection(images);
+    let arch = set.arch(args.size, &DEFAULT_HIDDEN);
     let params = TrainParams {
         epochs: args.epochs,
         seed: args.seed,
@@ -129,7 +85,7 @@ fn train_decoder(
     };
     let mut trainer = Trainer::new(arch.clone(), &params)?;
     let pictures = targets(&collection, &collection.items, &arch)?;
-    let n = table.ids.len();
+    let n = set.ids.len();
     let bar = progress_bar(verbosity, "epoch", (args.epochs * n) as u64);
     let schedule = Schedule {
         epochs: args.epochs,
@@ -137,7 +93,7 @@ fn train_decoder(
     };
     train_with_checkpoints(
         &mut trainer,
-        matrix.view(),
+        set.features.view(),
         pictures.view(),
         out,
         schedule,

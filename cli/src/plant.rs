@@ -4,60 +4,12 @@
 //! the novelty is), `manifest.csv` (`path,label`, for `extract --manifest`) and `planted.csv`
 //! (`id,mask`, for `localise`).
 
+use crate::args::{PlantArgs, RecipeArg};
 use anyhow::{bail, Result};
-use clap::{Args, Subcommand};
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, PatchRecipe, PlantedCollection, PlantedItem};
-use std::path::{Path, PathBuf};
-
-/// Options of `demud plant`.
-#[derive(Args, Debug, Clone)]
-pub struct PlantArgs {
-    /// Which collection.
-    #[command(subcommand)]
-    pub recipe: RecipeArg,
-    /// Output folder.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "results/planted"
-    )]
-    pub out: PathBuf,
-    /// Seed of every random draw.
-    #[arg(long, global = true, default_value_t = 2018)]
-    pub seed: u64,
-    /// How many items get a novelty.
-    #[arg(long, global = true)]
-    pub planted: Option<usize>,
-}
-
-/// The recipes.
-#[derive(Subcommand, Debug, Clone)]
-pub enum RecipeArg {
-    /// Yellow flowers, discs and stars; a few flowers have a dark centre (the novelty).
-    Flowers {
-        /// Image side in pixels.
-        #[arg(long, default_value_t = FlowerRecipe::default().size)]
-        size: u32,
-        /// Items of the common classes (flowers, discs, stars), comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "200,150,100")]
-        classes: Vec<usize>,
-    },
-    /// Real images with a foreign chequerboard patch pasted into a few of them.
-    Patch {
-        /// The images: one subfolder per class, or flat with --manifest.
-        #[arg(long, value_name = "DIR")]
-        images: PathBuf,
-        /// CSV `path,label` listing the images (paths relative to --images).
-        #[arg(long, value_name = "FILE")]
-        manifest: Option<PathBuf>,
-        /// Patch side as a share of the image's shorter side.
-        #[arg(long, default_value_t = PatchRecipe::default().patch_share)]
-        patch_share: f64,
-    },
-}
+use std::path::Path;
 
 /// `demud plant`.
 pub fn run(args: &PlantArgs) -> Result<()> {

@@ -5,39 +5,12 @@
 //! plus a contact sheet, `renders.csv`, the decoded arrays and `render.json`: a render folder
 //! (`demud_datasets::run::RenderFolder`), written whole.
 
+use crate::args::RenderArgs;
 use crate::ui::set_torch_threads;
 use anyhow::Result;
-use clap::Args;
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::run::{write_render, RunFolder};
 use demud_decoder::explain::{render_run, RenderOptions};
-use std::path::PathBuf;
-
-/// Options of `demud render`.
-#[derive(Args, Debug, Clone)]
-pub struct RenderArgs {
-    /// The discovery run's folder (selections.csv, expected.npy, residual.npy).
-    #[arg(long, value_name = "DIR")]
-    pub run: PathBuf,
-    /// The decoder checkpoint folder (from `train-decoder`).
-    #[arg(long, value_name = "DIR")]
-    pub decoder: PathBuf,
-    /// The image folder the run's item ids are paths in.
-    #[arg(long, value_name = "DIR")]
-    pub images: PathBuf,
-    /// Output folder (default: <run>/render; replaced whole).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Render only the first N selections.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
-    /// Side of the saved original images.
-    #[arg(long, default_value_t = 128)]
-    pub original_size: u32,
-    /// Threads libtorch may use (default: its own choice, the number of cores).
-    #[arg(long)]
-    pub threads: Option<i32>,
-}
 
 /// `demud render`.
 pub fn run(args: &RenderArgs) -> Result<()> {

@@ -1,34 +1,10 @@
 //! `demud report`: a self-contained HTML report of a discovery run (see `demud_report::html`).
 
+use crate::args::ReportArgs;
 use anyhow::Result;
-use clap::Args;
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::run::{read_localisation, RenderFolder, RunFolder, RENDERS_FILE};
 use demud_report::html::{collection_labels, write_report, ReportInput};
-use std::path::PathBuf;
-
-/// Options of `demud report`.
-#[derive(Args, Debug, Clone)]
-pub struct ReportArgs {
-    /// The discovery run's folder.
-    #[arg(long, value_name = "DIR")]
-    pub run: PathBuf,
-    /// The render folder (default: <run>/render when it exists).
-    #[arg(long, value_name = "DIR")]
-    pub render: Option<PathBuf>,
-    /// Labels of the whole collection, `id,label` (default: those of the run's features).
-    #[arg(long, value_name = "FILE")]
-    pub labels: Option<PathBuf>,
-    /// Output folder (default: <run>/report).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Title of the page.
-    #[arg(long, default_value = "DEMUD discovery report")]
-    pub title: String,
-    /// Random orders averaged for the random baseline.
-    #[arg(long, default_value_t = 1000)]
-    pub random: usize,
-}
 
 /// `demud report`.
 pub fn run(args: &ReportArgs) -> Result<()> {

@@ -257,11 +257,73 @@ fn bad_input_is_named_and_nothing_is_written() {
     let before = std::fs::read(out.join("selections.csv")).unwrap();
     run(&nan, &[]);
     assert_eq!(std::fs::read(out.join("selections.csv")).unwrap(), before);
-    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .contains(".tmp")));
+    let hidden = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.'))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        hidden(&out).is_empty() && hidden(dir.path()).is_empty(),
+        "no temporaries left"
+    );
+
+    // An output folder that holds an input would delete it: refused, the input kept.
+    let inside = out.join("features.csv");
+    std::fs::copy(&good, &inside).unwrap();
+    let err = run(&inside, &[]);
+    assert!(
+        err.contains("holds the input") && err.contains("features.csv"),
+        "{err}"
+    );
+    assert!(inside.is_file());
+
+    // A run without explanations cannot be rendered, and says why.
+    ok(&[
+        "discover",
+        "--features",
+        s(&good),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+        "--quiet",
+        "--no-explanations",
+    ]);
+    let err = fails(&[
+        "render",
+        "--run",
+        s(&out),
+        "--decoder",
+        s(dir.path()),
+        "--images",
+        s(dir.path()),
+    ]);
+    assert!(err.contains("--no-explanations"), "{err}");
+    // A folder that is not a run is named by the file it lacks.
+    let err = fails(&["report", "--run", s(dir.path())]);
+    assert!(err.contains("run.json"), "{err}");
+    // selections.csv from another run is named.
+    let other = dir.path().join("other");
+    ok(&[
+        "discover",
+        "--features",
+        s(&good),
+        "--k",
+        "1",
+        "--n",
+        "2",
+        "--out",
+        s(&other),
+        "--quiet",
+    ]);
+    std::fs::copy(other.join("selections.csv"), out.join("selections.csv")).unwrap();
+    let err = fails(&["report", "--run", s(&out)]);
+    assert!(
+        err.contains("selections.csv") && err.contains("different runs"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //! let run = dir.path().join("run");
 //! commit_folder(&run, |staging| write_atomic(&staging.join("a.txt"), |w| Ok(w.write_all(b"one")?))).unwrap();
 //! // A failing second run leaves the first whole.
-//! let failed: Result<(), demud_datasets::LoadError> = commit_folder(&run, |staging| {
+//! let failed: Result<(), demud_datasets::DataError> = commit_folder(&run, |staging| {
 //!     write_atomic(&staging.join("a.txt"), |w| Ok(w.write_all(b"two")?))?;
 //!     write_atomic(&staging.join("b.txt"), |_| Err("disk full".into()))
 //! });
@@ -25,7 +25,7 @@
 //! assert!(!run.join("b.txt").exists());
 //! ```
 
-use crate::error::{BoxError, LoadError, Result};
+use crate::error::{BoxError, DataError, Result};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -66,49 +66,49 @@ pub fn write_atomic_path(
     write: impl FnOnce(&Path) -> std::result::Result<(), BoxError>,
 ) -> Result<()> {
     let dir = parent_of(path);
-    std::fs::create_dir_all(dir).map_err(|e| LoadError::write(path, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| DataError::write(path, e))?;
     let name = path
         .file_name()
-        .ok_or_else(|| LoadError::write(path, "not a file path"))?;
+        .ok_or_else(|| DataError::write(path, "not a file path"))?;
     let temporary = tempfile::Builder::new()
         .prefix(&format!(".{}.", name.to_string_lossy()))
         .suffix(".partial")
         .tempfile_in(dir)
-        .map_err(|e| LoadError::write(path, e))?;
-    write(temporary.path()).map_err(|e| LoadError::write(path, e))?;
+        .map_err(|e| DataError::write(path, e))?;
+    write(temporary.path()).map_err(|e| DataError::write(path, e))?;
     // The file is closed by `persist`'s rename; a synced rename needs the folder synced too.
     temporary
         .persist(path)
-        .map_err(|e| LoadError::write(path, e.error))?;
-    sync_folder(dir).map_err(|e| LoadError::write(path, e))
+        .map_err(|e| DataError::write(path, e.error))?;
+    sync_folder(dir).map_err(|e| DataError::write(path, e))
 }
 
 /// Builds the folder `target` whole: `fill` writes everything into an empty staging folder
 /// beside it, which then replaces `target` (see the module documentation). On error nothing
 /// at `target` changes and the staging folder is removed.
-pub fn commit_folder<E: From<LoadError>>(
+pub fn commit_folder<E: From<DataError>>(
     target: &Path,
     fill: impl FnOnce(&Path) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     if target.exists() && !target.is_dir() {
-        return Err(LoadError::write(target, "exists and is not a folder").into());
+        return Err(DataError::write(target, "exists and is not a folder").into());
     }
     let parent = parent_of(target);
-    std::fs::create_dir_all(parent).map_err(|e| LoadError::write(target, e))?;
+    std::fs::create_dir_all(parent).map_err(|e| DataError::write(target, e))?;
     let name = target
         .file_name()
-        .ok_or_else(|| LoadError::write(target, "not a folder path"))?;
+        .ok_or_else(|| DataError::write(target, "not a folder path"))?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{}.staging-", name.to_string_lossy()))
         .tempdir_in(parent)
-        .map_err(|e| LoadError::write(target, e))?;
+        .map_err(|e| DataError::write(target, e))?;
     fill(staging.path())?;
     let staged = staging.keep();
     swap_into_place(&staged, target).map_err(|e| {
         let _ = std::fs::remove_dir_all(&staged);
-        LoadError::write(target, e)
+        DataError::write(target, e)
     })?;
-    sync_folder(parent).map_err(|e| LoadError::write(target, e))?;
+    sync_folder(parent).map_err(|e| DataError::write(target, e))?;
     Ok(())
 }
 
@@ -149,7 +149,7 @@ pub fn ensure_outside(out: &Path, inputs: &[&Path]) -> Result<()> {
     let out_abs = absolute(out);
     for input in inputs {
         if absolute(input).starts_with(&out_abs) {
-            return Err(LoadError::OutputHoldsInput {
+            return Err(DataError::OutputHoldsInput {
                 out: out.to_path_buf(),
                 input: input.to_path_buf(),
             });
@@ -210,7 +210,7 @@ mod tests {
         std::fs::write(run.join("selections.csv"), "old").unwrap();
         let result: Result<()> = commit_folder(&run, |staging| {
             std::fs::write(staging.join("selections.csv"), "new").unwrap();
-            Err(LoadError::write(staging, "interrupted"))
+            Err(DataError::write(staging, "interrupted"))
         });
         assert!(result.is_err());
         assert_eq!(

@@ -1,4 +1,5 @@
-//! The loaders' one error type: every message names the file, and the line where there is one.
+//! The crate's one error type, for reading and writing alike: every message names the file,
+//! and the line where there is one.
 //!
 //! ```
 //! use demud_datasets::{features::read_csv, CsvLayout};
@@ -12,9 +13,9 @@
 use std::path::PathBuf;
 use thiserror::Error;
 
-/// Why a file could not be loaded.
+/// Why a file could not be read or written.
 #[derive(Debug, Error)]
-pub enum LoadError {
+pub enum DataError {
     /// The file could not be opened or read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -71,27 +72,27 @@ pub enum LoadError {
     },
 }
 
-/// Any error a writer's closure may give: kept as the source of [`LoadError::Write`].
+/// Any error a writer's closure may give: kept as the source of [`DataError::Write`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Shorthand for the loaders' results.
-pub type Result<T, E = LoadError> = std::result::Result<T, E>;
+/// Shorthand for this crate's results.
+pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
-impl LoadError {
+impl DataError {
     pub(crate) fn write(path: &std::path::Path, source: impl Into<BoxError>) -> Self {
-        LoadError::Write {
+        DataError::Write {
             path: path.to_path_buf(),
             source: source.into(),
         }
     }
     pub(crate) fn file(path: &std::path::Path, message: impl Into<String>) -> Self {
-        LoadError::File {
+        DataError::File {
             path: path.to_path_buf(),
             message: message.into(),
         }
     }
     pub(crate) fn line(path: &std::path::Path, line: u64, message: impl Into<String>) -> Self {
-        LoadError::Line {
+        DataError::Line {
             path: path.to_path_buf(),
             line,
             message: message.into(),

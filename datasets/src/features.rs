@@ -22,7 +22,7 @@
 //! ```
 
 use crate::atomic::write_atomic;
-use crate::error::{LoadError, Result};
+use crate::error::{DataError, Result};
 use ndarray::{Array2, ArrayView2};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -99,24 +99,24 @@ pub struct FeatureTable {
     pub matrix: FeatureMatrix,
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
-    move |source| LoadError::Io {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn csv_error(path: &Path, err: csv::Error) -> LoadError {
+fn csv_error(path: &Path, err: csv::Error) -> DataError {
     let line = err.position().map(|p| p.line()).unwrap_or(0);
     match err.into_kind() {
-        csv::ErrorKind::Io(source) => LoadError::Io {
+        csv::ErrorKind::Io(source) => DataError::Io {
             path: path.to_path_buf(),
             source,
         },
         csv::ErrorKind::Utf8 { err, .. } => {
-            LoadError::line(path, line, format!("not UTF-8 text: {err}"))
+            DataError::line(path, line, format!("not UTF-8 text: {err}"))
         }
-        other => LoadError::line(path, line, format!("{other:?}")),
+        other => DataError::line(path, line, format!("{other:?}")),
     }
 }
 
@@ -167,7 +167,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
         });
     rows.retain(|(_, r)| !r[0].starts_with('#'));
     let Some((_, first)) = rows.first() else {
-        return Err(LoadError::file(path, "the file has no rows"));
+        return Err(DataError::file(path, "the file has no rows"));
     };
     let has_header = match layout.header {
         Detect::Yes => true,
@@ -180,7 +180,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
         (None, &rows[..])
     };
     let Some((first_line, first_data)) = data.first() else {
-        return Err(LoadError::file(path, "the file has a header but no items"));
+        return Err(DataError::file(path, "the file has a header but no items"));
     };
     let has_labels = match layout.label_column {
         Detect::Yes => true,
@@ -196,7 +196,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
     let first_feature = if has_labels { 2 } else { 1 };
     let width = first_data.len();
     if width <= first_feature {
-        return Err(LoadError::line(
+        return Err(DataError::line(
             path,
             *first_line,
             format!(
@@ -209,7 +209,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
     let feature_names = match header {
         Some((line, h)) => {
             if h.len() != width {
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     path,
                     *line,
                     format!("the header has {} columns, the first item {width}", h.len()),
@@ -227,7 +227,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
     let mut labels = Vec::new();
     for (line, row) in data {
         if row.len() != width {
-            return Err(LoadError::line(
+            return Err(DataError::line(
                 path,
                 *line,
                 format!(
@@ -242,7 +242,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
         }
         for (j, cell) in row[first_feature..].iter().enumerate() {
             let value = parse_cell(cell).ok_or_else(|| {
-                LoadError::line(
+                DataError::line(
                     path,
                     *line,
                     format!(
@@ -253,7 +253,7 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
                 )
             })?;
             if value.is_infinite() {
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     path,
                     *line,
                     format!(
@@ -308,7 +308,7 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemRow>> {
                 id: row[0].clone(),
                 label: row.get(1).cloned(),
             }),
-            n => Err(LoadError::line(
+            n => Err(DataError::line(
                 path,
                 *line,
                 format!("{n} columns; an items file has `id` or `id,label`"),
@@ -322,7 +322,7 @@ pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
     use ndarray_npy::{ReadNpyError, ReadNpyExt};
     let open = || std::fs::File::open(path).map_err(io_error(path));
     let describe =
-        |e: ReadNpyError| LoadError::file(path, format!("not a 2-D f32 or f64 .npy array: {e}"));
+        |e: ReadNpyError| DataError::file(path, format!("not a 2-D f32 or f64 .npy array: {e}"));
     let matrix = match Array2::<f32>::read_npy(open()?) {
         Ok(a) => FeatureMatrix::F32(a),
         Err(ReadNpyError::WrongDescriptor(_)) => {
@@ -332,7 +332,7 @@ pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
     };
     let (n, d) = matrix.dim();
     if n == 0 || d == 0 {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             path,
             format!("the array is empty ({n} x {d})"),
         ));
@@ -351,7 +351,7 @@ pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureT
             check_fingerprint(path, items_path)?;
             let rows = read_items(items_path)?;
             if rows.len() != n {
-                return Err(LoadError::file(
+                return Err(DataError::file(
                     items_path,
                     format!("{} items, but {} has {n} rows", rows.len(), path.display()),
                 ));
@@ -362,7 +362,7 @@ pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureT
                     .iter()
                     .find(|r| r.label.is_none())
                     .expect("some unlabelled");
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     items_path,
                     row.line,
                     "this item has no label while others do",
@@ -390,7 +390,7 @@ pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Re
         read_npy_with_items(path, items)
     } else {
         if let Some(items) = items {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 items,
                 "an items file goes with .npy features only; a CSV carries its own ids",
             ));
@@ -449,7 +449,7 @@ fn check_fingerprint(features: &Path, items: &Path) -> Result<()> {
     };
     let actual = fingerprint(features)?;
     if recorded.trim() != actual {
-        return Err(LoadError::line(
+        return Err(DataError::line(
             items,
             *line,
             format!(
@@ -474,7 +474,7 @@ pub fn write_npy_features(
 ) -> Result<()> {
     use ndarray_npy::WriteNpyExt;
     if !is_npy(out) {
-        return Err(LoadError::file(out, "the features file must end in .npy"));
+        return Err(DataError::file(out, "the features file must end in .npy"));
     }
     check_rows(out, ids, labels, matrix.nrows())?;
     write_atomic(out, |w| Ok(matrix.write_npy(w)?))?;
@@ -513,7 +513,7 @@ pub fn write_csv_features<T: Copy + std::fmt::Display>(
 ) -> Result<()> {
     check_rows(out, ids, labels, matrix.nrows())?;
     if feature_names.len() != matrix.ncols() {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             out,
             format!(
                 "{} feature names for {} features",
@@ -545,7 +545,7 @@ pub fn write_csv_features<T: Copy + std::fmt::Display>(
 
 fn check_rows(out: &Path, ids: &[String], labels: Option<&[String]>, n: usize) -> Result<()> {
     if ids.len() != n || labels.is_some_and(|l| l.len() != n) {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             out,
             format!(
                 "{} ids and {} labels for {n} rows",
@@ -594,14 +594,14 @@ pub fn match_labels(ids: &[String], rows: &[ItemRow], path: &Path) -> Result<Vec
     let mut labels: Vec<Option<String>> = vec![None; ids.len()];
     for row in rows {
         let Some(&i) = position.get(row.id.as_str()) else {
-            return Err(LoadError::line(
+            return Err(DataError::line(
                 path,
                 row.line,
                 format!("id {:?} is not an item of the collection", row.id),
             ));
         };
         let Some(label) = &row.label else {
-            return Err(LoadError::line(
+            return Err(DataError::line(
                 path,
                 row.line,
                 format!("id {:?} has no label column", row.id),
@@ -616,7 +616,7 @@ pub fn match_labels(ids: &[String], rows: &[ItemRow], path: &Path) -> Result<Vec
         .map(|(id, _)| id.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             path,
             format!(
                 "{} item(s) have no label here (first: {})",

@@ -20,7 +20,7 @@
 //! assert_eq!(input.dimensions(), (224, 224));
 //! ```
 
-use crate::error::{LoadError, Result};
+use crate::error::{DataError, Result};
 use crate::features::read_items;
 use image::{imageops::FilterType, ImageBuffer, Pixel, RgbImage};
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ fn is_image(path: &Path) -> bool {
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let read = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
+    let read = std::fs::read_dir(dir).map_err(|source| DataError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
@@ -94,7 +94,7 @@ impl ImageCollection {
             }
         }
         if items.is_empty() {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 root,
                 "no JPEG or PNG images in this folder or its subfolders",
             ));
@@ -116,7 +116,7 @@ impl ImageCollection {
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows[skip..] {
             if !root.join(&row.id).is_file() {
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     manifest,
                     row.line,
                     format!("{} does not exist", root.join(&row.id).display()),
@@ -128,7 +128,7 @@ impl ImageCollection {
             });
         }
         if items.is_empty() {
-            return Err(LoadError::file(manifest, "the manifest lists no images"));
+            return Err(DataError::file(manifest, "the manifest lists no images"));
         }
         Ok(ImageCollection {
             root: root.to_path_buf(),
@@ -147,7 +147,7 @@ impl ImageCollection {
     pub fn load(&self, item: &ImageItem) -> Result<RgbImage> {
         let path = self.path(item);
         let image = image::open(&path)
-            .map_err(|e| LoadError::file(&path, format!("cannot decode image: {e}")))?;
+            .map_err(|e| DataError::file(&path, format!("cannot decode image: {e}")))?;
         if !image.color().has_alpha() {
             return Ok(image.to_rgb8());
         }

@@ -1,17 +1,17 @@
 //! # demud-datasets
 //!
-//! Everything that turns files into collections for the `demud` engine, and the seeded
+//! Every file of the product, each with one typed reader and one writer, and the seeded
 //! collections the product generates itself:
 //!
 //! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
-//!   or `.npy` (with an items CSV of ids and labels), and label files matched by id;
+//!   or `.npy` (with an items CSV of ids and labels), label files matched by id, and writers;
 //! - [`atomic`]: all-or-nothing writes of a file or a whole folder;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
 //! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
 //!   record, reader and writer per file;
 //! - [`planted`]: seeded image collections with planted novelties and their masks;
-//! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the default data
-//!   of the main job).
+//! - [`synthetic`]: a seeded, imbalanced collection with a few rare classes (the data of
+//!   `demud demo`).
 
 #![warn(missing_docs)]
 
@@ -27,5 +27,5 @@ pub mod planted;
 pub mod run;
 pub mod synthetic;
 
-pub use error::{BoxError, LoadError, Result};
+pub use error::{BoxError, DataError, Result};
 pub use features::{CsvLayout, Detect, FeatureMatrix, FeatureTable};

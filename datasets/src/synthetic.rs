@@ -1,5 +1,5 @@
 //! A seeded, generated collection with imbalanced classes and a few rare ones: the default
-//! data of the main job until images are supported, and a test bed for discovery curves.
+//! data of `demud demo` (the engine alone), and a test bed for discovery curves.
 //!
 //! Each class is a Gaussian cloud around its own centre, stretched along a few class-specific
 //! directions, so that a rank-k model of the common classes explains them well and the rare

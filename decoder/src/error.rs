@@ -22,6 +22,18 @@ pub enum DecoderError {
         /// Which field is wrong and why.
         reason: String,
     },
+    /// `.npy` training features without the items file that names each row's image.
+    #[error("{}: no items file; the decoder needs each row's image id (pass --items)", path.display())]
+    NoItems {
+        /// The items file looked for.
+        path: PathBuf,
+    },
+    /// Training features with missing or infinite values.
+    #[error("{}: the decoder needs finite features (missing values found)", path.display())]
+    NotFinite {
+        /// The features file.
+        path: PathBuf,
+    },
     /// A batch size of zero.
     #[error("batch size must be positive")]
     BatchSize,
@@ -102,7 +114,7 @@ pub enum DecoderError {
     },
     /// Writing a checkpoint file or reading a training image failed.
     #[error(transparent)]
-    Data(#[from] demud_datasets::LoadError),
+    Data(#[from] demud_datasets::DataError),
 }
 
 /// Shorthand for results of this crate.

@@ -2,10 +2,74 @@
 //! do it: one [`Trainer::epoch`] after another, the checkpoint saved every few epochs and at
 //! the end, and a hook after each save (the command line draws the loss curve there).
 
-use crate::error::DecoderError;
+use crate::error::{DecoderError, Result};
+use crate::network::DecoderArch;
 use crate::training::{Trainer, TrainingRecord};
-use ndarray::{ArrayView2, ArrayView4};
+use demud_datasets::features::{items_path, read_features};
+use demud_datasets::images::{ImageCollection, ImageItem};
+use demud_datasets::{CsvLayout, FeatureMatrix};
+use ndarray::{Array2, ArrayView2, ArrayView4};
 use std::path::Path;
+
+/// A collection's feature vectors with the ids of the images they were computed from.
+#[derive(Clone, Debug)]
+pub struct TrainingSet {
+    /// One image id (its path under the image folder) per row.
+    pub ids: Vec<String>,
+    /// The features, in f32.
+    pub features: Array2<f32>,
+}
+
+impl TrainingSet {
+    /// Reads the features `extract` wrote (`.npy` with its items file, `items` or the one
+    /// beside it) or a features CSV whose ids are image paths; refuses non-finite values.
+    pub fn load(features: &Path, items: Option<&Path>) -> Result<Self> {
+        let beside = items_path(features);
+        let is_npy = features.extension().is_some_and(|e| e == "npy");
+        if items.is_none() && is_npy && !beside.is_file() {
+            return Err(DecoderError::NoItems { path: beside });
+        }
+        let table = read_features(features, CsvLayout::default(), items)?;
+        let matrix = match table.matrix {
+            FeatureMatrix::F32(m) => m,
+            FeatureMatrix::F64(m) => m.mapv(|v| v as f32),
+        };
+        if matrix.iter().any(|v| !v.is_finite()) {
+            return Err(DecoderError::NotFinite {
+                path: features.to_path_buf(),
+            });
+        }
+        Ok(TrainingSet {
+            ids: table.ids,
+            features: matrix,
+        })
+    }
+
+    /// The images of the rows, under `images`.
+    pub fn collection(&self, images: &Path) -> ImageCollection {
+        ImageCollection {
+            root: images.to_path_buf(),
+            items: self
+                .ids
+                .iter()
+                .map(|id| ImageItem {
+                    id: id.clone(),
+                    label: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The default architecture for these features: `image_size` px output, these hidden
+    /// widths, and the features read at [`input_scale`].
+    pub fn arch(&self, image_size: usize, hidden: &[usize]) -> DecoderArch {
+        DecoderArch {
+            input_scale: input_scale(self.features.view()),
+            hidden: hidden.to_vec(),
+            ..DecoderArch::new(self.features.ncols(), image_size)
+        }
+    }
+}
 
 /// The scale the decoder reads features at: 1 / RMS of the training features (1 for all-zero
 /// features), so that features and residuals of any layer reach the network at unit size.
@@ -63,8 +127,8 @@ pub fn train_with_checkpoints<E: From<DecoderError>>(
     dir: &Path,
     schedule: Schedule,
     mut on_progress: impl FnMut(Progress),
-    mut after_save: impl FnMut(&TrainingRecord) -> Result<(), E>,
-) -> Result<(), E> {
+    mut after_save: impl FnMut(&TrainingRecord) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let done = trainer.record().epochs_done;
     for epoch in done..schedule.epochs {
         let mean = trainer.epoch(features, targets, |pairs, loss| {

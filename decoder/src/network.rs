@@ -23,6 +23,10 @@ use std::path::Path;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
+/// Widths of the default decoder's hidden fully connected layers (D&B's full size is three of
+/// 4096).
+pub const DEFAULT_HIDDEN: [usize; 2] = [1024, 1024];
+
 /// The decoder's architecture (saved beside its weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecoderArch {
@@ -52,7 +56,7 @@ impl DecoderArch {
         DecoderArch {
             input_dim,
             input_scale: 1.0,
-            hidden: vec![1024, 1024],
+            hidden: DEFAULT_HIDDEN.to_vec(),
             start_channels: 256,
             start_side: 4,
             min_channels: 16,

@@ -56,9 +56,17 @@ pub enum EncoderError {
         #[source]
         source: serde_json::Error,
     },
+    /// Logits whose width is not the number of class names.
+    #[error("{classes} class names, but the layer has {values} values per image")]
+    ClassCount {
+        /// Class names.
+        classes: usize,
+        /// Values per row.
+        values: usize,
+    },
     /// Loading an image collection failed.
     #[error(transparent)]
-    Load(#[from] demud_datasets::LoadError),
+    Data(#[from] demud_datasets::DataError),
     /// Not one image of the collection could be read.
     #[error("none of the {total} images could be read{}", first.as_ref().map_or(String::new(), |e| format!(" (first problem: {e})")))]
     NothingReadable {
@@ -66,7 +74,7 @@ pub enum EncoderError {
         total: usize,
         /// The first image's problem.
         #[source]
-        first: Option<demud_datasets::LoadError>,
+        first: Option<demud_datasets::DataError>,
     },
     /// The bag of words has fewer descriptors than words to learn.
     #[error("a vocabulary of {words} words needs at least that many descriptors; the images gave {descriptors}")]

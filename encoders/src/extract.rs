@@ -7,7 +7,7 @@
 
 use crate::error::{EncoderError, Result, TorchContext};
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
-use demud_datasets::LoadError;
+use demud_datasets::DataError;
 use image::RgbImage;
 use ndarray::Array2;
 use tch::Tensor;
@@ -45,7 +45,7 @@ pub struct Extraction {
     /// The images that were read, in collection order; row i of `features` is `kept[i]`.
     pub kept: Vec<ImageItem>,
     /// Images that could not be read, with the reason.
-    pub skipped: Vec<(ImageItem, LoadError)>,
+    pub skipped: Vec<(ImageItem, DataError)>,
     /// `kept.len() x d`.
     pub features: Array2<f32>,
 }

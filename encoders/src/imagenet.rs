@@ -11,6 +11,8 @@
 //! ```
 
 use crate::error::{EncoderError, Result};
+use demud_datasets::atomic::write_atomic;
+use ndarray::ArrayView2;
 use std::path::Path;
 
 /// Reads a JSON list of class names.
@@ -37,4 +39,38 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
         .take(k)
         .map(|i| (i, (exp[i] / sum) as f32))
         .collect()
+}
+
+/// Writes each item's 5 most probable classes (`id,rank,class,name,probability`) from its row
+/// of `logits`, atomically.
+pub fn write_top5(
+    path: &Path,
+    names: &[String],
+    ids: &[&str],
+    logits: ArrayView2<f32>,
+) -> Result<()> {
+    if logits.ncols() != names.len() {
+        return Err(EncoderError::ClassCount {
+            classes: names.len(),
+            values: logits.ncols(),
+        });
+    }
+    Ok(write_atomic(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(["id", "rank", "class", "name", "probability"])?;
+        for (id, row) in ids.iter().zip(logits.rows()) {
+            let row: Vec<f32> = row.to_vec();
+            for (rank, (class, p)) in top_k(&row, 5).into_iter().enumerate() {
+                csv.write_record([
+                    id.to_string(),
+                    (rank + 1).to_string(),
+                    class.to_string(),
+                    names[class].clone(),
+                    format!("{p:.4}"),
+                ])?;
+            }
+        }
+        csv.flush()?;
+        Ok(())
+    })?)
 }

@@ -8,7 +8,7 @@ use thiserror::Error;
 pub enum ReportError {
     /// Reading or writing one of the run's files.
     #[error(transparent)]
-    Data(#[from] demud_datasets::LoadError),
+    Data(#[from] demud_datasets::DataError),
     /// The engine's evaluation refused its input.
     #[error(transparent)]
     Engine(#[from] demud::DemudError),

@@ -271,7 +271,7 @@ fn parameters(run: &RunFolder) -> Vec<(String, String)> {
 
 /// Copies a file into the report (atomically, as every output).
 fn copy_into(from: &Path, to: &Path) -> Result<()> {
-    let mut source = std::fs::File::open(from).map_err(|source| demud_datasets::LoadError::Io {
+    let mut source = std::fs::File::open(from).map_err(|source| demud_datasets::DataError::Io {
         path: from.to_path_buf(),
         source,
     })?;

@@ -7,7 +7,7 @@ use super::{
     TopFeatureRow, RUN_FORMAT, RUN_VERSION,
 };
 
-use crate::error::{LoadError, Result};
+use crate::error::{DataError, Result};
 use crate::features::{read_features, CsvLayout, FeatureMatrix, FeatureTable};
 use demud::{DemudError, DemudParams, Element, Init, ModelState, Selection, SubspaceModel};
 use ndarray::{Array1, Array2, ArrayView2};
@@ -52,13 +52,13 @@ pub struct Finished {
 
 /// Reads a saved model state (JSON written by [`write_model_state`]), checked.
 pub fn read_model_state(path: &Path) -> Result<ModelState> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let state: ModelState = serde_json::from_str(&text)
-        .map_err(|e| LoadError::file(path, format!("not a demud model state: {e}")))?;
-    state.checked().map_err(|source| LoadError::Engine {
+        .map_err(|e| DataError::file(path, format!("not a demud model state: {e}")))?;
+    state.checked().map_err(|source| DataError::Engine {
         path: path.to_path_buf(),
         at: String::new(),
         source,
@@ -73,7 +73,7 @@ pub fn write_model_state(path: &Path, state: &ModelState) -> Result<()> {
 /// Reads a weights file: one non-negative number per line (`#` comments and blank lines
 /// skipped), one line per feature.
 pub fn read_weights(path: &Path, d: usize) -> Result<Array1<f64>> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -88,7 +88,7 @@ pub fn read_weights(path: &Path, d: usize) -> Result<Array1<f64>> {
             .ok()
             .filter(|w| w.is_finite() && *w >= 0.0)
             .ok_or_else(|| {
-                LoadError::line(
+                DataError::line(
                     path,
                     i as u64 + 1,
                     format!("{line:?} is not a non-negative number"),
@@ -97,7 +97,7 @@ pub fn read_weights(path: &Path, d: usize) -> Result<Array1<f64>> {
         weights.push(w);
     }
     if weights.len() != d {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             path,
             format!("{} weights, the features have {d}", weights.len()),
         ));
@@ -130,7 +130,7 @@ pub fn run_discovery(
         match (k, &state) {
             (Some(k), _) => k,
             (None, Some(state)) => state.k,
-            (None, None) => return Err(LoadError::file(
+            (None, None) => return Err(DataError::file(
                 &inputs.features,
                 "k (the number of principal components) is required unless a saved model gives it",
             )),
@@ -138,7 +138,7 @@ pub fn run_discovery(
     let mut params = params.with_k(k);
     let start = match (&inputs.prior, state) {
         (Some(_), Some(_)) => {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 &inputs.features,
                 "give either prior items or a saved model, not both",
             ))
@@ -146,7 +146,7 @@ pub fn run_discovery(
         (Some(prior), None) => {
             let prior_table = read_features(prior, inputs.layout, None)?;
             if prior_table.matrix.dim().1 != d {
-                return Err(LoadError::file(
+                return Err(DataError::file(
                     prior,
                     format!(
                         "the prior data has {} features, {} has {d}",
@@ -233,7 +233,7 @@ fn run_engine<T: Element>(
 }
 
 /// Names the item and feature of a data error by id and feature name.
-fn engine_error(source: DemudError, table: &FeatureTable, path: &Path) -> LoadError {
+fn engine_error(source: DemudError, table: &FeatureTable, path: &Path) -> DataError {
     let at = match &source {
         DemudError::MissingValue { item, feature }
         | DemudError::InfiniteValue { item, feature } => {
@@ -246,7 +246,7 @@ fn engine_error(source: DemudError, table: &FeatureTable, path: &Path) -> LoadEr
         }
         _ => String::new(),
     };
-    LoadError::Engine {
+    DataError::Engine {
         path: path.to_path_buf(),
         at,
         source,

@@ -2,7 +2,7 @@
 //! map) and `localisation.json` (the summary per map).
 
 use super::{read_json, read_rows, write_json, write_rows, RenderFolder};
-use crate::error::{LoadError, Result};
+use crate::error::{DataError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -109,7 +109,7 @@ pub fn read_localisation(render: &RenderFolder) -> Result<Option<LocalisationRep
         .iter()
         .find(|&&r| !render.rows().iter().any(|row| row.rank == r))
     {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             &path,
             format!(
                 "rank {rank} is not among the rendered selections of {}: localise again",
@@ -119,7 +119,7 @@ pub fn read_localisation(render: &RenderFolder) -> Result<Option<LocalisationRep
     }
     let rows: Vec<LocalisationRow> = read_rows(&render.dir().join(LOCALISATION_CSV))?;
     if rows.len() != report.selected * report.maps.len() {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             &render.dir().join(LOCALISATION_CSV),
             format!(
                 "{} rows, {} says {} items x {} maps: localise again",

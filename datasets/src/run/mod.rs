@@ -38,7 +38,7 @@ pub use render::{
 };
 
 use crate::atomic::{commit_folder, write_atomic};
-use crate::error::{LoadError, Result};
+use crate::error::{DataError, Result};
 use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, UpdateMethod};
 use ndarray::{Array, Array2};
 use serde::de::DeserializeOwned;
@@ -246,7 +246,7 @@ pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
     if let Some(e) = &run.explanations {
         let shape = (run.selections.len(), record.n_features);
         if e.expected.dim() != shape || e.residual.dim() != shape {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 dir,
                 format!(
                     "explanations of {:?} and {:?} for {shape:?} selections x features",
@@ -284,7 +284,7 @@ impl RunFolder {
         let path = dir.join(SELECTIONS_FILE);
         let selections: Vec<SelectionRow> = read_rows(&path)?;
         if selections.len() != record.n_selected {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 &path,
                 format!(
                     "{} selections, {} says {}: the files are from different runs",
@@ -298,14 +298,14 @@ impl RunFolder {
         for (i, s) in selections.iter().enumerate() {
             let line = i as u64 + 2;
             if s.rank != i + 1 {
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     &path,
                     line,
                     format!("rank {} where {} was expected", s.rank, i + 1),
                 ));
             }
             if s.index >= record.n_items || std::mem::replace(&mut seen[s.index], true) {
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     &path,
                     line,
                     format!(
@@ -359,7 +359,7 @@ impl RunFolder {
     /// column per feature of the run.
     pub fn explanations(&self) -> Result<Explanations> {
         if self.record.explanations == ExplanationFiles::Skipped {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 &self.dir,
                 "this run was made without explanations (--no-explanations); run discover again without it",
             ));
@@ -369,7 +369,7 @@ impl RunFolder {
             let path = self.dir.join(name);
             let array: Array2<f64> = read_array(&path)?;
             if array.dim() != shape {
-                return Err(LoadError::file(
+                return Err(DataError::file(
                     &path,
                     format!(
                         "{:?} values, the run has {} selections x {} features: the files are from different runs",
@@ -412,17 +412,17 @@ pub(crate) fn write_rows<R: Serialize>(path: &Path, rows: &[R]) -> Result<()> {
 /// Reads CSV rows by their header names; a row that does not parse is an error naming its line.
 pub(crate) fn read_rows<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
-        csv::ErrorKind::Io(source) => LoadError::Io {
+        csv::ErrorKind::Io(source) => DataError::Io {
             path: path.to_path_buf(),
             source,
         },
-        other => LoadError::file(path, format!("{other:?}")),
+        other => DataError::file(path, format!("{other:?}")),
     })?;
     let mut rows = Vec::new();
     for row in reader.deserialize() {
         let row = row.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
-            LoadError::line(path, line, e.to_string())
+            DataError::line(path, line, e.to_string())
         })?;
         rows.push(row);
     }
@@ -446,18 +446,18 @@ struct Header {
 
 /// Reads a versioned JSON record, checking its format and version first.
 pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version: u32) -> Result<R> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let header: Header = serde_json::from_str(&text).map_err(|e| {
-        LoadError::file(
+        DataError::file(
             path,
             format!("not a {format} record (no format and version): {e}"),
         )
     })?;
     if header.format != format || header.version != version {
-        return Err(LoadError::file(
+        return Err(DataError::file(
             path,
             format!(
                 "{} version {} is not {format} version {version}",
@@ -465,7 +465,7 @@ pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version:
             ),
         ));
     }
-    serde_json::from_str(&text).map_err(|e| LoadError::file(path, format!("{format}: {e}")))
+    serde_json::from_str(&text).map_err(|e| DataError::file(path, format!("{format}: {e}")))
 }
 
 /// Writes an 8-bit image (RGB or grey) as PNG, atomically.
@@ -508,12 +508,12 @@ where
     D: ndarray::Dimension,
 {
     use ndarray_npy::ReadNpyExt;
-    let file = std::fs::File::open(path).map_err(|source| LoadError::Io {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     Array::<A, D>::read_npy(std::io::BufReader::new(file))
-        .map_err(|e| LoadError::file(path, format!("not the expected array: {e}")))
+        .map_err(|e| DataError::file(path, format!("not the expected array: {e}")))
 }
 
 #[cfg(test)]

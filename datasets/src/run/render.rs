@@ -6,7 +6,7 @@ use super::{
 };
 use super::{RunFolder, SelectionRow};
 use crate::atomic::commit_folder;
-use crate::error::{LoadError, Result};
+use crate::error::{DataError, Result};
 use image::RgbImage;
 use ndarray::{Array4, Axis};
 use serde::{Deserialize, Serialize};
@@ -188,7 +188,7 @@ impl RenderFolder {
         let path = dir.join(RENDERS_FILE);
         let rows: Vec<RenderRow> = read_rows(&path)?;
         if rows.len() != record.selections || rows.len() > run.selections().len() {
-            return Err(LoadError::file(
+            return Err(DataError::file(
                 &path,
                 format!(
                     "{} rows; render.json says {} and the run in {} has {} selections: the files are from different runs",
@@ -201,7 +201,7 @@ impl RenderFolder {
         }
         for (i, (row, selection)) in rows.iter().zip(run.selections()).enumerate() {
             if !row.is_of(selection) {
-                return Err(LoadError::line(
+                return Err(DataError::line(
                     &path,
                     i as u64 + 2,
                     format!(
@@ -248,7 +248,7 @@ impl RenderFolder {
             let array: Array4<f32> = read_array(&path)?;
             let s = self.record.decoder_summary.image_size;
             if array.len_of(Axis(0)) != self.rows.len() || array.shape()[1..] != [3, s, s] {
-                return Err(LoadError::file(
+                return Err(DataError::file(
                     &path,
                     format!(
                         "shape {:?}, but {} lists {} selections drawn at {s} px: the files are from different renders",

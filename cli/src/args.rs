@@ -1,0 +1,464 @@
+//! Every command's flags (clap only): the command modules turn them into library calls.
+
+use clap::{Args, Subcommand, ValueEnum};
+use demud::{Compatibility, Init, MissingPolicy, ScoreMethod, UpdateMethod};
+use demud_datasets::planted::{FlowerRecipe, PatchRecipe};
+use demud_datasets::synthetic::Recipe;
+use demud_datasets::Detect;
+use demud_decoder::TrainParams;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Options of `demud discover`.
+#[derive(Args, Debug, Clone)]
+pub struct DiscoverArgs {
+    /// Features: a CSV (id first, optional label column, optional header) or an n x d `.npy`.
+    #[arg(long, value_name = "FILE")]
+    pub features: PathBuf,
+    /// Ids and labels for `.npy` features: a CSV `id[,label]`, one row per item, in order
+    /// (default: `<stem>.items.csv` beside the .npy, as `extract` writes it, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub items: Option<PathBuf>,
+    /// Labels matched by id: a CSV `id,label` (overrides labels in the features file).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Number of principal components of the model (default: the --model-in state's).
+    #[arg(long, short)]
+    pub k: Option<usize>,
+    /// Number of selections to make (default: every item).
+    #[arg(long, short)]
+    pub n: Option<usize>,
+    /// First selection: `svd` (largest error under the top-k SVD of all items), `mean`
+    /// (farthest from the mean), `random` (with --seed) or a 0-based item index.
+    /// (Not with --prior or --model-in, which give the starting model.)
+    #[arg(long, default_value = "svd", value_name = "svd|mean|random|INDEX", conflicts_with_all = ["prior", "model_in"])]
+    pub init: InitArg,
+    /// Seed of the random init.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Model update after each selection.
+    #[arg(long, value_enum, default_value_t = UpdateArg::Brand)]
+    pub update: UpdateArg,
+    /// Which residuals count: both signs, only below expected (low), only above (high).
+    #[arg(long, value_enum, default_value_t = ScoreArg::Lowhigh)]
+    pub score: ScoreArg,
+    /// Per-feature weights: a file with one non-negative number per line, one line per feature.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Missing values (empty, nan, NA, ?): refuse them, replace by 0, or score observed
+    /// features only.
+    #[arg(long, value_enum, default_value_t = MissingArg::Error)]
+    pub missing: MissingArg,
+    /// `reference` reproduces wkiri/DEMUD's rank-0 quirk (U = e_0) for item-for-item comparison.
+    #[arg(long, value_enum, default_value_t = CompatArg::Clean)]
+    pub compat: CompatArg,
+    /// Prior items (same format and features): the model starts from them; never selected.
+    #[arg(long, value_name = "FILE")]
+    pub prior: Option<PathBuf>,
+    /// Continue from a saved model state (written by --model-out).
+    #[arg(long, value_name = "FILE", conflicts_with = "prior")]
+    pub model_in: Option<PathBuf>,
+    /// Save the final model state (JSON) for a later run.
+    #[arg(long, value_name = "FILE")]
+    pub model_out: Option<PathBuf>,
+    /// Output folder (replaced whole once the run is complete).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Re-project every item at every selection instead of the fast update.
+    #[arg(long)]
+    pub exact: bool,
+    /// Recompute the fast path's state exactly every N selections (0: never).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub refresh_every: usize,
+    /// Does the features CSV have a header row?
+    #[arg(long, value_enum, default_value_t = DetectArg::Auto)]
+    pub csv_header: DetectArg,
+    /// Does the features CSV have a label column (second)?
+    #[arg(long, value_enum, default_value_t = DetectArg::Auto)]
+    pub csv_labels: DetectArg,
+    /// Features listed per selection in top_features.csv (largest |residual| first).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub top_features: usize,
+    /// Do not write expected.npy / residual.npy (smaller run folders; render needs them).
+    #[arg(long)]
+    pub no_explanations: bool,
+    /// No progress bar or summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--init` value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InitArg {
+    /// Top-k SVD of all items.
+    Svd,
+    /// Farthest from the mean.
+    Mean,
+    /// Seeded random item.
+    Random,
+    /// This item.
+    Index(usize),
+}
+
+impl FromStr for InitArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "svd" => Ok(InitArg::Svd),
+            "mean" => Ok(InitArg::Mean),
+            "random" => Ok(InitArg::Random),
+            other => other
+                .parse()
+                .map(InitArg::Index)
+                .map_err(|_| format!("{s:?} is not svd, mean, random or a 0-based item index")),
+        }
+    }
+}
+
+impl From<InitArg> for Init {
+    fn from(init: InitArg) -> Init {
+        match init {
+            InitArg::Svd => Init::Svd,
+            InitArg::Mean => Init::Mean,
+            InitArg::Random => Init::Random,
+            InitArg::Index(i) => Init::Index(i),
+        }
+    }
+}
+
+macro_rules! value_enum {
+    ($name:ident => $target:ty { $($variant:ident => $value:expr),* $(,)? }) => {
+        #[doc = concat!("Command-line spelling of [`", stringify!($target), "`].")]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+        pub enum $name { $(#[allow(missing_docs)] $variant),* }
+        impl From<$name> for $target {
+            fn from(v: $name) -> $target { match v { $($name::$variant => $value),* } }
+        }
+    };
+}
+
+value_enum!(UpdateArg => UpdateMethod { Brand => UpdateMethod::Brand, Full => UpdateMethod::Full, Ross => UpdateMethod::Ross, Static => UpdateMethod::Static });
+value_enum!(ScoreArg => ScoreMethod { Lowhigh => ScoreMethod::LowHigh, Low => ScoreMethod::Low, High => ScoreMethod::High });
+value_enum!(MissingArg => MissingPolicy { Error => MissingPolicy::Error, Zero => MissingPolicy::Zero, Ignore => MissingPolicy::Ignore });
+value_enum!(CompatArg => Compatibility { Clean => Compatibility::Clean, Reference => Compatibility::Reference });
+value_enum!(DetectArg => Detect { Auto => Detect::Auto, Yes => Detect::Yes, No => Detect::No });
+
+/// Options of `demud extract`.
+#[derive(Args, Debug, Clone)]
+pub struct ExtractArgs {
+    /// Image folder: one subfolder per class (ImageFolder), or flat with --manifest.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// CSV `path,label` listing the images (paths relative to --images).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// The encoder.
+    #[arg(long, value_enum, default_value_t = ModelArg::EfficientnetLite0)]
+    pub model: ModelArg,
+    /// Layer: efficientnet-lite0 `block`, `pool` (default), `logits`; alexnet `pool5`, `fc6`,
+    /// `fc7` (default), `fc8`; torchscript `output` (default) or its tuple/dict names.
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Weights (.safetensors). Default for efficientnet-lite0: efficientnet-lite0.safetensors in
+    /// the models folder ($DEMUD_MODELS, else the checkout's models/, filled by scripts/setup);
+    /// required for alexnet; the module file for torchscript.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Input side of a TorchScript module.
+    #[arg(long, default_value_t = 224)]
+    pub input_size: u32,
+    /// Output features (n x d f32 .npy); the items CSV goes beside it as <stem>.items.csv.
+    #[arg(long, value_name = "FILE.npy")]
+    pub out: PathBuf,
+    /// Also write the features as CSV (id,label,f0,...) at <stem>.csv.
+    #[arg(long)]
+    pub csv: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Threads libtorch may use (default: its own choice, the number of cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Stop at the first unreadable image instead of skipping it with a warning.
+    #[arg(long)]
+    pub strict: bool,
+    /// For a logits layer: write each image's top-5 ImageNet classes to this CSV.
+    #[arg(long, value_name = "FILE")]
+    pub top5: Option<PathBuf>,
+    /// ImageNet class names (JSON list), for --top5 (default: imagenet-classes.json in the
+    /// models folder).
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
+    /// Side of the pixel baseline's image.
+    #[arg(long, default_value_t = 32)]
+    pub pixels_side: u32,
+    /// Words of the bag-of-visual-words vocabulary (the paper tried 3 to 20).
+    #[arg(long, default_value_t = 10)]
+    pub vocabulary: usize,
+    /// Seed of the vocabulary's k-means.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// No progress bar or summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--model` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// EfficientNet-Lite0 with its ImageNet weights (default).
+    EfficientnetLite0,
+    /// AlexNet, torchvision layout (weights converted to safetensors).
+    Alexnet,
+    /// A TorchScript module (--weights is the module file).
+    Torchscript,
+    /// Baseline: the image resized to --pixels-side and flattened (RGB in [0, 1]).
+    Pixels,
+    /// Baseline: bag of visual words, dense HOG descriptors, --vocabulary words (k-means).
+    Bow,
+}
+
+/// Options of `demud curve`.
+#[derive(Args, Debug, Clone)]
+pub struct CurveArgs {
+    /// Runs: `selections.csv` files, or the output folders that hold them.
+    #[arg(required = true, value_name = "SELECTIONS")]
+    pub runs: Vec<PathBuf>,
+    /// Labels of the whole collection, `id,label` (defines the classes and the random
+    /// baseline; without it the first run's own labels are the collection).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Numbers of selections t at which to report nAUC_t.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,50,300",
+        value_name = "T,..."
+    )]
+    pub at: Vec<usize>,
+    /// Random selection orders averaged for the random baseline.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub random: usize,
+    /// Seed of the random baseline.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Chart path: `<stem>.png` and `<stem>.svg` are written.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Names of the runs in the table and legend, comma-separated (default: folder names).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub names: Vec<String>,
+    /// Also write the nAUC table as CSV here.
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
+}
+
+/// Options of `demud demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Output folder.
+    #[arg(long, default_value = "results/demo", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed of the generated collection.
+    #[arg(long, default_value_t = Recipe::default().seed)]
+    pub seed: u64,
+    /// Principal components of the model.
+    #[arg(long, short, default_value_t = 10)]
+    pub k: usize,
+    /// Selections per run.
+    #[arg(long, short, default_value_t = 300)]
+    pub n: usize,
+    /// Random orders of the baseline.
+    #[arg(long, default_value_t = 1000)]
+    pub random: usize,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `demud plant`.
+#[derive(Args, Debug, Clone)]
+pub struct PlantArgs {
+    /// Which collection.
+    #[command(subcommand)]
+    pub recipe: RecipeArg,
+    /// Output folder.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "results/planted"
+    )]
+    pub out: PathBuf,
+    /// Seed of every random draw.
+    #[arg(long, global = true, default_value_t = 2018)]
+    pub seed: u64,
+    /// How many items get a novelty.
+    #[arg(long, global = true)]
+    pub planted: Option<usize>,
+}
+
+/// The recipes.
+#[derive(Subcommand, Debug, Clone)]
+pub enum RecipeArg {
+    /// Yellow flowers, discs and stars; a few flowers have a dark centre (the novelty).
+    Flowers {
+        /// Image side in pixels.
+        #[arg(long, default_value_t = FlowerRecipe::default().size)]
+        size: u32,
+        /// Items of the common classes (flowers, discs, stars), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "200,150,100")]
+        classes: Vec<usize>,
+    },
+    /// Real images with a foreign chequerboard patch pasted into a few of them.
+    Patch {
+        /// The images: one subfolder per class, or flat with --manifest.
+        #[arg(long, value_name = "DIR")]
+        images: PathBuf,
+        /// CSV `path,label` listing the images (paths relative to --images).
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Patch side as a share of the image's shorter side.
+        #[arg(long, default_value_t = PatchRecipe::default().patch_share)]
+        patch_share: f64,
+    },
+}
+
+/// Options of `demud train-decoder`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainDecoderArgs {
+    /// The image folder the features were extracted from (item ids are paths inside it).
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// The features (`extract`'s .npy with its items CSV beside it, or a features CSV).
+    #[arg(long, value_name = "FILE")]
+    pub features: PathBuf,
+    /// Items CSV of a .npy (default: `<stem>.items.csv` beside it).
+    #[arg(long, value_name = "FILE")]
+    pub items: Option<PathBuf>,
+    /// Checkpoint folder (decoder.safetensors, decoder.json, optimizer.safetensors, loss.csv,
+    /// loss.png).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Output image side in pixels (64 on a CPU; 128 or 227 with time or a GPU).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Widths of the hidden fully connected layers (D&B's full size: 4096,4096,4096).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1024,1024",
+        value_name = "W,..."
+    )]
+    pub hidden: Vec<usize>,
+    /// Total epochs (with --resume: including those already done).
+    #[arg(long, default_value_t = TrainParams::default().epochs)]
+    pub epochs: usize,
+    /// Pairs per step.
+    #[arg(long, default_value_t = TrainParams::default().batch_size)]
+    pub batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = TrainParams::default().learning_rate)]
+    pub lr: f64,
+    /// Seed of the initial weights and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue from the checkpoint in --out (its architecture, seed and optimizer state).
+    #[arg(long)]
+    pub resume: bool,
+    /// Save a checkpoint every N epochs (and always at the end).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub checkpoint_every: usize,
+    /// Threads libtorch may use (default: its own choice, the number of cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `demud render`.
+#[derive(Args, Debug, Clone)]
+pub struct RenderArgs {
+    /// The discovery run's folder (selections.csv, expected.npy, residual.npy).
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// The decoder checkpoint folder (from `train-decoder`).
+    #[arg(long, value_name = "DIR")]
+    pub decoder: PathBuf,
+    /// The image folder the run's item ids are paths in.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// Output folder (default: <run>/render; replaced whole).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Render only the first N selections.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Side of the saved original images.
+    #[arg(long, default_value_t = 128)]
+    pub original_size: u32,
+    /// Threads libtorch may use (default: its own choice, the number of cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+}
+
+/// Options of `demud report`.
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// The discovery run's folder.
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// The render folder (default: <run>/render when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub render: Option<PathBuf>,
+    /// Labels of the whole collection, `id,label` (default: those of the run's features).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Output folder (default: <run>/report).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Title of the page.
+    #[arg(long, default_value = "DEMUD discovery report")]
+    pub title: String,
+    /// Random orders averaged for the random baseline.
+    #[arg(long, default_value_t = 1000)]
+    pub random: usize,
+}
+
+/// Options of `demud localise`.
+#[derive(Args, Debug, Clone)]
+pub struct LocaliseArgs {
+    /// The render folder (from `render`).
+    #[arg(long, value_name = "DIR")]
+    pub render: PathBuf,
+    /// The planted collection's folder (from `plant`: planted.csv and masks/).
+    #[arg(long, value_name = "DIR")]
+    pub planted: PathBuf,
+}
+
+/// Options of `demud pipeline`.
+#[derive(Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// Output folder.
+    #[arg(long, default_value = "results/pipeline", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed of the batch and of the decoder (the archive uses the next one).
+    #[arg(long, default_value_t = 2018)]
+    pub seed: u64,
+    /// Principal components of DEMUD's model.
+    #[arg(long, short, default_value_t = 10)]
+    pub k: usize,
+    /// Selections.
+    #[arg(long, short, default_value_t = 40)]
+    pub n: usize,
+    /// Decoder training epochs (456 images: about 4 s each on 2 cores).
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    /// Decoder output side in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
