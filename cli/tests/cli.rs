@@ -778,3 +778,53 @@ fn the_engine_links_openblas_ahead_of_libtorch() {
         assert!(openblas < torch, "{text}");
     }
 }
+
+#[test]
+fn a_run_folder_moves_with_its_data_and_opens_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("data")).unwrap();
+    small_csv(&project.join("data"));
+    // Relative paths, from the project folder.
+    let out = Command::new(env!("CARGO_BIN_EXE_demud"))
+        .current_dir(&project)
+        .args([
+            "discover",
+            "--features",
+            "data/small.csv",
+            "--k",
+            "2",
+            "--out",
+            "runs/one",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("runs/one/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["features"], "../../data/small.csv");
+
+    // Move the whole project, then report from an unrelated working directory.
+    let moved = dir.path().join("elsewhere/project");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&project, &moved).unwrap();
+    let printed = ok(&[
+        "report",
+        "--run",
+        s(&moved.join("runs/one")),
+        "--random",
+        "10",
+    ]);
+    assert!(printed.contains("index.html"), "{printed}");
+    let html = std::fs::read_to_string(moved.join("runs/one/report/index.html")).unwrap();
+    assert!(
+        html.contains("id=\"nauc\""),
+        "the collection's labels were found: {html}"
+    );
+}

@@ -42,6 +42,20 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// A parser (CSV, `.npy`, JSON, image decoder) refused the file or one of its lines; its
+    /// error is the source.
+    #[error("{}{}: {what}: {source}", path.display(), line.map_or(String::new(), |l| format!(", line {l}")))]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line, where the parser gives one.
+        line: Option<u64>,
+        /// What the file should have been.
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: BoxError,
+    },
     /// A file or folder could not be written; nothing was changed at `path`.
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -82,6 +96,19 @@ impl DataError {
     pub(crate) fn write(path: &std::path::Path, source: impl Into<BoxError>) -> Self {
         DataError::Write {
             path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+    pub(crate) fn parse(
+        path: &std::path::Path,
+        line: Option<u64>,
+        what: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        DataError::Parse {
+            path: path.to_path_buf(),
+            line,
+            what: what.into(),
             source: source.into(),
         }
     }

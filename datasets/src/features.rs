@@ -106,18 +106,24 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
     }
 }
 
-fn csv_error(path: &Path, err: csv::Error) -> DataError {
-    let line = err.position().map(|p| p.line()).unwrap_or(0);
-    match err.into_kind() {
-        csv::ErrorKind::Io(source) => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        csv::ErrorKind::Utf8 { err, .. } => {
-            DataError::line(path, line, format!("not UTF-8 text: {err}"))
+/// A CSV reader's error: an I/O error as such, anything else with its line, the csv crate's
+/// error kept as the source.
+pub(crate) fn csv_error(path: &Path, err: csv::Error) -> DataError {
+    let line = err.position().map(|p| p.line());
+    if matches!(err.kind(), csv::ErrorKind::Io(_)) {
+        if let csv::ErrorKind::Io(source) = err.into_kind() {
+            return DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            };
         }
-        other => DataError::line(path, line, format!("{other:?}")),
+        unreachable!("checked to be an I/O error");
     }
+    let what = match err.kind() {
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text",
+        _ => "not readable CSV",
+    };
+    DataError::parse(path, line, what, err)
 }
 
 /// Reads the non-empty records of a CSV file with their 1-based line numbers.
@@ -322,7 +328,7 @@ pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
     use ndarray_npy::{ReadNpyError, ReadNpyExt};
     let open = || std::fs::File::open(path).map_err(io_error(path));
     let describe =
-        |e: ReadNpyError| DataError::file(path, format!("not a 2-D f32 or f64 .npy array: {e}"));
+        |e: ReadNpyError| DataError::parse(path, None, "not a 2-D f32 or f64 .npy array", e);
     let matrix = match Array2::<f32>::read_npy(open()?) {
         Ok(a) => FeatureMatrix::F32(a),
         Err(ReadNpyError::WrongDescriptor(_)) => {

@@ -147,7 +147,7 @@ impl ImageCollection {
     pub fn load(&self, item: &ImageItem) -> Result<RgbImage> {
         let path = self.path(item);
         let image = image::open(&path)
-            .map_err(|e| DataError::file(&path, format!("cannot decode image: {e}")))?;
+            .map_err(|e| DataError::parse(&path, None, "cannot decode image", e))?;
         if !image.color().has_alpha() {
             return Ok(image.to_rgb8());
         }

@@ -57,7 +57,7 @@ pub fn read_model_state(path: &Path) -> Result<ModelState> {
         source,
     })?;
     let state: ModelState = serde_json::from_str(&text)
-        .map_err(|e| DataError::file(path, format!("not a demud model state: {e}")))?;
+        .map_err(|e| DataError::parse(path, None, "not a demud model state", e))?;
     state.checked().map_err(|source| DataError::Engine {
         path: path.to_path_buf(),
         at: String::new(),

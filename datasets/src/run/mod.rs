@@ -39,6 +39,7 @@ pub use render::{
 
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
+use crate::features::csv_error;
 use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, UpdateMethod};
 use ndarray::{Array, Array2};
 use serde::de::DeserializeOwned;
@@ -411,19 +412,10 @@ pub(crate) fn write_rows<R: Serialize>(path: &Path, rows: &[R]) -> Result<()> {
 
 /// Reads CSV rows by their header names; a row that does not parse is an error naming its line.
 pub(crate) fn read_rows<R: DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
-        csv::ErrorKind::Io(source) => DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => DataError::file(path, format!("{other:?}")),
-    })?;
+    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
     let mut rows = Vec::new();
     for row in reader.deserialize() {
-        let row = row.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            DataError::line(path, line, e.to_string())
-        })?;
+        let row = row.map_err(|e| csv_error(path, e))?;
         rows.push(row);
     }
     Ok(rows)
@@ -451,9 +443,11 @@ pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version:
         source,
     })?;
     let header: Header = serde_json::from_str(&text).map_err(|e| {
-        DataError::file(
+        DataError::parse(
             path,
-            format!("not a {format} record (no format and version): {e}"),
+            None,
+            format!("not a {format} record (no format and version)"),
+            e,
         )
     })?;
     if header.format != format || header.version != version {
@@ -465,7 +459,8 @@ pub(crate) fn read_json<R: DeserializeOwned>(path: &Path, format: &str, version:
             ),
         ));
     }
-    serde_json::from_str(&text).map_err(|e| DataError::file(path, format!("{format}: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| DataError::parse(path, None, format!("not a {format} record"), e))
 }
 
 /// Writes an 8-bit image (RGB or grey) as PNG, atomically.
@@ -513,7 +508,7 @@ where
         source,
     })?;
     Array::<A, D>::read_npy(std::io::BufReader::new(file))
-        .map_err(|e| DataError::file(path, format!("not the expected array: {e}")))
+        .map_err(|e| DataError::parse(path, None, "not the expected array", e))
 }
 
 #[cfg(test)]
