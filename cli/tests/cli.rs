@@ -827,4 +827,14 @@ fn a_run_folder_moves_with_its_data_and_opens_from_any_directory() {
         html.contains("id=\"nauc\""),
         "the collection's labels were found: {html}"
     );
+
+    // A features file replaced since the run is refused, by name, not silently relabelled.
+    let features = moved.join("data/small.csv");
+    let text = std::fs::read_to_string(&features).unwrap();
+    std::fs::write(&features, text.replace("item", "other")).unwrap();
+    let err = fails(&["report", "--run", s(&moved.join("runs/one"))]);
+    assert!(
+        err.contains("small.csv") && err.contains("not the items this run ranked"),
+        "{err}"
+    );
 }

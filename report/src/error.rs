@@ -32,6 +32,12 @@ pub enum ReportError {
         /// The item.
         id: String,
     },
+    /// A run's feature file that no longer holds the items the run ranked.
+    #[error("{}: not the items this run ranked (other item count or ids); the run's features changed since, run discover again", path.display())]
+    FeaturesChanged {
+        /// The feature file.
+        path: PathBuf,
+    },
     /// A run with no selections.
     #[error("{}: no selections", path.display())]
     NoSelections {

@@ -3,7 +3,7 @@
 //! escaping on); each section's content is built by one small function here.
 
 use crate::curves::{evaluate, plot_rows, RunLabels, TableRow};
-use crate::error::Result;
+use crate::error::{ReportError, Result};
 use demud_datasets::atomic::{commit_folder, write_atomic};
 use demud_datasets::features::{match_labels, read_features, read_items};
 use demud_datasets::run::{LocalisationReport, RenderFolder, RunFolder, Start};
@@ -35,7 +35,18 @@ pub struct ReportInput<'a> {
 /// collection is unlabelled.
 pub fn collection_labels(run: &RunFolder, labels: Option<&Path>) -> Result<Option<Vec<String>>> {
     let items = run.items_path();
-    let table = read_features(&run.features_path(), CsvLayout::default(), items.as_deref())?;
+    let features = run.features_path();
+    let table = read_features(&features, CsvLayout::default(), items.as_deref())?;
+    // The file must still be the one the run ranked: same item count, same ids at the
+    // selected rows.
+    let changed = table.ids.len() != run.record().n_items
+        || run
+            .selections()
+            .iter()
+            .any(|s| table.ids.get(s.index) != Some(&s.id));
+    if changed {
+        return Err(ReportError::FeaturesChanged { path: features });
+    }
     let labels_file = labels.map(Path::to_path_buf).or_else(|| run.labels_path());
     Ok(match labels_file {
         Some(path) => Some(match_labels(&table.ids, &read_items(&path)?, &path)?),
