@@ -232,3 +232,40 @@ fn a_render_of_another_run_is_refused() {
         "{err}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any ids and labels (commas, quotes, newlines, unicode) and any finite scores read back
+    /// exactly: CSV quoting and the shortest round-trip number text lose nothing.
+    #[test]
+    fn selections_of_any_text_and_score_read_back_exactly(
+        rows in proptest::collection::vec(
+            (".{0,12}", ".{0,12}", proptest::num::f64::NORMAL | proptest::num::f64::ZERO),
+            1..8,
+        )
+    ) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("run");
+        let selections: Vec<SelectionRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (id, label, score))| SelectionRow {
+                rank: i + 1,
+                index: i,
+                id: id.clone(),
+                label: label.clone(),
+                score: *score,
+            })
+            .collect();
+        let run = NewRun {
+            record: record(&root.path().join("f.csv"), selections.len(), 2),
+            selections: selections.clone(),
+            top_features: vec![],
+            explanations: None,
+        };
+        write_run(&dir, &run).unwrap();
+        let back = RunFolder::open(&dir).unwrap();
+        proptest::prop_assert_eq!(back.selections(), &selections[..]);
+    }
+}
