@@ -142,6 +142,15 @@ fn readers_name_the_file_that_belongs_to_another_run() {
         .to_string();
     assert!(err.contains("--no-explanations"), "{err}");
 
+    // A run.json that is not JSON: named, with serde's error kept as the source.
+    let broken = root.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join(RUN_FILE), "{ not json").unwrap();
+    let err = RunFolder::open(&broken).unwrap_err();
+    assert!(err.to_string().contains("run.json"), "{err}");
+    let source = std::error::Error::source(&err).expect("the parser's error is kept");
+    assert!(source.is::<serde_json::Error>(), "{source:?}");
+
     // A renamed column is an error naming the file and line, not a silent misread.
     let text = std::fs::read_to_string(dir.join(SELECTIONS_FILE)).unwrap();
     std::fs::write(dir.join(SELECTIONS_FILE), text.replace("index", "row")).unwrap();
