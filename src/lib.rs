@@ -12,7 +12,8 @@
 //! - [`model`]: the subspace model and its incremental updates (Brand, Ross);
 //! - [`scoring`]: score variants, weights, missing values;
 //! - [`evaluation`]: discovery curves, nAUC, oracle and random baselines;
-//! - [`state`]: the versioned saved model.
+//! - [`state`]: the versioned saved model;
+//! - [`peers`]: the other methods a benchmark ranks the same features with.
 //!
 //! ```
 //! use demud::{DemudParams, Init, UpdateMethod};
@@ -46,6 +47,7 @@ pub mod element;
 pub mod error;
 pub mod evaluation;
 pub mod model;
+pub mod peers;
 pub mod scoring;
 pub mod state;
 

@@ -1,0 +1,1 @@
+//! The peers' ranking methods, which the benchmark compares with DEMUD on the same features.
