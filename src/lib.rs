@@ -8,6 +8,8 @@
 //! The crate does no I/O and knows nothing of images or command lines; loaders live in
 //! `demud-datasets`, the command line in `demud-cli`.
 //!
+//! - [`conditioning`]: fitted feature transforms applied before ranking (centre, unit length,
+//!   power, whitening);
 //! - [`discovery`]: the loop, its parameters and the fast score update;
 //! - [`model`]: the subspace model and its incremental updates (Brand, Ross);
 //! - [`scoring`]: score variants, weights, missing values;
@@ -42,6 +44,7 @@
 extern crate blas_src;
 extern crate openblas_src;
 
+pub mod conditioning;
 pub mod discovery;
 pub mod element;
 pub mod error;
@@ -51,6 +54,7 @@ pub mod peers;
 pub mod scoring;
 pub mod state;
 
+pub use conditioning::{Conditioner, Conditioning};
 pub use discovery::{
     Compatibility, DemudParams, Discovery, Init, ScorePath, Selection, UpdateMethod,
 };
