@@ -15,7 +15,7 @@
 //! ```
 
 use crate::error::{DemudError, Result};
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
@@ -78,6 +78,76 @@ pub fn random_baseline(classes: &[usize], t: usize, orders: usize, seed: u64) ->
     sum.into_iter().map(|s| s / orders.max(1) as f64).collect()
 }
 
+/// Mean and standard deviation of a statistic over random orders.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The mean.
+    pub mean: f64,
+    /// The (population) standard deviation.
+    pub sd: f64,
+}
+
+/// `nAUC_t` of `orders` seeded uniformly random orders, summarised for each t of `at`: the
+/// random baseline of the papers' tables (mean) and how far a method must be from it to
+/// differ from chance (sd). `classes[i]` is the class code of item i; t beyond the collection
+/// is clamped to its size.
+pub fn random_nauc(
+    classes: &[usize],
+    at: &[usize],
+    orders: usize,
+    seed: u64,
+) -> Result<Vec<Spread>> {
+    let n_classes = classes.iter().copied().collect::<HashSet<_>>().len();
+    let t_max = at.iter().copied().max().unwrap_or(0).min(classes.len());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = classes.to_vec();
+    let mut sums = vec![(0.0, 0.0); at.len()];
+    for _ in 0..orders {
+        let (prefix, _) = order.partial_shuffle(&mut rng, t_max);
+        let curve = discovery_curve(prefix.iter());
+        for (sum, &t) in sums.iter_mut().zip(at) {
+            let v = nauc(&curve, n_classes, t.min(t_max))?;
+            sum.0 += v;
+            sum.1 += v * v;
+        }
+    }
+    let k = orders.max(1) as f64;
+    Ok(sums
+        .into_iter()
+        .map(|(s, s2)| {
+            let mean = s / k;
+            Spread {
+                mean,
+                sd: (s2 / k - mean * mean).max(0.0).sqrt(),
+            }
+        })
+        .collect())
+}
+
+/// The unbalanced variant of a labelled collection (Lee & Wagstaff 2018, Table 1): half of the
+/// classes (rounded down), drawn with `seed`, are cut to one item each, drawn with the same
+/// generator; every item of the other classes stays. Returns the kept item indices, ascending.
+pub fn unbalanced_subset(classes: &[usize], seed: u64) -> Vec<usize> {
+    let mut by_class: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, &c) in classes.iter().enumerate() {
+        by_class.entry(c).or_default().push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut ids: Vec<usize> = by_class.keys().copied().collect();
+    ids.shuffle(&mut rng);
+    let cut: HashSet<usize> = ids[..ids.len() / 2].iter().copied().collect();
+    let mut kept = Vec::with_capacity(classes.len());
+    for (class, members) in &by_class {
+        if cut.contains(class) {
+            kept.push(*members.choose(&mut rng).expect("a class has a member"));
+        } else {
+            kept.extend_from_slice(members);
+        }
+    }
+    kept.sort_unstable();
+    kept
+}
+
 /// Codes labels as integers 0.. in order of first appearance; returns codes and class count.
 pub fn class_codes<L: Eq + Hash + Clone>(labels: &[L]) -> (Vec<usize>, usize) {
     let mut codes = std::collections::HashMap::new();
@@ -122,6 +192,42 @@ mod tests {
         }
         // Same seed, same baseline.
         assert_eq!(mean, random_baseline(&classes, 4, 20_000, 7));
+    }
+
+    #[test]
+    fn random_nauc_spread_matches_the_exact_distribution() {
+        // Two classes of 1 and 3 items, t = 2: the curve is 1,2 (nAUC 100) when the rare item
+        // is among the first two (probability 1/2), else 1,1 (nAUC 2/3 * 100).
+        let classes = [0, 1, 1, 1];
+        let spread = random_nauc(&classes, &[2], 40_000, 3).unwrap();
+        let (hi, lo) = (100.0, 200.0 / 3.0);
+        let mean = (hi + lo) / 2.0;
+        assert!((spread[0].mean - mean).abs() < 0.3, "{spread:?}");
+        assert!((spread[0].sd - (hi - lo) / 2.0).abs() < 0.3, "{spread:?}");
+        // t = 4: the rare item at position 1, 2, 3 or 4 (each 1/4) gives curve sums 7, 7, 6, 5
+        // over the oracle's 7.
+        let all = random_nauc(&classes, &[4, 10], 40_000, 3).unwrap();
+        let exact = 100.0 * (7.0 + 7.0 + 6.0 + 5.0) / (4.0 * 7.0);
+        assert!((all[0].mean - exact).abs() < 0.3, "{all:?} vs {exact}");
+        assert_eq!(all[1], all[0], "t beyond the collection is clamped");
+    }
+
+    #[test]
+    fn the_unbalanced_variant_cuts_half_the_classes_to_one_item() {
+        // 6 classes of 4 items each.
+        let classes: Vec<usize> = (0..24).map(|i| i / 4).collect();
+        let kept = unbalanced_subset(&classes, 11);
+        let mut per_class = [0; 6];
+        for &i in &kept {
+            per_class[classes[i]] += 1;
+        }
+        let mut counts = per_class.to_vec();
+        counts.sort_unstable();
+        assert_eq!(counts, vec![1, 1, 1, 4, 4, 4]);
+        assert!(kept.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(kept, unbalanced_subset(&classes, 11), "seeded");
+        let other_seeds: Vec<Vec<usize>> = (0..8).map(|s| unbalanced_subset(&classes, s)).collect();
+        assert!(other_seeds.iter().any(|k| *k != kept), "the seed matters");
     }
 
     #[test]
