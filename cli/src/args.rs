@@ -36,6 +36,13 @@ pub struct DiscoverArgs {
     /// Seed of the random init.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Feature conditioning before ranking, fitted on --prior when given, else on the
+    /// collection (a --model-in state brings its own): `none`, or steps joined by `+` from
+    /// `centre`, `l2` (unit length), `power` (signed square root), `whiten:D` (PCA-whitening to
+    /// D dimensions). `auto`: the recommended `centre+l2` for `.npy` (image) features, `none`
+    /// for CSV tables, for data with missing values and with --compat reference.
+    #[arg(long, default_value = "auto", value_name = "auto|none|STEPS")]
+    pub conditioning: ConditioningArg,
     /// Model update after each selection.
     #[arg(long, value_enum, default_value_t = UpdateArg::Brand)]
     pub update: UpdateArg,
@@ -98,6 +105,22 @@ pub enum InitArg {
     Random,
     /// This item.
     Index(usize),
+}
+
+/// `--conditioning`: `auto` (the run picks) or the steps.
+#[derive(Clone, Debug)]
+pub struct ConditioningArg(pub Option<demud::Conditioning>);
+
+impl FromStr for ConditioningArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim() == "auto" {
+            return Ok(ConditioningArg(None));
+        }
+        s.parse()
+            .map(|c| ConditioningArg(Some(c)))
+            .map_err(|e: demud::DemudError| e.to_string())
+    }
 }
 
 impl FromStr for InitArg {
@@ -251,6 +274,128 @@ pub struct CurveArgs {
     /// Also write the nAUC table as CSV here.
     #[arg(long, value_name = "FILE")]
     pub table: Option<PathBuf>,
+}
+
+/// Options of `demud benchmark`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchmarkArgs {
+    /// A feature file to rank, `NAME=FILE` (CSV, or `.npy` with its items file); repeat for
+    /// each feature kind. All must list the same items.
+    #[arg(long = "features", value_name = "NAME=FILE")]
+    pub features: Vec<Named>,
+    /// A labelled image folder (class subfolders, or any layout with --manifest): every
+    /// --kinds is extracted into OUT/features/ first (kept, and reused by the next run).
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// With --images: a CSV of `path[,label]` rows relative to the folder.
+    #[arg(long, value_name = "FILE", requires = "images")]
+    pub manifest: Option<PathBuf>,
+    /// With --images: the feature kinds, `pixels[:SIDE]`, `bow[:WORDS]`,
+    /// `efficientnet-lite0:LAYER` (or `effnet:LAYER`), `alexnet:LAYER`, `torchscript:OUTPUT`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pixels,bow:20,effnet:block,effnet:pool,effnet:logits",
+        value_name = "KIND,..."
+    )]
+    pub kinds: Vec<String>,
+    /// Weights of an alexnet or torchscript kind (EfficientNet uses the models folder's).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// A label set, `NAME=FILE` or FILE (a CSV `id,label`); repeat for several label levels.
+    /// Default: the labels of the feature files' items (or of the manifest).
+    #[arg(long = "labels", value_name = "NAME=FILE")]
+    pub labels: Vec<Named>,
+    /// Methods: `demud`, `static` (the papers' SVD baseline) and the peers `rx`, `iforest`,
+    /// `knn`, `lof`, `farthest`, `typiclust`, `probcover`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "demud,static,rx,iforest,knn,lof,farthest,typiclust,probcover",
+        value_name = "METHOD,..."
+    )]
+    pub methods: Vec<String>,
+    /// Conditionings each method is run under (see `discover --conditioning`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "none,centre+l2",
+        value_name = "STEPS,..."
+    )]
+    pub conditioning: Vec<String>,
+    /// Principal components of demud and static (capped at half the features).
+    #[arg(long, short, default_value_t = 50)]
+    pub k: usize,
+    /// The k of the sweep table (demud under the recommended conditioning); `--k-sweep ''`
+    /// for none.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,20,50,100",
+        value_name = "K,..."
+    )]
+    pub k_sweep: Vec<usize>,
+    /// Numbers of selections t of the columns; the largest is the number of selections.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,50,300",
+        value_name = "T,..."
+    )]
+    pub at: Vec<usize>,
+    /// Variants: `full` (every item) and `unbalanced` (half of the classes cut to one item).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "full,unbalanced",
+        value_name = "VARIANT,..."
+    )]
+    pub variants: Vec<String>,
+    /// Random orders of the random baseline.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub random: usize,
+    /// Seed of the unbalanced cut, the seeded methods and the random baseline.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads of libtorch during extraction (default: all cores).
+    #[arg(long)]
+    pub threads: Option<i32>,
+    /// Output folder: cells/, features/, table.md, table.csv, k_sweep.md, figures/.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No progress bars or summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `NAME=FILE`, or `FILE` (named after its stem).
+#[derive(Clone, Debug)]
+pub struct Named {
+    /// The name.
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl FromStr for Named {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, path) = match s.split_once('=') {
+            Some((name, path)) => (name.trim().to_string(), PathBuf::from(path)),
+            None => {
+                let path = PathBuf::from(s);
+                let stem = path
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (stem, path)
+            }
+        };
+        if name.is_empty() || path.as_os_str().is_empty() {
+            return Err(format!("{s:?} is not NAME=FILE"));
+        }
+        Ok(Named { name, path })
+    }
 }
 
 /// Options of `demud demo`.

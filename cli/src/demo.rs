@@ -8,7 +8,8 @@ use anyhow::Result;
 use demud::{DemudParams, Init, UpdateMethod};
 use demud_datasets::features::write_csv_features;
 use demud_datasets::run::{
-    run_discovery, write_run, DiscoveryInputs, DiscoveryOutputs, ExplanationFiles,
+    run_discovery, write_run, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
+    ExplanationFiles,
 };
 use demud_datasets::synthetic::Recipe;
 use demud_report::curves::{evaluate, format_table, plot_rows, read_run_labels, write_table};
@@ -63,9 +64,16 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             .seed(args.seed)
             .n_select(args.n);
         let bar = progress_bar(verbosity, name, args.n as u64);
-        let finished = run_discovery(&inputs, params, Some(args.k), outputs, |done, _| {
-            bar.set_position(done as u64)
-        })?;
+        let finished = run_discovery(
+            &inputs,
+            DiscoverySettings {
+                params,
+                k: Some(args.k),
+                conditioning: None,
+            },
+            outputs,
+            |done, _| bar.set_position(done as u64),
+        )?;
         bar.finish_and_clear();
         write_run(&out, &finished.run)?;
         read_back.push(read_run_labels(&out, name.to_string(), None)?);

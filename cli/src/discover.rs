@@ -7,7 +7,7 @@ use demud::{DemudParams, ScorePath};
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::run::{
     run_discovery, write_model_state, write_run, DiscoveryInputs, DiscoveryOutputs,
-    ExplanationFiles,
+    DiscoverySettings, ExplanationFiles,
 };
 use demud_datasets::CsvLayout;
 use std::path::PathBuf;
@@ -66,7 +66,12 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
     };
     let verbosity = Verbosity::from_quiet(args.quiet);
     let bar = progress_bar(verbosity, "selecting", 0);
-    let finished = run_discovery(&inputs, params, args.k, outputs, |done, total| {
+    let settings = DiscoverySettings {
+        params,
+        k: args.k,
+        conditioning: args.conditioning.0.clone(),
+    };
+    let finished = run_discovery(&inputs, settings, outputs, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })

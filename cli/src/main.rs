@@ -2,6 +2,7 @@
 //! its arguments into calls of the library crates and prints; no command uses another.
 
 mod args;
+mod benchmark;
 mod curve;
 mod demo;
 mod discover;
@@ -20,7 +21,8 @@ use clap::{Parser, Subcommand};
 ///
 /// `discover` ranks the items of a feature file by how poorly a model of the items already
 /// selected explains them, and writes each selection's expected and novel content;
-/// `curve` measures, against labels, how fast runs find every class (discovery curve, nAUC);
+/// `curve` measures, against labels, how fast runs find every class (discovery curve, nAUC),
+/// and `benchmark` does so for many feature kinds and methods at once;
 /// `extract` turns images into CNN features; `train-decoder` learns to draw feature vectors
 /// as images and `render` draws each selection's expected and novel content with it;
 /// `report` writes an HTML report; `plant` and `localise` measure whether the renders point
@@ -51,6 +53,12 @@ enum Command {
     #[command(after_help = "Example:
   demud curve runs/brand runs/static --labels labels.csv --at 10,50,300 --plot runs/curve.png")]
     Curve(args::CurveArgs),
+    /// The papers' Table 1 on labelled features or images: feature kinds x methods x
+    /// conditionings x variants, nAUC, random and oracle, a k sweep and figures (resumable).
+    #[command(after_help = "Examples:
+  demud benchmark --features pool=pool.npy --features logits=logits.npy --labels classes.csv --out runs/bench
+  demud benchmark --images emoji/ --manifest manifest.csv --labels coarse=coarse.csv --labels fine=fine.csv --out runs/emoji-bench")]
+    Benchmark(args::BenchmarkArgs),
     /// The engine alone on a built-in generated feature collection: discover, curve, chart.
     Demo(args::DemoArgs),
     /// Write a collection with planted novelties and their masks.
@@ -85,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::Benchmark(args) => benchmark::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Plant(args) => plant::run(args),
         Command::TrainDecoder(args) => train_decoder::run(args),

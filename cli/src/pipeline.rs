@@ -20,7 +20,7 @@ use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, MANIFEST_FILE};
 use demud_datasets::run::{
     run_discovery, write_localisation, write_render, write_run, DiscoveryInputs, DiscoveryOutputs,
-    ExplanationFiles, RenderFolder, RunFolder,
+    DiscoverySettings, ExplanationFiles, RenderFolder, RunFolder,
 };
 use demud_decoder::explain::{render_run, RenderOptions};
 use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet};
@@ -157,9 +157,16 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         };
         let params = DemudParams::new(args.k).n_select(args.n);
         let bar = progress_bar(verbosity, "selecting", args.n as u64);
-        let finished = run_discovery(&inputs, params, Some(args.k), outputs, |done, _| {
-            bar.set_position(done as u64)
-        })?;
+        let finished = run_discovery(
+            &inputs,
+            DiscoverySettings {
+                params,
+                k: Some(args.k),
+                conditioning: None,
+            },
+            outputs,
+            |done, _| bar.set_position(done as u64),
+        )?;
         bar.finish_and_clear();
         Ok(write_run(&run_dir, &finished.run)?)
     })?;

@@ -77,6 +77,27 @@ impl FeatureMatrix {
             FeatureMatrix::F64(a) => a.clone(),
         }
     }
+    /// Item (row) `i` in f64.
+    pub fn row_f64(&self, i: usize) -> ndarray::Array1<f64> {
+        match self {
+            FeatureMatrix::F32(a) => a.row(i).mapv(f64::from),
+            FeatureMatrix::F64(a) => a.row(i).to_owned(),
+        }
+    }
+    /// Fits a conditioning on every item.
+    pub fn fit(&self, conditioning: &demud::Conditioning) -> demud::Result<demud::Conditioner> {
+        match self {
+            FeatureMatrix::F32(a) => conditioning.fit(a.view()),
+            FeatureMatrix::F64(a) => conditioning.fit(a.view()),
+        }
+    }
+    /// Whether any value is NaN (missing).
+    pub fn has_missing(&self) -> bool {
+        match self {
+            FeatureMatrix::F32(a) => a.iter().any(|v| v.is_nan()),
+            FeatureMatrix::F64(a) => a.iter().any(|v| v.is_nan()),
+        }
+    }
     /// The precision's name, `"f32"` or `"f64"`.
     pub fn precision(&self) -> &'static str {
         match self {
@@ -420,10 +441,10 @@ const FINGERPRINT_PREFIX: &str = "# demud-features";
 /// Bytes hashed at each end of a `.npy` for its fingerprint.
 const FINGERPRINT_SPAN: u64 = 4 << 20;
 
-/// A cheap identity of a `.npy` file: its size and an xxh3 hash of its first and last 4 MiB
+/// A cheap identity of a file (a `.npy`, a CSV): its size and an xxh3 hash of its first and last 4 MiB
 /// (the header, the first rows and the last rows). Two extractions of different images or
 /// layers differ there.
-fn fingerprint(path: &Path) -> Result<String> {
+pub fn fingerprint(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(io_error(path))?;
     let size = file.metadata().map_err(io_error(path))?.len();
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();

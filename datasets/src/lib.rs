@@ -5,6 +5,7 @@
 //!
 //! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
 //!   or `.npy` (with an items CSV of ids and labels), label files matched by id, and writers;
+//! - [`benchmark`]: the benchmark folder, one record per finished cell, and computing a cell;
 //! - [`atomic`]: all-or-nothing writes of a file or a whole folder;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
 //! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
@@ -20,6 +21,7 @@ extern crate blas_src;
 extern crate openblas_src;
 
 pub mod atomic;
+pub mod benchmark;
 pub mod error;
 pub mod features;
 pub mod images;

@@ -64,6 +64,12 @@ pub enum EncoderError {
         /// Values per row.
         values: usize,
     },
+    /// An extractor asked for with a wrong or missing option.
+    #[error("{reason}")]
+    Spec {
+        /// What is wrong, naming the option.
+        reason: String,
+    },
     /// Loading an image collection failed.
     #[error(transparent)]
     Data(#[from] demud_datasets::DataError),

@@ -10,6 +10,7 @@
 //! - [`baselines`]: the papers' pixel and bag-of-visual-words features (no libtorch);
 //! - [`extract`](mod@extract): the loop, the [`Encoder`] trait of CNNs and [`LayerExtractor`],
 //!   which makes one CNN layer a feature extractor;
+//! - [`kinds`]: which extractor to build ([`ExtractorSpec`]), from flags or a short name;
 //! - [`imagenet`]: ImageNet class names for the logits layers;
 //! - [`weights`]: loading safetensors weights.
 //!
@@ -23,8 +24,10 @@ pub mod efficientnet;
 pub mod error;
 pub mod extract;
 pub mod imagenet;
+pub mod kinds;
 pub mod torchscript;
 pub mod weights;
 
 pub use error::{EncoderError, Result};
 pub use extract::{extract, Encoder, Extraction, FeatureExtractor, LayerExtractor, OnUnreadable};
+pub use kinds::{ExtractorSpec, Model};

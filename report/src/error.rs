@@ -9,6 +9,12 @@ pub enum ReportError {
     /// Reading or writing one of the run's files.
     #[error(transparent)]
     Data(#[from] demud_datasets::DataError),
+    /// A benchmark that cannot run as asked.
+    #[error("benchmark: {reason}")]
+    Benchmark {
+        /// Why, naming the option or input.
+        reason: String,
+    },
     /// The engine's evaluation refused its input.
     #[error(transparent)]
     Engine(#[from] demud::DemudError),

@@ -2,6 +2,7 @@
 //!
 //! Evaluation and presentation of runs, after the engine and the decoder:
 //!
+//! - [`benchmark`]: the discovery benchmark's tables (markdown, CSV) and figures;
 //! - [`curves`]: discovery curves and nAUC tables of runs against labels, with the random
 //!   baseline and the oracle;
 //! - [`localisation`]: how well explanation maps point at planted novelties' masks;
@@ -10,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod benchmark;
 pub mod charts;
 pub mod curves;
 pub mod error;

@@ -3,13 +3,16 @@
 //! The command line's `discover`, `demo` and `pipeline` all run discoveries through here.
 
 use super::{
-    ExplanationFiles, Explanations, NewRun, Precision, RunRecord, SelectionRow, Start,
-    TopFeatureRow, RUN_FORMAT, RUN_VERSION,
+    ConditioningRecord, ExplanationFiles, Explanations, FittedOn, NewRun, Precision, RunRecord,
+    SelectionRow, Start, TopFeatureRow, RUN_FORMAT, RUN_VERSION,
 };
 
 use crate::error::{DataError, Result};
 use crate::features::{read_features, CsvLayout, FeatureMatrix, FeatureTable};
-use demud::{DemudError, DemudParams, Element, Init, ModelState, Selection, SubspaceModel};
+use demud::{
+    Compatibility, Conditioner, Conditioning, DemudError, DemudParams, Element, Init, ModelState,
+    Selection, SubspaceModel,
+};
 use ndarray::{Array1, Array2, ArrayView2};
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,19 @@ pub struct DiscoveryInputs {
     pub model_in: Option<PathBuf>,
     /// How to read a CSV.
     pub layout: CsvLayout,
+}
+
+/// How a discovery ranks, beside its inputs.
+#[derive(Clone, Debug)]
+pub struct DiscoverySettings {
+    /// The engine's parameters (the init is replaced by the prior's or the saved model's when
+    /// given).
+    pub params: DemudParams,
+    /// Principal components; `None` takes the saved model's.
+    pub k: Option<usize>,
+    /// The feature conditioning, fitted on the prior when given, else on the collection;
+    /// `None` takes the saved model's, or [`Conditioning::recommended`] without one.
+    pub conditioning: Option<Conditioning>,
 }
 
 /// What a discovery writes beside the selections.
@@ -105,16 +121,20 @@ pub fn read_weights(path: &Path, d: usize) -> Result<Array1<f64>> {
     Ok(Array1::from(weights))
 }
 
-/// Loads the inputs, runs DEMUD with `params` (whose init is replaced by the prior's or the
-/// saved model's when given; `k = None` takes the saved model's), and builds the run folder's
-/// records. `progress(done, total)` is called after each selection.
+/// Loads the inputs, conditions the features, runs DEMUD with the settings and builds the run
+/// folder's records, with the explanations mapped back to the original features.
+/// `progress(done, total)` is called after each selection.
 pub fn run_discovery(
     inputs: &DiscoveryInputs,
-    params: DemudParams,
-    k: Option<usize>,
+    settings: DiscoverySettings,
     outputs: DiscoveryOutputs,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Finished> {
+    let DiscoverySettings {
+        params,
+        k,
+        conditioning,
+    } = settings;
     let started = std::time::Instant::now();
     let mut table = read_features(&inputs.features, inputs.layout, inputs.items.as_deref())?;
     if let Some(labels) = &inputs.labels {
@@ -136,6 +156,16 @@ pub fn run_discovery(
             )),
         };
     let mut params = params.with_k(k);
+    let engine_error_at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DataError::Engine {
+            path: path.clone(),
+            at: String::new(),
+            source,
+        }
+    };
+    let mut fitted_on = FittedOn::Collection;
+    let mut conditioner = None;
     let start = match (&inputs.prior, state) {
         (Some(_), Some(_)) => {
             return Err(DataError::file(
@@ -144,6 +174,7 @@ pub fn run_discovery(
             ))
         }
         (Some(prior), None) => {
+            let prior_path = prior.clone();
             let prior_table = read_features(prior, inputs.layout, None)?;
             if prior_table.matrix.dim().1 != d {
                 return Err(DataError::file(
@@ -155,12 +186,48 @@ pub fn run_discovery(
                     ),
                 ));
             }
-            params = params.init(Init::Prior(prior_table.matrix.to_f64()));
-            Start::Prior {
-                path: prior.clone(),
-            }
+            let prior = prior_table.matrix.to_f64();
+            let fitted = conditioning
+                .clone()
+                .unwrap_or_else(|| default_conditioning(inputs, &params, &table))
+                .fit(prior.view())
+                .map_err(engine_error_at(&prior_path))?;
+            let prior = fitted
+                .transform(prior.view())
+                .map_err(engine_error_at(&prior_path))?;
+            fitted_on = FittedOn::Prior;
+            conditioner = Some(fitted);
+            params = params.init(Init::Prior(prior));
+            Start::Prior { path: prior_path }
         }
         (None, Some(state)) => {
+            let model_path = inputs.model_in.clone().expect("a model file");
+            let saved = state
+                .conditioner
+                .unwrap_or_else(|| Conditioner::identity(state.model.dim()));
+            if let Some(asked) = &conditioning {
+                if *asked != saved.conditioning() {
+                    return Err(DataError::file(
+                        &model_path,
+                        format!(
+                            "the saved model ranks features conditioned by {}; a run continuing it cannot use {asked} (leave the conditioning out to use the model's)",
+                            saved.conditioning()
+                        ),
+                    ));
+                }
+            }
+            if saved.input_dim() != d {
+                return Err(DataError::file(
+                    &model_path,
+                    format!(
+                        "the saved model takes {} features, {} has {d}",
+                        saved.input_dim(),
+                        inputs.features.display()
+                    ),
+                ));
+            }
+            fitted_on = FittedOn::Model;
+            conditioner = Some(saved);
             params = params.init(Init::Model(state.model));
             Start::Model {
                 path: inputs.model_in.clone().expect("a model file"),
@@ -174,14 +241,33 @@ pub fn run_discovery(
             Init::Prior(_) | Init::Model(_) => unreachable!("set only from files here"),
         },
     };
+    let conditioner = match conditioner {
+        Some(c) => c,
+        None => table
+            .matrix
+            .fit(&conditioning.unwrap_or_else(|| default_conditioning(inputs, &params, &table)))
+            .map_err(|e| engine_error(e, &table, &inputs.features))?,
+    };
     if let Some(w) = &inputs.weights {
-        params = params.weights(read_weights(w, d)?);
+        let weights = read_weights(w, d)?;
+        if conditioner.output_dim() != d {
+            return Err(DataError::file(
+                w,
+                format!(
+                    "per-feature weights apply to the features DEMUD ranks, and the conditioning {} turns {d} features into {}: give weights without whitening",
+                    conditioner.conditioning(),
+                    conditioner.output_dim()
+                ),
+            ));
+        }
+        params = params.weights(weights);
     }
     let (selections, model) = match &table.matrix {
-        FeatureMatrix::F32(a) => run_engine(&params, a.view(), &mut progress),
-        FeatureMatrix::F64(a) => run_engine(&params, a.view(), &mut progress),
+        FeatureMatrix::F32(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
+        FeatureMatrix::F64(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
     }
     .map_err(|e| engine_error(e, &table, &inputs.features))?;
+    let selections = explain_in_features(&conditioner, &table.matrix, selections);
 
     let record = RunRecord {
         format: RUN_FORMAT.into(),
@@ -206,11 +292,16 @@ pub fn run_discovery(
         compat: params.compatibility(),
         score_path: params.score_path(),
         refresh_every: params.refresh_interval(),
+        conditioning: Some(ConditioningRecord {
+            steps: conditioner.conditioning(),
+            fitted_on,
+            dims: conditioner.output_dim(),
+        }),
         seed: params.seed_value(),
         explanations: outputs.explanations,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let model = model.map(|m| ModelState::new(m, &params));
+    let model = model.map(|m| ModelState::new(m, &params).with_conditioner(conditioner));
     Ok(Finished {
         run: records(record, &table, &selections, outputs),
         model,
@@ -219,9 +310,16 @@ pub fn run_discovery(
 
 fn run_engine<T: Element>(
     params: &DemudParams,
+    conditioner: &Conditioner,
     data: ArrayView2<T>,
     progress: &mut impl FnMut(usize, usize),
 ) -> demud::Result<(Vec<Selection>, Option<SubspaceModel>)> {
+    let conditioned = if conditioner.is_identity() {
+        None
+    } else {
+        Some(conditioner.transform(data)?)
+    };
+    let data = conditioned.as_ref().map_or(data.view(), |c| c.view());
     let mut discovery = params.discover(data)?;
     let total = discovery.len_total();
     let mut selections = Vec::with_capacity(total);
@@ -230,6 +328,46 @@ fn run_engine<T: Element>(
         progress(selections.len(), total);
     }
     Ok((selections, discovery.model().cloned()))
+}
+
+/// The conditioning a run gets when none is asked for: [`Conditioning::recommended`] for
+/// image features (`.npy` files, as `extract` writes them), none for CSV tables (whose columns
+/// have their own units), for data with missing values, and under the reference-compatibility
+/// switch (the reference ranks raw features).
+fn default_conditioning(
+    inputs: &DiscoveryInputs,
+    params: &DemudParams,
+    table: &FeatureTable,
+) -> Conditioning {
+    let is_npy = inputs
+        .features
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if is_npy && params.compatibility() == Compatibility::Clean && !table.matrix.has_missing() {
+        Conditioning::recommended()
+    } else {
+        Conditioning::none()
+    }
+}
+
+/// Maps each selection's explanation from the conditioned space back to the features: the
+/// explanation files and `top_features.csv` then speak of the features the user gave.
+fn explain_in_features(
+    conditioner: &Conditioner,
+    matrix: &FeatureMatrix,
+    mut selections: Vec<Selection>,
+) -> Vec<Selection> {
+    if conditioner.is_identity() {
+        return selections;
+    }
+    for s in &mut selections {
+        let item = matrix.row_f64(s.index);
+        let (expected, residual) =
+            conditioner.explain_in_input_space(item.view(), s.expected.view());
+        s.expected = expected;
+        s.residual = residual;
+    }
+    selections
 }
 
 /// Names the item and feature of a data error by id and feature name.

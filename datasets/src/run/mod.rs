@@ -24,7 +24,7 @@ mod render;
 
 pub use discover::{
     read_model_state, read_weights, run_discovery, write_model_state, DiscoveryInputs,
-    DiscoveryOutputs, Finished,
+    DiscoveryOutputs, DiscoverySettings, Finished,
 };
 
 pub use localisation::{
@@ -90,6 +90,30 @@ pub enum Start {
     },
 }
 
+/// Which items a run's feature conditioning was fitted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FittedOn {
+    /// The collection ranked.
+    Collection,
+    /// The prior items (the archive the collection is ranked against).
+    Prior,
+    /// It came with the saved model the run continued.
+    Model,
+}
+
+/// The feature conditioning of a run: DEMUD ranked the conditioned features; the explanation
+/// files hold x̂ and e mapped back to the original features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConditioningRecord {
+    /// The steps, in order (empty: none).
+    pub steps: demud::Conditioning,
+    /// What they were fitted on.
+    pub fitted_on: FittedOn,
+    /// Features of the conditioned space (fewer than the input's after whitening).
+    pub dims: usize,
+}
+
 /// The precision the collection was stored and scanned in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -151,6 +175,9 @@ pub struct RunRecord {
     pub score_path: ScorePath,
     /// Exact refresh interval of the fast path.
     pub refresh_every: usize,
+    /// The feature conditioning (absent in runs made before conditioning existed: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditioning: Option<ConditioningRecord>,
     /// Seed of the random init.
     pub seed: u64,
     /// Whether the explanation arrays were written.

@@ -22,6 +22,7 @@ fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
         compat: Compatibility::Clean,
         score_path: ScorePath::Auto,
         refresh_every: 256,
+        conditioning: None,
         seed: 0,
         explanations: ExplanationFiles::Written,
         seconds: 0.0,
@@ -276,5 +277,169 @@ proptest::proptest! {
         write_run(&dir, &run).unwrap();
         let back = RunFolder::open(&dir).unwrap();
         proptest::prop_assert_eq!(back.selections(), &selections[..]);
+    }
+}
+
+mod conditioned_runs {
+    use super::super::{
+        read_model_state, run_discovery, write_model_state, DiscoveryInputs, DiscoveryOutputs,
+        DiscoverySettings, ExplanationFiles, FittedOn,
+    };
+    use crate::features::write_npy_features;
+    use demud::{Conditioning, DemudParams};
+    use ndarray::Array2;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use std::path::{Path, PathBuf};
+
+    /// 60 items of 8 features with unequal scales, written as `.npy` features.
+    fn features(dir: &Path, name: &str, seed: u64) -> (PathBuf, Array2<f32>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let matrix = Array2::from_shape_fn((60, 8), |(_, j)| {
+            (j as f32 + 1.0) * rng.random_range(-1.0..1.0) + 3.0
+        });
+        let ids: Vec<String> = (0..60).map(|i| format!("{name}{i}")).collect();
+        let path = dir.join(format!("{name}.npy"));
+        write_npy_features(&path, &ids, None, &matrix).unwrap();
+        (path, matrix)
+    }
+
+    fn settings(k: Option<usize>, conditioning: Option<&str>) -> DiscoverySettings {
+        DiscoverySettings {
+            params: DemudParams::new(3).n_select(10),
+            k,
+            conditioning: conditioning.map(|c| c.parse().unwrap()),
+        }
+    }
+
+    const OUTPUTS: DiscoveryOutputs = DiscoveryOutputs {
+        top_features: 2,
+        explanations: ExplanationFiles::Written,
+    };
+
+    #[test]
+    fn a_conditioned_run_ranks_the_conditioned_features_and_explains_in_the_original_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, matrix) = features(dir.path(), "day", 1);
+        let inputs = DiscoveryInputs {
+            features: path,
+            ..Default::default()
+        };
+        let finished = run_discovery(
+            &inputs,
+            settings(Some(3), Some("centre+l2")),
+            OUTPUTS,
+            |_, _| {},
+        )
+        .unwrap();
+        let record = finished.run.record.conditioning.clone().unwrap();
+        assert_eq!(record.steps.to_string(), "centre+l2");
+        assert_eq!(record.fitted_on, FittedOn::Collection);
+        // The same picks as DEMUD on features conditioned by hand.
+        let conditioner = Conditioning::recommended().fit(matrix.view()).unwrap();
+        let by_hand: Vec<usize> = DemudParams::new(3)
+            .n_select(10)
+            .discover(conditioner.transform(matrix.view()).unwrap().view())
+            .unwrap()
+            .map(|s| s.unwrap().index)
+            .collect();
+        let picks: Vec<usize> = finished.run.selections.iter().map(|s| s.index).collect();
+        assert_eq!(picks, by_hand);
+        // Expected plus novel content is the item itself, in its own 8 features.
+        let explanations = finished.run.explanations.as_ref().unwrap();
+        assert_eq!(explanations.expected.ncols(), 8);
+        for (r, s) in finished.run.selections.iter().enumerate() {
+            let sum = &explanations.expected.row(r) + &explanations.residual.row(r);
+            let item = matrix.row(s.index).mapv(f64::from);
+            assert!(sum.iter().zip(&item).all(|(a, b)| (a - b).abs() < 1e-9));
+        }
+        // A saved model carries its conditioner; a run continuing it conditions the next
+        // batch with it, and refuses another conditioning.
+        let model_path = dir.path().join("model.json");
+        write_model_state(&model_path, finished.model.as_ref().unwrap()).unwrap();
+        let saved = read_model_state(&model_path).unwrap();
+        assert_eq!(saved.conditioner.as_ref(), Some(&conditioner));
+        let (next, _) = features(dir.path(), "next", 2);
+        let continued = DiscoveryInputs {
+            features: next.clone(),
+            model_in: Some(model_path.clone()),
+            ..Default::default()
+        };
+        let run = run_discovery(&continued, settings(None, None), OUTPUTS, |_, _| {}).unwrap();
+        let record = run.run.record.conditioning.unwrap();
+        assert_eq!(
+            (record.steps.to_string().as_str(), record.fitted_on),
+            ("centre+l2", FittedOn::Model)
+        );
+        let err = run_discovery(&continued, settings(None, Some("none")), OUTPUTS, |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("conditioned by centre+l2") && err.contains("model.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_conditioning_is_fitted_on_the_prior_when_one_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let (archive, archive_matrix) = features(dir.path(), "archive", 3);
+        let (batch, batch_matrix) = features(dir.path(), "batch", 4);
+        let inputs = DiscoveryInputs {
+            features: batch,
+            prior: Some(archive),
+            ..Default::default()
+        };
+        let finished = run_discovery(
+            &inputs,
+            settings(Some(3), Some("centre+power")),
+            OUTPUTS,
+            |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(
+            finished.run.record.conditioning.unwrap().fitted_on,
+            FittedOn::Prior
+        );
+        let conditioner = "centre+power"
+            .parse::<Conditioning>()
+            .unwrap()
+            .fit(archive_matrix.view())
+            .unwrap();
+        let prior = conditioner
+            .transform(archive_matrix.mapv(f64::from).view())
+            .unwrap();
+        let by_hand: Vec<usize> = DemudParams::new(3)
+            .n_select(10)
+            .init(demud::Init::Prior(prior))
+            .discover(conditioner.transform(batch_matrix.view()).unwrap().view())
+            .unwrap()
+            .map(|s| s.unwrap().index)
+            .collect();
+        let picks: Vec<usize> = finished.run.selections.iter().map(|s| s.index).collect();
+        assert_eq!(picks, by_hand);
+    }
+
+    #[test]
+    fn auto_conditions_npy_features_and_leaves_csv_tables_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = features(dir.path(), "img", 5);
+        let npy = DiscoveryInputs {
+            features: path,
+            ..Default::default()
+        };
+        let run = run_discovery(&npy, settings(Some(3), None), OUTPUTS, |_, _| {}).unwrap();
+        assert_eq!(
+            run.run.record.conditioning.unwrap().steps,
+            Conditioning::recommended()
+        );
+        let csv = dir.path().join("table.csv");
+        std::fs::write(&csv, "a,1,2\nb,3,1\nc,0,5\nd,2,2\n").unwrap();
+        let table = DiscoveryInputs {
+            features: csv,
+            ..Default::default()
+        };
+        let run = run_discovery(&table, settings(Some(1), None), OUTPUTS, |_, _| {}).unwrap();
+        assert!(run.run.record.conditioning.unwrap().steps.is_none());
     }
 }
