@@ -9,7 +9,6 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
-use std::cmp::Ordering;
 
 /// Target number of distances held at once (16 MiB of f64).
 const BLOCK_ELEMS: usize = 1 << 21;
@@ -78,37 +77,55 @@ fn block_rows(cols: usize) -> usize {
 /// Calls `f(start, d2)` for consecutive blocks of rows of `a`, where `d2[(r, j)]` is the
 /// squared distance between item `start + r` of `a` and item `j` of `b` (both centred on the
 /// same mean). One matrix product per block.
-pub(crate) fn for_each_block(
+pub(crate) fn for_each_block(a: &Points, b: &Points, f: impl FnMut(usize, ArrayView2<'_, f64>)) {
+    blocks(a, b, false, block_rows(b.len()), f)
+}
+
+/// The upper triangle of the distances among `points`, half the work of
+/// [`for_each_block`]: `f(start, d2)` gets `d2[(r, c)]`, the squared distance between items
+/// `start + r` and `start + c`. Every pair (i, j) with i <= j is in the block of row i;
+/// callers take `c >= r` (or `c > r` without the item itself), since the block's first
+/// columns also repeat pairs of earlier rows of the same block.
+pub(crate) fn for_each_upper_block(points: &Points, f: impl FnMut(usize, ArrayView2<'_, f64>)) {
+    blocks(points, points, true, block_rows(points.len()), f)
+}
+
+/// The blocked loop with `rows` rows per block.
+fn blocks(
     a: &Points,
     b: &Points,
+    upper: bool,
+    rows: usize,
     mut f: impl FnMut(usize, ArrayView2<'_, f64>),
 ) {
     let (n, m) = (a.len(), b.len());
     if n == 0 || m == 0 {
         return;
     }
-    let rows = block_rows(m).min(n);
+    let rows = rows.clamp(1, n);
     let mut buf = Array2::<f64>::zeros((rows, m));
     let mut start = 0;
     while start < n {
         let end = (start + rows).min(n);
-        let mut d2 = buf.slice_mut(s![..end - start, ..]);
+        let first = if upper { start } else { 0 };
+        let mut d2 = buf.slice_mut(s![..end - start, ..m - first]);
         // d2 = -2 A_blk B^T, then add the norms and clamp.
-        general_mat_mul(-2.0, &a.x.slice(s![start..end, ..]), &b.x.t(), 0.0, &mut d2);
+        general_mat_mul(
+            -2.0,
+            &a.x.slice(s![start..end, ..]),
+            &b.x.slice(s![first.., ..]).t(),
+            0.0,
+            &mut d2,
+        );
         for (r, mut row) in d2.outer_iter_mut().enumerate() {
             let an = a.norms[start + r];
             row.iter_mut()
-                .zip(&b.norms)
+                .zip(b.norms.slice(s![first..]))
                 .for_each(|(v, &bn)| *v = ((an + bn) + *v).max(0.0));
         }
         f(start, d2.view());
         start = end;
     }
-}
-
-/// Orders (squared distance, index) pairs: nearer first, ties by lower index.
-pub(crate) fn by_distance_then_index(a: &(f64, usize), b: &(f64, usize)) -> Ordering {
-    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
 /// The k nearest neighbours of every item among the others (an item is not its own
@@ -126,24 +143,23 @@ pub(crate) fn k_nearest(points: &Points, k: usize) -> Neighbours {
     debug_assert!(k >= 1 && k < n);
     let mut idx = Array2::<usize>::zeros((n, k));
     let mut dist = Array2::<f64>::zeros((n, k));
-    let mut cand: Vec<(f64, usize)> = Vec::with_capacity(n);
+    let mut best: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
     for_each_block(points, points, |start, d2| {
         for (r, row) in d2.outer_iter().enumerate() {
             let i = start + r;
-            cand.clear();
-            cand.extend(
-                row.iter()
-                    .enumerate()
-                    .filter(|&(j, _)| j != i)
-                    .map(|(j, &v)| (v, j)),
-            );
-            // The k smallest by (distance, index), then in order.
-            if k < cand.len() {
-                cand.select_nth_unstable_by(k - 1, by_distance_then_index);
+            // The k nearest so far, sorted by (distance, index). Scanning j upwards, an item
+            // equally distant to one kept has a higher index, so it goes after it: ties fall
+            // to the lower index without comparing indices.
+            best.clear();
+            for (j, &v) in row.iter().enumerate() {
+                if j == i || (best.len() == k && v >= best[k - 1].0) {
+                    continue;
+                }
+                let at = best.partition_point(|e| e.0 <= v);
+                best.insert(at, (v, j));
+                best.truncate(k);
             }
-            let nearest = &mut cand[..k];
-            nearest.sort_unstable_by(by_distance_then_index);
-            for (c, &(v, j)) in nearest.iter().enumerate() {
+            for (c, &(v, j)) in best.iter().enumerate() {
                 idx[(i, c)] = j;
                 dist[(i, c)] = v.sqrt();
             }
@@ -155,7 +171,7 @@ pub(crate) fn k_nearest(points: &Points, k: usize) -> Neighbours {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use ndarray::{array, Array2};
 
     #[test]
     fn blocked_distances_match_the_definition() {
@@ -172,6 +188,45 @@ mod tests {
             }
         });
         assert_eq!(seen, 16);
+        let mut seen = 0;
+        for_each_upper_block(&p, |start, d2| {
+            for (r, row) in d2.outer_iter().enumerate() {
+                for (c, &v) in row.iter().enumerate().skip(r) {
+                    let (i, j) = (start + r, start + c);
+                    let diff = &data.row(i) - &data.row(j);
+                    assert!((v - diff.dot(&diff)).abs() < 1e-12);
+                    seen += 1;
+                }
+            }
+        });
+        assert_eq!(seen, 10);
+    }
+
+    #[test]
+    fn several_blocks_cover_every_pair_once() {
+        let data = Array2::from_shape_fn((7, 3), |(i, f)| {
+            ((i * 5 + f * 3) % 7) as f64 - 2.5 * f as f64
+        });
+        let p = Points::centred(data.view());
+        for upper in [false, true] {
+            let mut seen = Array2::<usize>::zeros((7, 7));
+            blocks(&p, &p, upper, 3, |start, d2| {
+                for (r, row) in d2.outer_iter().enumerate() {
+                    let skip = if upper { r } else { 0 };
+                    let first = if upper { start } else { 0 };
+                    for (c, &v) in row.iter().enumerate().skip(skip) {
+                        let (i, j) = (start + r, first + c);
+                        let diff = &data.row(i) - &data.row(j);
+                        assert!((v - diff.dot(&diff)).abs() < 1e-12, "{i}, {j}");
+                        seen[(i, j)] += 1;
+                    }
+                }
+            });
+            for ((i, j), &count) in seen.indexed_iter() {
+                let want = usize::from(!upper || i <= j);
+                assert_eq!(count, want, "upper {upper}: pair {i}, {j}");
+            }
+        }
     }
 
     #[test]
@@ -182,5 +237,33 @@ mod tests {
         assert_eq!(nb.idx.row(1).to_vec(), vec![0, 2]);
         assert_eq!(nb.idx.row(0).to_vec(), vec![1, 2]);
         assert_eq!(nb.dist.row(0).to_vec(), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn neighbours_match_a_full_sort_on_a_grid_full_of_ties() {
+        // 16 items on a 4 x 4 integer grid: the mean is a multiple of 1/16, so every
+        // distance is exact and ties are real.
+        let data = Array2::from_shape_fn((16, 2), |(i, f)| {
+            if f == 0 {
+                (i % 4) as f64
+            } else {
+                (i / 4) as f64
+            }
+        });
+        for k in [1, 3, 5, 15] {
+            let nb = k_nearest(&Points::centred(data.view()), k);
+            for i in 0..16 {
+                let mut all: Vec<(f64, usize)> = (0..16)
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let d = &data.row(i) - &data.row(j);
+                        (d.dot(&d), j)
+                    })
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let want: Vec<usize> = all[..k].iter().map(|e| e.1).collect();
+                assert_eq!(nb.idx.row(i).to_vec(), want, "item {i}, k = {k}");
+            }
+        }
     }
 }

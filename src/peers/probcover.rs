@@ -16,8 +16,8 @@
 //! into K pseudo-classes, then the largest δ of a grid for which at least α = 0.95 of the
 //! balls are *pure* (every item in the ball shares its centre's pseudo-class).
 //!
-//! The graph is built exactly from blocked distances (one matrix product per block of rows)
-//! and kept as adjacency lists: memory O(n + edges), which grows with δ.
+//! The graph is built exactly from blocked distances (one matrix product per block of rows,
+//! each pair once) and kept as adjacency lists: memory O(n + edges), which grows with δ.
 //!
 //! ```
 //! use demud::peers::{probcover, Delta, ProbCoverParams};
@@ -33,7 +33,7 @@
 //! assert_eq!(picks, vec![1, 4, 2, 0, 5, 3]);
 //! ```
 
-use super::distance::{for_each_block, Points};
+use super::distance::{for_each_upper_block, Points};
 use super::kmeans::{kmeans, KMeansParams};
 use super::{check_data, Ranked};
 use crate::error::{DemudError, Result};
@@ -181,7 +181,7 @@ impl ProbCoverParams {
 ///
 /// A ball `{y : d(x, y) <= δ}` is pure exactly when δ is below `r(x)`, the distance from x
 /// to the nearest item of another pseudo-class, so one pass of blocked distances gives the
-/// purity of every candidate. Refused when no candidate reaches α (e.g. duplicates split
+/// purity of every candidate (each pair computed once). Refused when no candidate reaches α (e.g. duplicates split
 /// between pseudo-classes) or when k-means finds a single non-empty pseudo-class.
 ///
 /// ```
@@ -206,14 +206,17 @@ pub fn choose_delta(
     let points = Points::centred(data);
     // r(x)²: squared distance to the nearest item of another pseudo-class.
     let mut r2 = vec![f64::INFINITY; n];
-    for_each_block(&points, &points, |start, d2| {
-        for (row, (r, out)) in d2.outer_iter().zip(r2[start..].iter_mut().enumerate()) {
-            let own = labels[start + r];
-            *out = row
-                .iter()
-                .zip(&labels)
-                .filter(|&(_, &l)| l != own)
-                .fold(f64::INFINITY, |m, (&v, _)| m.min(v));
+    for_each_upper_block(&points, |start, d2| {
+        for (r, row) in d2.outer_iter().enumerate() {
+            let i = start + r;
+            // Each pair once, from its lower index, updating both ends.
+            for (c, &v) in row.iter().enumerate().skip(r + 1) {
+                let j = start + c;
+                if labels[i] != labels[j] {
+                    r2[i] = r2[i].min(v);
+                    r2[j] = r2[j].min(v);
+                }
+            }
         }
     });
     let r: Vec<f64> = r2.into_iter().map(f64::sqrt).collect();
@@ -288,13 +291,14 @@ fn ball_graph(points: &Points, delta: f64) -> Vec<Vec<usize>> {
     let n = points.len();
     let limit = delta * delta;
     let mut balls: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    for_each_block(points, points, |start, d2| {
+    for_each_upper_block(points, |start, d2| {
         for (r, row) in d2.outer_iter().enumerate() {
             let i = start + r;
             // Each pair is decided once (from its lower index), so the graph is symmetric
-            // even where rounding makes d2(i, j) and d2(j, i) differ.
-            for (j, &v) in row.iter().enumerate().skip(i + 1) {
+            // even where rounding would make d2(i, j) and d2(j, i) differ.
+            for (c, &v) in row.iter().enumerate().skip(r + 1) {
                 if v <= limit {
+                    let j = start + c;
                     balls[i].push(j);
                     balls[j].push(i);
                 }
