@@ -72,7 +72,19 @@ pub struct Ranked {
 /// A peer method with its parameters, for a benchmark to iterate over.
 ///
 /// Parameters are checked against the collection when [`rank`] starts (as
-/// [`DemudParams`](crate::DemudParams) are), with errors naming the parameter.
+/// [`DemudParams`](crate::DemudParams) are), with errors naming the parameter. With serde a
+/// method reads and writes as `{"method": "<name>", <its parameters>}`.
+///
+/// ```
+/// use demud::peers::{KnnParams, PeerMethod, TypiClustParams};
+///
+/// let mut methods = PeerMethod::all();
+/// methods.push(PeerMethod::Lof(KnnParams::new(20)));
+/// methods.push(PeerMethod::TypiClust(TypiClustParams::new().clusters(50)));
+/// let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+/// assert_eq!(names[..3], ["rx", "iforest", "knn"]);
+/// assert_eq!(names[7..], ["lof", "typiclust"]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum PeerMethod {
@@ -168,7 +180,8 @@ impl PeerMethod {
 
 /// Ranks the items of `data` (one per row) by `method`, most interesting first, and returns
 /// the first `min(n_select, n)`. `seed` drives the randomised methods (isolation forest,
-/// the k-means of TypiClust and of ProbCover's δ search); the others ignore it.
+/// the k-means of TypiClust and of ProbCover's δ search); the others ignore it. The default
+/// numbers of TypiClust clusters and of ProbCover pseudo-classes follow `n_select`.
 ///
 /// Refuses an empty collection, NaN or infinite values (naming the item and feature),
 /// `n_select = 0` and parameters that do not fit the collection.
@@ -308,6 +321,42 @@ mod tests {
             assert_eq!(PeerMethod::from_name(m.name()).unwrap(), m);
         }
         assert!(PeerMethod::from_name("demud").is_err());
+        // Serde: tagged by the short name, parameters beside it.
+        let m = PeerMethod::Lof(KnnParams::new(7));
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, r#"{"method":"lof","k":7}"#);
+        for m in PeerMethod::all().into_iter().chain([m]) {
+            let json = serde_json::to_string(&m).unwrap();
+            assert!(
+                json.starts_with(&format!(r#"{{"method":"{}""#, m.name())),
+                "{json}"
+            );
+            assert_eq!(
+                serde_json::from_str::<PeerMethod>(&json).unwrap(),
+                m,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_memory_layout_gives_the_same_ranking() {
+        let mut stored = ndarray::Array2::<f64>::zeros((3, 25));
+        for i in 0..25 {
+            stored[(0, i)] = ((i * 7) % 5) as f64;
+            stored[(1, i)] = ((i * 3) % 11) as f64;
+            stored[(2, i)] = (i % 4) as f64 * 2.5;
+        }
+        let items = stored.t(); // 25 items x 3 features, column-major
+        let copy = items.as_standard_layout().into_owned();
+        for m in PeerMethod::all() {
+            assert_eq!(
+                rank(&m, items, 10, 5).unwrap(),
+                rank(&m, copy.view(), 10, 5).unwrap(),
+                "{}",
+                m.name()
+            );
+        }
     }
 
     #[test]
