@@ -39,8 +39,8 @@ pub struct DiscoverArgs {
     /// Feature conditioning before ranking, fitted on --prior when given, else on the
     /// collection (a --model-in state brings its own): `none`, or steps joined by `+` from
     /// `centre`, `l2` (unit length), `power` (signed square root), `whiten:D` (PCA-whitening to
-    /// D dimensions). `auto`: the recommended `centre+l2` for `.npy` (image) features, `none`
-    /// for CSV tables, for data with missing values and with --compat reference.
+    /// D dimensions). `auto`: the recommended `power+centre+l2` for `.npy` (image) features,
+    /// `none` for CSV tables, for data with missing values and with --compat reference.
     #[arg(long, default_value = "auto", value_name = "auto|none|STEPS")]
     pub conditioning: ConditioningArg,
     /// Model update after each selection.
@@ -319,12 +319,12 @@ pub struct BenchmarkArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "none,centre+l2",
+        default_value = "none,power+centre+l2",
         value_name = "STEPS,..."
     )]
     pub conditioning: Vec<String>,
     /// Principal components of demud and static (capped at half the features).
-    #[arg(long, short, default_value_t = 50)]
+    #[arg(long, short, default_value_t = 20)]
     pub k: usize,
     /// The k of the sweep table (demud under the recommended conditioning); `--k-sweep ''`
     /// for none.

@@ -426,7 +426,7 @@ fn a_saved_model_ranks_a_new_batch_against_the_archive() {
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
     assert_eq!(state["format"], "demud-model");
-    assert_eq!(state["version"], 1);
+    assert_eq!(state["version"], 2);
     assert_eq!(state["model"]["count"], 5);
     let out = dir.path().join("b");
     ok(&[
@@ -835,6 +835,201 @@ fn a_run_folder_moves_with_its_data_and_opens_from_any_directory() {
     let err = fails(&["report", "--run", s(&moved.join("runs/one"))]);
     assert!(
         err.contains("small.csv") && err.contains("not the items this run ranked"),
+        "{err}"
+    );
+}
+
+/// 24 items in 4 classes of unequal size, two feature kinds of the same items (4 and 2
+/// features: the benchmark caps k at half of them, 2 and 1).
+fn labelled_kinds(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let mut a = String::new();
+    let mut b = String::new();
+    let mut labels = String::from("id,label\n");
+    for i in 0..24 {
+        let class = [
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 2, 1,
+        ][i];
+        let x = i as f64 * 0.37 % 1.0;
+        a += &format!(
+            "item{i},{},{},{},{}\n",
+            class as f64 + x,
+            x * x,
+            (class * class) as f64 - x,
+            (i % 3) as f64
+        );
+        b += &format!("item{i},{},{}\n", x, class as f64 * 2.0 + x * 0.1);
+        labels += &format!("item{i},class{class}\n");
+    }
+    (
+        write(dir, "a.csv", &a),
+        write(dir, "b.csv", &b),
+        write(dir, "labels.csv", &labels),
+    )
+}
+
+#[test]
+fn benchmark_writes_the_tables_resumes_and_recomputes_changed_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, labels) = labelled_kinds(dir.path());
+    let out = dir.path().join("bench");
+    let fa = format!("a={}", s(&a));
+    let fb = format!("b={}", s(&b));
+    let fl = format!("classes={}", s(&labels));
+    let args = [
+        "benchmark",
+        "--features",
+        &fa,
+        "--features",
+        &fb,
+        "--labels",
+        &fl,
+        "--methods",
+        "demud,static,rx,farthest",
+        "--conditioning",
+        "none,power+centre+l2",
+        "--k",
+        "2",
+        "--k-sweep",
+        "1,2",
+        "--at",
+        "3,6",
+        "--random",
+        "200",
+        "--out",
+        s(&out),
+    ];
+    let run = |args: &[&str]| {
+        let output = demud(args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (table, summary) = run(&args);
+    // Per variant: a has 4 methods x 2 conditionings and a sweep of k = 1 and 2, whose k = 2
+    // cell is the main table's demud-k2 power+centre+l2 (reused); b has 8 cells and a sweep capped
+    // to k = 1 once, again the main table's.
+    assert!(summary.contains("34 cells computed, 4 reused"), "{summary}");
+    assert!(
+        table.contains("### classes labels, full (24 items, 4 classes)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("### classes labels, unbalanced ("),
+        "{table}"
+    );
+    // b has 2 features: k is capped at 1.
+    assert!(
+        table.contains("| b | demud-k1 power+centre+l2 |"),
+        "{table}"
+    );
+    assert!(table.contains("| a | farthest |"), "{table}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("table.md")).unwrap(),
+        table
+    );
+    assert_eq!(rows(&out.join("table.csv")).len(), 2 * 2 * 8 * 2);
+    assert!(out.join("k_sweep.md").exists());
+    assert!(out.join("figures/classes-full-a.png").exists());
+    // A cell's DEMUD picks are `discover`'s on the same features and conditioning.
+    let cell: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("cells/classes/full/a/demud-k2-power_centre_l2.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let run_dir = dir.path().join("run");
+    ok(&[
+        "discover",
+        "--features",
+        s(&a),
+        "--k",
+        "2",
+        "--n",
+        "6",
+        "--conditioning",
+        "power+centre+l2",
+        "--out",
+        s(&run_dir),
+        "--quiet",
+    ]);
+    let picks: Vec<String> = rows(&run_dir.join("selections.csv"))
+        .into_iter()
+        .map(|r| r[2].clone())
+        .collect();
+    let cell_picks: Vec<String> = cell["picks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cell_picks, picks);
+    // A second run reuses every cell; a changed feature file recomputes its cells only.
+    let (again, summary) = run(&args);
+    assert!(summary.contains("0 cells computed, 38 reused"), "{summary}");
+    assert_eq!(again, table);
+    // item5's first value of b gains a leading digit.
+    let text = std::fs::read_to_string(&b)
+        .unwrap()
+        .replace("\nitem5,", "\nitem5,1");
+    std::fs::write(&b, text).unwrap();
+    let (_, summary) = run(&args);
+    assert!(
+        summary.contains("16 cells computed, 22 reused"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn benchmark_refuses_bad_options_naming_them_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _, labels) = labelled_kinds(dir.path());
+    let out = dir.path().join("bench");
+    let fa = format!("a={}", s(&a));
+    for (option, value, named) in [
+        ("--methods", "demud,pagerank", "unknown method \"pagerank\""),
+        (
+            "--conditioning",
+            "centre+l3",
+            "--conditioning \"centre+l3\"",
+        ),
+        ("--variants", "full,tiny", "unknown variant \"tiny\""),
+        ("--at", "0", "--at"),
+    ] {
+        let err = fails(&[
+            "benchmark",
+            "--features",
+            &fa,
+            "--labels",
+            s(&labels),
+            option,
+            value,
+            "--out",
+            s(&out),
+        ]);
+        assert!(err.contains(named), "{option} {value}: {err}");
+        assert!(
+            !out.join("table.md").exists(),
+            "{option}: nothing is written"
+        );
+    }
+    // Labels that miss an item name it.
+    let partial = write(dir.path(), "partial.csv", "id,label\nitem0,x\n");
+    let err = fails(&[
+        "benchmark",
+        "--features",
+        &fa,
+        "--labels",
+        s(&partial),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("partial.csv") && err.contains("item1"),
         "{err}"
     );
 }

@@ -216,7 +216,7 @@ pub fn run_discovery(
                     ));
                 }
             }
-            if saved.input_dim() != d {
+            if !saved.is_identity() && saved.input_dim() != d {
                 return Err(DataError::file(
                     &model_path,
                     format!(

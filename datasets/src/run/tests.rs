@@ -336,7 +336,11 @@ mod conditioned_runs {
         assert_eq!(record.steps.to_string(), "centre+l2");
         assert_eq!(record.fitted_on, FittedOn::Collection);
         // The same picks as DEMUD on features conditioned by hand.
-        let conditioner = Conditioning::recommended().fit(matrix.view()).unwrap();
+        let conditioner = "centre+l2"
+            .parse::<Conditioning>()
+            .unwrap()
+            .fit(matrix.view())
+            .unwrap();
         let by_hand: Vec<usize> = DemudParams::new(3)
             .n_select(10)
             .discover(conditioner.transform(matrix.view()).unwrap().view())
