@@ -256,7 +256,7 @@ pub fn compute_cell(key: &CellKey, inputs: &Inputs, at: &[usize]) -> Result<Cell
         FeatureMatrix::F64(a) => rank(key, a.view(), &items),
     }
     .map_err(|source| DataError::Engine {
-        path: PathBuf::from(key.relative_path()),
+        path: key.relative_path(),
         at: String::new(),
         source,
     })?;
@@ -277,7 +277,7 @@ pub fn compute_cell(key: &CellKey, inputs: &Inputs, at: &[usize]) -> Result<Cell
         })
         .collect::<demud::Result<Vec<_>>>()
         .map_err(|source| DataError::Engine {
-            path: PathBuf::from(key.relative_path()),
+            path: key.relative_path(),
             at: String::new(),
             source,
         })?;

@@ -62,6 +62,7 @@ struct Summary {
     k: usize,
     update: String,
     start: String,
+    conditioning: String,
     features: String,
 }
 
@@ -84,6 +85,15 @@ fn summary(run: &RunFolder) -> Summary {
         k: r.k,
         update: json_word(&r.update),
         start,
+        conditioning: match &r.conditioning {
+            Some(c) if !c.steps.is_none() => format!(
+                "features conditioned by {} (fitted on the {}, {} dimensions)",
+                c.steps,
+                json_word(&c.fitted_on),
+                c.dims
+            ),
+            _ => "raw features".into(),
+        },
         features: r.features.display().to_string(),
     }
 }
