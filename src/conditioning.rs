@@ -98,7 +98,7 @@ impl Conditioning {
     }
 
     /// Fits every step on `data` (one item per row): each step is fitted on the output of the
-    /// steps before it. Refuses an empty set, non-finite values and `whiten:0`.
+    /// steps before it. Refuses an empty set, and non-finite values unless there is no step.
     pub fn fit<T: Element>(&self, data: ArrayView2<T>) -> Result<Conditioner> {
         let (n, d) = data.dim();
         if n == 0 || d == 0 {
@@ -107,6 +107,11 @@ impl Conditioning {
                 items: n,
                 features: d,
             });
+        }
+        if self.steps.is_empty() {
+            // Nothing to fit: the identity takes any values (missing ones included, which the
+            // engine's missing-value policy then handles).
+            return Ok(Conditioner::identity(d));
         }
         let mut current = to_f64_checked(data)?;
         let mut fitted = Vec::with_capacity(self.steps.len());

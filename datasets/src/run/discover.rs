@@ -164,6 +164,22 @@ pub fn run_discovery(
             source,
         }
     };
+    // Conditioning steps need every value; the missing-value policies apply to raw features.
+    let has_missing = table.matrix.has_missing();
+    let refuse_missing = |steps: &Conditioning| {
+        DataError::file(
+            &inputs.features,
+            format!(
+                "the features have missing values and the conditioning {steps} needs every value: use --conditioning none with missing values"
+            ),
+        )
+    };
+    if let Some(steps) = conditioning
+        .as_ref()
+        .filter(|c| has_missing && !c.is_none())
+    {
+        return Err(refuse_missing(steps));
+    }
     let mut fitted_on = FittedOn::Collection;
     let mut conditioner = None;
     let start = match (&inputs.prior, state) {
@@ -225,6 +241,9 @@ pub fn run_discovery(
                         inputs.features.display()
                     ),
                 ));
+            }
+            if has_missing && !saved.is_identity() {
+                return Err(refuse_missing(&saved.conditioning()));
             }
             fitted_on = FittedOn::Model;
             conditioner = Some(saved);

@@ -446,4 +446,29 @@ mod conditioned_runs {
         let run = run_discovery(&table, settings(Some(1), None), OUTPUTS, |_, _| {}).unwrap();
         assert!(run.run.record.conditioning.unwrap().steps.is_none());
     }
+
+    #[test]
+    fn conditioning_refuses_missing_values_and_auto_leaves_them_raw() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("gaps.csv");
+        std::fs::write(&csv, "a,1,2\nb,NA,1\nc,0,5\nd,2,2\n").unwrap();
+        let inputs = DiscoveryInputs {
+            features: csv,
+            ..Default::default()
+        };
+        let params = |conditioning: Option<&str>| DiscoverySettings {
+            params: DemudParams::new(1).missing(demud::MissingPolicy::Zero),
+            k: Some(1),
+            conditioning: conditioning.map(|c| c.parse().unwrap()),
+        };
+        let err = run_discovery(&inputs, params(Some("centre+l2")), OUTPUTS, |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("gaps.csv") && err.contains("--conditioning none"),
+            "{err}"
+        );
+        let run = run_discovery(&inputs, params(None), OUTPUTS, |_, _| {}).unwrap();
+        assert!(run.run.record.conditioning.unwrap().steps.is_none());
+    }
 }
