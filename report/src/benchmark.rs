@@ -153,47 +153,33 @@ pub fn run_benchmark(
                     fingerprint: format!("{} labels-xxh3={labels_hash}", set.fingerprint),
                 };
                 let d = set.table.matrix.dim().1;
+                let key_of = |conditioning: &Conditioning, method: Method| CellKey {
+                    labels: label_set.name.clone(),
+                    variant: *variant,
+                    features: set.name.clone(),
+                    conditioning: conditioning.clone(),
+                    method,
+                    n_select,
+                    seed: plan.seed,
+                };
+                // (cell, whether it belongs to the k sweep rather than the main table)
                 let mut cells_of_set: Vec<(CellKey, bool)> = Vec::new();
                 for conditioning in &plan.conditionings {
                     for name in &plan.methods {
                         let method =
                             Method::from_name(name, capped_k(plan.k, d)).expect("checked above");
-                        cells_of_set.push((
-                            key(
-                                label_set,
-                                variant,
-                                set,
-                                conditioning,
-                                method,
-                                n_select,
-                                plan,
-                            ),
-                            false,
-                        ));
+                        cells_of_set.push((key_of(conditioning, method), false));
                     }
                 }
                 let mut swept = Vec::new();
                 for &k in &plan.k_sweep {
                     // Capping can make two k of the sweep one: rank it once.
                     let k = capped_k(k, d);
-                    if swept.contains(&k) {
-                        continue;
+                    if !swept.contains(&k) {
+                        swept.push(k);
+                        let method = Method::Demud { k };
+                        cells_of_set.push((key_of(&plan.sweep_conditioning, method), true));
                     }
-                    swept.push(k);
-                    let method = Method::Demud { k };
-                    let conditioning = &plan.sweep_conditioning;
-                    cells_of_set.push((
-                        key(
-                            label_set,
-                            variant,
-                            set,
-                            conditioning,
-                            method,
-                            n_select,
-                            plan,
-                        ),
-                        true,
-                    ));
                 }
                 for (key, in_sweep) in cells_of_set {
                     let record = match finished_cell(cells, &key, &inputs)? {
@@ -233,26 +219,6 @@ pub fn run_benchmark(
         computed,
         reused,
     })
-}
-
-fn key(
-    labels: &LabelSet,
-    variant: &Variant,
-    set: &FeatureSet,
-    conditioning: &Conditioning,
-    method: Method,
-    n_select: usize,
-    plan: &Plan,
-) -> CellKey {
-    CellKey {
-        labels: labels.name.clone(),
-        variant: *variant,
-        features: set.name.clone(),
-        conditioning: conditioning.clone(),
-        method,
-        n_select,
-        seed: plan.seed,
-    }
 }
 
 fn xxhash(text: &str) -> String {
