@@ -326,11 +326,12 @@ pub struct BenchmarkArgs {
     /// Principal components of demud and static (capped at half the features).
     #[arg(long, short, default_value_t = 20)]
     pub k: usize,
-    /// The k of the sweep table (demud under the recommended conditioning); `--k-sweep ''`
-    /// for none.
+    /// The k of the sweep table (demud under the recommended conditioning); `--k-sweep` with
+    /// no value for none.
     #[arg(
         long,
         value_delimiter = ',',
+        num_args = 0..,
         default_value = "10,20,50,100",
         value_name = "K,..."
     )]
