@@ -935,7 +935,9 @@ fn benchmark_writes_the_tables_resumes_and_recomputes_changed_inputs() {
     );
     assert_eq!(rows(&out.join("table.csv")).len(), 2 * 2 * 8 * 2);
     assert!(out.join("k_sweep.md").exists());
-    assert!(out.join("figures/classes-full-a.png").exists());
+    assert!(out
+        .join("figures/classes-full-a-power_centre_l2.png")
+        .exists());
     // A cell's DEMUD picks are `discover`'s on the same features and conditioning.
     let cell: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("cells/classes/full/a/demud-k2-power_centre_l2.json"))

@@ -232,6 +232,8 @@ pub struct BenchmarkRow {
     pub features: String,
     /// The method's name with its conditioning (`demud-k50`, `rx centre+l2`).
     pub method: String,
+    /// The conditioning alone (`none`, `power+centre+l2`).
+    pub conditioning: String,
     /// nAUC and classes found at each t.
     pub at: Vec<AtT>,
     /// The discovery curve.
@@ -272,6 +274,7 @@ impl BenchmarkRow {
         BenchmarkRow {
             features: record.key.features.clone(),
             method,
+            conditioning: record.key.conditioning.to_string(),
             at: record.at.clone(),
             curve,
         }
@@ -399,26 +402,30 @@ pub fn write_csv(path: &Path, tables: &[BenchmarkTable]) -> Result<()> {
     })?)
 }
 
-/// One discovery-curve figure per feature kind of a table
-/// (`<dir>/<labels>-<variant>-<features>.png` and `.svg`), every method with the random
-/// baseline and the oracle, as in the paper's figures. Returns the PNG paths.
+/// One discovery-curve figure per feature kind and conditioning of a table
+/// (`<dir>/<labels>-<variant>-<features>-<conditioning>.png` and `.svg`, `+` written `_`),
+/// every method with the random baseline and the oracle, as in the paper's figures. Returns
+/// the PNG paths.
 pub fn plot_tables(dir: &Path, tables: &[BenchmarkTable]) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for table in tables {
         let horizon = table.rows.iter().map(|r| r.curve.len()).max().unwrap_or(0);
         let oracle = oracle_curve(table.n_classes, horizon);
         let random: Vec<f64> = table.random_curve.iter().take(horizon).copied().collect();
-        let mut kinds: Vec<&str> = Vec::new();
+        // One figure per feature kind and conditioning, so that each holds one line per
+        // method (the paper's figures compare methods on one feature kind).
+        let mut groups: Vec<(&str, &str)> = Vec::new();
         for row in &table.rows {
-            if !kinds.contains(&row.features.as_str()) {
-                kinds.push(&row.features);
+            let group = (row.features.as_str(), row.conditioning.as_str());
+            if !groups.contains(&group) {
+                groups.push(group);
             }
         }
-        for kind in kinds {
+        for (kind, conditioning) in groups {
             let mut series: Vec<Series> = table
                 .rows
                 .iter()
-                .filter(|r| r.features == kind)
+                .filter(|r| r.features == kind && r.conditioning == conditioning)
                 .enumerate()
                 .map(|(i, r)| Series {
                     name: &r.method,
@@ -436,9 +443,14 @@ pub fn plot_tables(dir: &Path, tables: &[BenchmarkTable]) -> Result<Vec<PathBuf>
                 curve: &oracle,
                 style: LineKind::Oracle,
             });
-            let stem = dir.join(format!("{}-{}-{kind}", table.labels, table.variant));
+            let stem = dir.join(format!(
+                "{}-{}-{kind}-{}",
+                table.labels,
+                table.variant,
+                conditioning.replace('+', "_")
+            ));
             let title = format!(
-                "{kind}: {} labels, {} ({} classes)",
+                "{kind}, features {conditioning}: {} labels, {} ({} classes)",
                 table.labels, table.variant, table.n_classes
             );
             let (png, _) = discovery_chart(&stem, &title, &series)?;
@@ -476,12 +488,14 @@ mod tests {
                 BenchmarkRow {
                     features: "pixels".into(),
                     method: "demud-k5".into(),
+                    conditioning: "none".into(),
                     at: vec![at(2, 100.0, 2), at(10, 95.0, 4)],
                     curve: vec![1.0, 2.0],
                 },
                 BenchmarkRow {
                     features: "pixels".into(),
                     method: "rx".into(),
+                    conditioning: "none".into(),
                     at: vec![at(2, 66.67, 1), at(10, 97.5, 4)],
                     curve: vec![1.0, 1.0],
                 },
