@@ -56,7 +56,7 @@ pub mod state;
 
 pub use conditioning::{Conditioner, Conditioning};
 pub use discovery::{
-    Compatibility, DemudParams, Discovery, Init, ScorePath, Selection, UpdateMethod,
+    Compatibility, DemudParams, Discovery, Init, ScorePath, Selection, SelectionRule, UpdateMethod,
 };
 pub use element::Element;
 pub use error::{DemudError, Result};

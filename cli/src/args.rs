@@ -43,6 +43,16 @@ pub struct DiscoverArgs {
     /// `none` for CSV tables, for data with missing values and with --compat reference.
     #[arg(long, default_value = "auto", value_name = "auto|none|STEPS")]
     pub conditioning: ConditioningArg,
+    /// Which item each selection takes: `residual` (DEMUD: the one the model explains worst),
+    /// or `isolated[:WARMUP[:K]]`: after WARMUP selections (default 50) every other one takes
+    /// the remaining item farthest from its K-th nearest neighbour (default 5), for rare
+    /// classes of single items; every pick is still explained by the model.
+    #[arg(
+        long,
+        default_value = "residual",
+        value_name = "residual|isolated[:W[:K]]"
+    )]
+    pub selection: SelectionArg,
     /// Model update after each selection.
     #[arg(long, value_enum, default_value_t = UpdateArg::Brand)]
     pub update: UpdateArg,
@@ -105,6 +115,40 @@ pub enum InitArg {
     Random,
     /// This item.
     Index(usize),
+}
+
+/// `--selection`: the engine's selection rule.
+#[derive(Clone, Copy, Debug)]
+pub struct SelectionArg(pub demud::SelectionRule);
+
+impl FromStr for SelectionArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split(':');
+        let number = |part: Option<&str>, default: usize, what: &str| match part {
+            None => Ok(default),
+            Some(p) => p
+                .parse::<usize>()
+                .map_err(|_| format!("{s:?}: {what} must be a whole number, not {p:?}")),
+        };
+        match parts.next() {
+            Some("residual") if parts.next().is_none() => {
+                Ok(SelectionArg(demud::SelectionRule::Residual))
+            }
+            Some("isolated") => {
+                let warmup = number(parts.next(), 50, "the warm-up")?;
+                let neighbours = number(parts.next(), 5, "the neighbour")?;
+                if parts.next().is_some() {
+                    return Err(format!("{s:?} is not isolated[:WARMUP[:K]]"));
+                }
+                Ok(SelectionArg(demud::SelectionRule::Isolated {
+                    warmup,
+                    neighbours,
+                }))
+            }
+            _ => Err(format!("{s:?} is not residual or isolated[:WARMUP[:K]]")),
+        }
+    }
 }
 
 /// `--conditioning`: `auto` (the run picks) or the steps.
@@ -306,12 +350,13 @@ pub struct BenchmarkArgs {
     /// Default: the labels of the feature files' items (or of the manifest).
     #[arg(long = "labels", value_name = "NAME=FILE")]
     pub labels: Vec<Named>,
-    /// Methods: `demud`, `static` (the papers' SVD baseline) and the peers `rx`, `iforest`,
-    /// `knn`, `lof`, `farthest`, `typiclust`, `probcover`.
+    /// Methods: `demud`, `demud-isolated` (`discover --selection isolated`), `static` (the
+    /// papers' SVD baseline) and the peers `rx`, `iforest`, `knn`, `lof`, `farthest`,
+    /// `typiclust`, `probcover`.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "demud,static,rx,iforest,knn,lof,farthest,typiclust,probcover",
+        default_value = "demud,demud-isolated,static,rx,iforest,knn,lof,farthest,typiclust,probcover",
         value_name = "METHOD,..."
     )]
     pub methods: Vec<String>,

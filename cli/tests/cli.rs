@@ -1035,3 +1035,46 @@ fn benchmark_refuses_bad_options_naming_them_before_writing() {
         "{err}"
     );
 }
+
+#[test]
+fn discover_records_the_selection_rule_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = small_csv(dir.path());
+    let out = dir.path().join("run");
+    ok(&[
+        "discover",
+        "--features",
+        s(&csv),
+        "--k",
+        "1",
+        "--selection",
+        "isolated:1:2",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["selection"]["rule"], "isolated");
+    assert_eq!(record["selection"]["warmup"], 1);
+    assert_eq!(record["selection"]["neighbours"], 2);
+    for (bad, named) in [
+        ("isolated:x", "the warm-up must be a whole number"),
+        ("densest", "is not residual or isolated"),
+        ("isolated:1:10", "1 <= k < n"),
+    ] {
+        let err = fails(&[
+            "discover",
+            "--features",
+            s(&csv),
+            "--k",
+            "1",
+            "--selection",
+            bad,
+            "--out",
+            s(&dir.path().join("bad")),
+        ]);
+        assert!(err.contains(named), "{bad}: {err}");
+        assert!(!dir.path().join("bad").exists());
+    }
+}

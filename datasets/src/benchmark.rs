@@ -16,7 +16,7 @@ use crate::error::{DataError, Result};
 use crate::features::FeatureMatrix;
 use demud::evaluation::{class_codes, discovery_curve, nauc, unbalanced_subset};
 use demud::peers::{self, PeerMethod};
-use demud::{Conditioning, DemudParams, Element, UpdateMethod};
+use demud::{Conditioning, DemudParams, Element, SelectionRule, UpdateMethod};
 use ndarray::{ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -67,6 +67,17 @@ pub enum Method {
         /// Principal components.
         k: usize,
     },
+    /// DEMUD with [`SelectionRule::Isolated`]: after `warmup` picks, every other pick is the
+    /// most isolated remaining item.
+    #[serde(rename = "demud-isolated")]
+    DemudIsolated {
+        /// Principal components.
+        k: usize,
+        /// Picks by DEMUD alone first.
+        warmup: usize,
+        /// The neighbour whose distance measures isolation.
+        neighbours: usize,
+    },
     /// The papers' SVD baseline: one top-k SVD of the collection, items ranked once.
     Static {
         /// Principal components.
@@ -84,22 +95,32 @@ impl Method {
     pub fn name(&self) -> String {
         match self {
             Method::Demud { k } => format!("demud-k{k}"),
+            Method::DemudIsolated {
+                k,
+                warmup,
+                neighbours,
+            } => format!("demud-isolated-k{k}-w{warmup}-n{neighbours}"),
             Method::Static { k } => format!("static-k{k}"),
             Method::Peer { peer } => peer.name().to_string(),
         }
     }
 
-    /// The method by its short name (`demud`, `static`, or a peer's), with `k` components for
-    /// the SVD methods.
+    /// The method by its short name (`demud`, `demud-isolated` (warm-up 50, 5th neighbour),
+    /// `static`, or a peer's), with `k` components for the SVD methods.
     pub fn from_name(name: &str, k: usize) -> std::result::Result<Self, String> {
         match name {
             "demud" => Ok(Method::Demud { k }),
+            "demud-isolated" => Ok(Method::DemudIsolated {
+                k,
+                warmup: 50,
+                neighbours: 5,
+            }),
             "static" => Ok(Method::Static { k }),
             other => PeerMethod::from_name(other)
                 .map(|peer| Method::Peer { peer })
                 .map_err(|_| {
                     format!(
-                        "unknown method {other:?}: the methods are demud, static, {}",
+                        "unknown method {other:?}: the methods are demud, demud-isolated, static, {}",
                         PeerMethod::NAMES.join(", ")
                     )
                 }),
@@ -310,14 +331,24 @@ fn rank<T: Element>(
         .transform(subset.view())?;
     let n = key.n_select.min(items.len());
     Ok(match &key.method {
-        Method::Demud { k } | Method::Static { k } => {
-            let k = (*k).min(conditioned.ncols());
-            let update = match key.method {
-                Method::Static { .. } => UpdateMethod::Static,
-                _ => UpdateMethod::Brand,
+        Method::Demud { .. } | Method::DemudIsolated { .. } | Method::Static { .. } => {
+            let (k, update, rule) = match key.method {
+                Method::Demud { k } => (k, UpdateMethod::Brand, SelectionRule::Residual),
+                Method::DemudIsolated {
+                    k,
+                    warmup,
+                    neighbours,
+                } => (
+                    k,
+                    UpdateMethod::Brand,
+                    SelectionRule::Isolated { warmup, neighbours },
+                ),
+                Method::Static { k } => (k, UpdateMethod::Static, SelectionRule::Residual),
+                Method::Peer { .. } => unreachable!("peers are ranked below"),
             };
-            DemudParams::new(k)
+            DemudParams::new(k.min(conditioned.ncols()))
                 .update(update)
+                .selection(rule)
                 .n_select(n)
                 .seed(key.seed)
                 .discover(conditioned.view())?

@@ -18,7 +18,7 @@
 mod fast;
 mod params;
 
-pub use params::{Compatibility, DemudParams, Init, ScorePath, UpdateMethod};
+pub use params::{Compatibility, DemudParams, Init, ScorePath, SelectionRule, UpdateMethod};
 
 use crate::element::Element;
 use crate::error::{DemudError, Result};
@@ -72,6 +72,9 @@ pub struct Discovery<'a, T: Element> {
     fill_values: Option<Array1<f64>>,
     /// Whether the fast score update applies to this run.
     fast: bool,
+    /// Each item's isolation (distance to its k-th nearest neighbour) under the
+    /// [`SelectionRule::Isolated`] rule.
+    isolation: Option<Vec<f64>>,
     failed: bool,
 }
 
@@ -86,6 +89,20 @@ impl DemudParams {
         let has_missing = data.iter().any(|v| v.to_f64().is_nan());
         let fill_values = has_missing.then(|| nan_mean(data.view()));
         let fast_applies = self.fast_applies() && !has_missing;
+        let isolation = match self.rule {
+            SelectionRule::Residual => None,
+            SelectionRule::Isolated { neighbours, .. } => {
+                if has_missing {
+                    return Err(DemudError::invalid(
+                        "selection",
+                        "the isolated-item rule measures distances between whole items: it needs data without missing values",
+                    ));
+                }
+                let all = data.mapv(Element::to_f64);
+                let params = crate::peers::KnnParams::new(neighbours);
+                Some(crate::peers::knn_distance_scores(all.view(), &params)?.to_vec())
+            }
+        };
         let mut modelled_items = Vec::new();
         let mut model = None;
         match &self.init {
@@ -120,6 +137,7 @@ impl DemudParams {
             modelled_items,
             fill_values,
             fast: fast_applies,
+            isolation,
             failed: false,
         })
     }
@@ -266,6 +284,19 @@ impl<T: Element> Discovery<'_, T> {
     }
 
     fn next_pick(&mut self) -> Result<(usize, f64)> {
+        if let (Some(isolation), SelectionRule::Isolated { warmup, .. }) =
+            (&self.isolation, self.params.rule)
+        {
+            // After the warm-up, selections warmup + 1, warmup + 3, ... (0-based) take the most
+            // isolated remaining item; its score is computed by `select` as for any pick.
+            if self.made > warmup && (self.made - warmup) % 2 == 1 {
+                let active = &self.active;
+                let remaining = (0..active.len())
+                    .filter(|&i| active[i])
+                    .map(|i| (i, isolation[i]));
+                return Ok(argmax(remaining).expect("an active item remains"));
+            }
+        }
         let model = self
             .model
             .as_ref()

@@ -38,6 +38,29 @@ pub enum Init {
     Model(SubspaceModel),
 }
 
+/// Which remaining item each selection takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "lowercase")]
+pub enum SelectionRule {
+    /// DEMUD: always the item the model explains worst.
+    #[default]
+    Residual,
+    /// DEMUD for the first `warmup` selections, then every other selection takes the
+    /// remaining item farthest from its `neighbours`-th nearest neighbour in the whole
+    /// collection (the most isolated), and the rest DEMUD's pick. Every pick still enters the
+    /// model and is explained by it. Isolated items are what a rare class of one or two items
+    /// looks like, which DEMUD's residual (relative to the items already picked) does not seek:
+    /// on the emoji benchmark this finds more classes when half of them are single items, at a
+    /// cost of a few points when classes are large. Needs the exact neighbour distances of all
+    /// items once: O(n^2 d) before the first selection.
+    Isolated {
+        /// Selections made by DEMUD alone first.
+        warmup: usize,
+        /// The neighbour whose distance measures isolation.
+        neighbours: usize,
+    },
+}
+
 /// Reproduce the reference implementation's quirks, or not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +99,7 @@ pub struct DemudParams {
     pub(crate) path: ScorePath,
     pub(crate) refresh_every: usize,
     pub(crate) seed: u64,
+    pub(crate) rule: SelectionRule,
 }
 
 impl DemudParams {
@@ -93,6 +117,7 @@ impl DemudParams {
             path: ScorePath::Auto,
             refresh_every: 256,
             seed: 0,
+            rule: SelectionRule::Residual,
         }
     }
     /// Number of selections to make (default: every item).
@@ -144,6 +169,11 @@ impl DemudParams {
         self.refresh_every = selections;
         self
     }
+    /// Which remaining item each selection takes (default: DEMUD's residual).
+    pub fn selection(mut self, rule: SelectionRule) -> Self {
+        self.rule = rule;
+        self
+    }
     /// Seed of the `random` initialisation.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -190,6 +220,10 @@ impl DemudParams {
     /// The seed of the random init.
     pub fn seed_value(&self) -> u64 {
         self.seed
+    }
+    /// The selection rule.
+    pub fn selection_rule(&self) -> SelectionRule {
+        self.rule
     }
 
     /// Checks the parameters against a collection of `n` items with `d` features.
@@ -280,6 +314,20 @@ impl DemudParams {
                 }
             }
             _ => {}
+        }
+        if let SelectionRule::Isolated { neighbours, .. } = self.rule {
+            if self.update == UpdateMethod::Static {
+                return Err(DemudError::invalid(
+                    "selection",
+                    "`static` ranks every item once by one model: the isolated-item rule needs DEMUD's updates",
+                ));
+            }
+            if neighbours == 0 || neighbours >= n {
+                return Err(DemudError::invalid(
+                    "selection",
+                    format!("isolation is measured by the distance to the k-th nearest neighbour, 1 <= k < n; k = {neighbours} with n = {n} items"),
+                ));
+            }
         }
         if self.update == UpdateMethod::Static
             && matches!(self.init, Init::Index(_) | Init::Mean | Init::Random)

@@ -487,3 +487,85 @@ fn ties_go_to_the_lowest_index() {
     );
     assert_eq!(picks[1].index, 1);
 }
+
+#[test]
+fn the_isolated_rule_alternates_demud_and_the_most_isolated_item_after_the_warmup() {
+    let data = random_data(120, 6, 21);
+    let (warmup, neighbours) = (4, 5);
+    let plain = run(&DemudParams::new(3).n_select(30), data.view());
+    let params = DemudParams::new(3)
+        .n_select(30)
+        .selection(SelectionRule::Isolated { warmup, neighbours });
+    let isolation =
+        crate::peers::knn_distance_scores(data.view(), &crate::peers::KnnParams::new(neighbours))
+            .unwrap();
+    let mut discovery = params.discover(data.view()).unwrap();
+    let mut picked = vec![false; data.nrows()];
+    let mut picks = Vec::new();
+    for s in 0..30 {
+        // The scores every remaining item has under the model before this selection.
+        let before = discovery.model().map(|m| {
+            exact_scores(
+                data.view(),
+                &vec![true; data.nrows()],
+                m,
+                &Scoring::default(),
+            )
+        });
+        let selection = discovery.next().unwrap().unwrap();
+        let i = selection.index;
+        assert!(!picked[i]);
+        let remaining = (0..data.nrows()).filter(|&j| !picked[j]);
+        if s > warmup && (s - warmup) % 2 == 1 {
+            let most_isolated = remaining
+                .max_by(|&a, &b| isolation[a].total_cmp(&isolation[b]).then(b.cmp(&a)))
+                .unwrap();
+            assert_eq!(
+                i, most_isolated,
+                "selection {s} takes the most isolated item"
+            );
+        } else if let Some(before) = before {
+            let best = remaining.map(|j| before[j]).fold(f64::MIN, f64::max);
+            assert!(
+                (selection.score - best).abs() <= 1e-9 * best.max(1.0),
+                "selection {s} takes DEMUD's pick"
+            );
+        }
+        // Every pick is explained by the model: expected plus novel content is the item.
+        let x = data.row(i);
+        let sum = &selection.expected + &selection.residual;
+        assert!(sum.iter().zip(x).all(|(a, b)| (a - b).abs() < 1e-9));
+        picked[i] = true;
+        picks.push(i);
+    }
+    assert_eq!(
+        picks[..=warmup],
+        indices(&plain)[..=warmup],
+        "the warm-up is DEMUD's"
+    );
+    assert_ne!(picks, indices(&plain), "the rule changes the ranking");
+}
+
+#[test]
+fn the_isolated_rule_refuses_static_and_impossible_neighbours() {
+    let data = random_data(10, 3, 2);
+    let rule = |neighbours| SelectionRule::Isolated {
+        warmup: 2,
+        neighbours,
+    };
+    let err = DemudParams::new(2)
+        .update(UpdateMethod::Static)
+        .selection(rule(3))
+        .discover(data.view())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("`static`"), "{err}");
+    for bad in [0, 10] {
+        let err = DemudParams::new(2)
+            .selection(rule(bad))
+            .discover(data.view())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("1 <= k < n"), "{err}");
+    }
+}

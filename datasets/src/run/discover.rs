@@ -311,6 +311,7 @@ pub fn run_discovery(
         compat: params.compatibility(),
         score_path: params.score_path(),
         refresh_every: params.refresh_interval(),
+        selection: params.selection_rule(),
         conditioning: Some(ConditioningRecord {
             steps: conditioner.conditioning(),
             fitted_on,

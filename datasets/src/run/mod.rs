@@ -40,7 +40,7 @@ pub use render::{
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
 use crate::features::csv_error;
-use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, UpdateMethod};
+use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, SelectionRule, UpdateMethod};
 use ndarray::{Array, Array2};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -175,6 +175,9 @@ pub struct RunRecord {
     pub score_path: ScorePath,
     /// Exact refresh interval of the fast path.
     pub refresh_every: usize,
+    /// Which item each selection took (absent in older runs: DEMUD's residual).
+    #[serde(default)]
+    pub selection: SelectionRule,
     /// The feature conditioning (absent in runs made before conditioning existed: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditioning: Option<ConditioningRecord>,

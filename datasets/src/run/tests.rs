@@ -23,6 +23,7 @@ fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
         score_path: ScorePath::Auto,
         refresh_every: 256,
         conditioning: None,
+        selection: Default::default(),
         seed: 0,
         explanations: ExplanationFiles::Written,
         seconds: 0.0,
