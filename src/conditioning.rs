@@ -358,6 +358,54 @@ impl Conditioner {
             steps: Vec::new(),
         }
     }
+    /// Checks a conditioner read from a file: every step's widths agree with the features it
+    /// receives, and whitening's deviations are finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: String| Err(DemudError::ModelState(format!("conditioning: {why}")));
+        let mut width = self.input_dim;
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                FittedStep::Centre { mean } if mean.len() != width => {
+                    return bad(format!(
+                        "step {} (centre) has a mean of {} values for {width} features",
+                        i + 1,
+                        mean.len()
+                    ))
+                }
+                FittedStep::Whiten {
+                    mean,
+                    directions,
+                    deviations,
+                    ..
+                } => {
+                    if mean.len() != width
+                        || directions.nrows() != width
+                        || directions.ncols() != deviations.len()
+                    {
+                        return bad(format!(
+                            "step {} (whiten) has shapes that do not fit {width} features",
+                            i + 1
+                        ));
+                    }
+                    if deviations.iter().any(|v| !(v.is_finite() && *v > 0.0))
+                        || mean.iter().chain(directions.iter()).any(|v| !v.is_finite())
+                    {
+                        return bad(format!(
+                            "step {} (whiten) has non-finite values or deviations <= 0",
+                            i + 1
+                        ));
+                    }
+                }
+                FittedStep::Centre { mean } if mean.iter().any(|v| !v.is_finite()) => {
+                    return bad(format!("step {} (centre) has a non-finite mean", i + 1))
+                }
+                _ => {}
+            }
+            width = step.output_dim(width);
+        }
+        Ok(())
+    }
+
     /// The steps it was fitted for.
     pub fn conditioning(&self) -> Conditioning {
         Conditioning::new(self.steps.iter().map(FittedStep::step).collect())
@@ -433,6 +481,9 @@ impl Conditioner {
     /// inverse steps, using the item's own values where a step is item-wise, and the novel
     /// content is what the item has beyond it, `item - expected`. An item the model explains
     /// perfectly comes back with zero novel content; with no steps both are returned as given.
+    /// An item whose input to an `l2` step has zero length (it equals the fitting set's mean
+    /// under `centre+l2`) has no length to scale back by: its expected content is the item
+    /// itself, whatever its conditioned residual.
     pub fn explain_in_input_space(
         &self,
         item: ArrayView1<f64>,
@@ -440,6 +491,11 @@ impl Conditioner {
     ) -> (Array1<f64>, Array1<f64>) {
         if self.steps.is_empty() {
             return (expected.to_owned(), &item - &expected);
+        }
+        if self.transform_item(item) == expected {
+            // Explained exactly (the first pick of an index init): nothing is novel, and going
+            // forward and back would only leave rounding noise.
+            return (item.to_owned(), Array1::zeros(item.len()));
         }
         // The item's value at the input of every step.
         let mut inputs = Vec::with_capacity(self.steps.len());
@@ -619,6 +675,45 @@ mod tests {
                 feature: 0
             }
         ));
+    }
+
+    #[test]
+    fn a_damaged_conditioner_is_refused_by_validate() {
+        let good = "centre+whiten:2"
+            .parse::<Conditioning>()
+            .unwrap()
+            .fit(collection().view())
+            .unwrap();
+        assert!(good.validate().is_ok());
+        let mut value = serde_json::to_value(&good).unwrap();
+        // ndarray's serde form: {"v": 1, "dim": [...], "data": [...]}.
+        value["steps"][0]["mean"]["dim"] = serde_json::json!([2]);
+        value["steps"][0]["mean"]["data"] = serde_json::json!([1.0, 2.0]);
+        let short: Conditioner = serde_json::from_value(value).unwrap();
+        let err = short.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("step 1 (centre) has a mean of 2 values for 3 features"),
+            "{err}"
+        );
+        let mut value = serde_json::to_value(&good).unwrap();
+        value["steps"][1]["deviations"]["data"][0] = serde_json::json!(0.0);
+        let flat: Conditioner = serde_json::from_value(value).unwrap();
+        let err = flat.validate().unwrap_err().to_string();
+        assert!(err.contains("step 2 (whiten)"), "{err}");
+    }
+
+    #[test]
+    fn an_exactly_explained_item_has_no_novel_content_after_mapping_back() {
+        let conditioner = "power+centre+l2"
+            .parse::<Conditioning>()
+            .unwrap()
+            .fit(collection().view())
+            .unwrap();
+        let item = array![0.3, 1.7, -0.2];
+        let z = conditioner.transform_item(item.view());
+        let (expected, residual) = conditioner.explain_in_input_space(item.view(), z.view());
+        assert_eq!(expected, item);
+        assert!(residual.iter().all(|r| *r == 0.0));
     }
 
     #[test]

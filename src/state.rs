@@ -89,6 +89,7 @@ impl ModelState {
         }
         self.model.validate()?;
         if let Some(conditioner) = &self.conditioner {
+            conditioner.validate()?;
             if conditioner.output_dim() != self.model.dim() {
                 return Err(DemudError::ModelState(format!(
                     "the conditioning gives {} features but the model has {}",

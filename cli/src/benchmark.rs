@@ -7,7 +7,7 @@ use demud::Conditioning;
 use demud_datasets::atomic::{ensure_outside, write_atomic};
 use demud_datasets::benchmark::Variant;
 use demud_datasets::features::{
-    fingerprint, read_features, read_items, write_npy_features, ItemRow,
+    content_hash, read_features, read_items, write_npy_features, ItemRow,
 };
 use demud_datasets::images::ImageCollection;
 use demud_datasets::{CsvLayout, FeatureTable};
@@ -38,7 +38,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         let table = read_features(&source.path, CsvLayout::default(), None)?;
         feature_sets.push(FeatureSet {
             name: source.name.clone(),
-            fingerprint: fingerprint(&source.path)?,
+            fingerprint: content_hash(&source.path)?,
             table,
         });
     }
@@ -141,7 +141,24 @@ fn extract_kinds(args: &BenchmarkArgs, images: &Path, verbosity: Verbosity) -> R
         let mut spec: ExtractorSpec = kind.parse().with_context(|| format!("--kinds {kind:?}"))?;
         spec.weights = spec.weights.or_else(|| args.weights.clone());
         spec.seed = args.seed;
-        let path = dir.join(format!("{}.npy", spec.name()));
+        // The file name holds a hash of everything the features depend on (the extractor and
+        // its options, the images and their order), so that changed inputs are extracted
+        // anew instead of reusing an earlier run's file.
+        let identity = format!(
+            "{spec:?}|{}|{}",
+            images.display(),
+            collection
+                .items
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let path = dir.join(format!(
+            "{}-{:08x}.npy",
+            spec.name(),
+            xxhash_rust::xxh3::xxh3_64(identity.as_bytes()) as u32
+        ));
         if !path.exists() || read_features(&path, CsvLayout::default(), None).is_err() {
             let mut extractor = spec.build()?;
             let bar = progress_bar(verbosity, &spec.name(), collection.items.len() as u64);

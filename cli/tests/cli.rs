@@ -974,6 +974,19 @@ fn benchmark_writes_the_tables_resumes_and_recomputes_changed_inputs() {
     let (again, summary) = run(&args);
     assert!(summary.contains("0 cells computed, 38 reused"), "{summary}");
     assert_eq!(again, table);
+    // Other t columns reuse the cells (scored from their picks) and agree with a fresh run.
+    let mut other_at = args.to_vec();
+    let at = other_at.iter().position(|a| *a == "--at").unwrap();
+    other_at[at + 1] = "2,6";
+    let (reused, summary) = run(&other_at);
+    assert!(summary.contains("0 cells computed, 38 reused"), "{summary}");
+    assert!(reused.contains("| nAUC@2 | nAUC@6 |"), "{reused}");
+    let fresh_out = dir.path().join("fresh");
+    let mut fresh = other_at.clone();
+    let o = fresh.iter().position(|a| *a == "--out").unwrap();
+    fresh[o + 1] = s(&fresh_out);
+    let (fresh_table, _) = run(&fresh);
+    assert_eq!(reused, fresh_table);
     // item5's first value of b gains a leading digit.
     let text = std::fs::read_to_string(&b)
         .unwrap()

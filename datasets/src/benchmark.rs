@@ -286,22 +286,11 @@ pub fn compute_cell(key: &CellKey, inputs: &Inputs, at: &[usize]) -> Result<Cell
     let n_classes = class_codes(&labels).1;
     let picked: Vec<&str> = order.iter().map(|&j| labels[j]).collect();
     let curve = discovery_curve(picked.iter());
-    let at = at
-        .iter()
-        .map(|&t| {
-            let t = t.min(curve.len());
-            Ok(AtT {
-                t,
-                nauc: nauc(&curve, n_classes, t)?,
-                found: curve[t - 1] as usize,
-            })
-        })
-        .collect::<demud::Result<Vec<_>>>()
-        .map_err(|source| DataError::Engine {
-            path: key.relative_path(),
-            at: String::new(),
-            source,
-        })?;
+    let at = scores_at(&curve, n_classes, at).map_err(|source| DataError::Engine {
+        path: key.relative_path(),
+        at: String::new(),
+        source,
+    })?;
     Ok(CellRecord {
         format: CELL_FORMAT.into(),
         version: CELL_VERSION,
@@ -316,6 +305,27 @@ pub fn compute_cell(key: &CellKey, inputs: &Inputs, at: &[usize]) -> Result<Cell
         at,
         seconds,
     })
+}
+
+/// nAUC and classes found of a discovery curve at each t of `at`, t clamped to the curve's
+/// length (a cell of fewer items than t). Tables compute them from a record's picks, so a
+/// record serves any list of t up to its number of picks.
+pub fn scores_at(curve: &[f64], n_classes: usize, at: &[usize]) -> demud::Result<Vec<AtT>> {
+    at.iter()
+        .map(|&t| {
+            let t = t.min(curve.len());
+            Ok(AtT {
+                t,
+                nauc: nauc(curve, n_classes, t)?,
+                found: curve[t.max(1) - 1] as usize,
+            })
+        })
+        .collect()
+}
+
+/// Keeps `[A-Za-z0-9._-]` of a name and writes `_` for anything else, for file names.
+pub fn file_name_part(part: &str) -> String {
+    sanitise(part)
 }
 
 /// The order (positions within `items`) in which the method picks the items.
@@ -346,7 +356,8 @@ fn rank<T: Element>(
                 Method::Static { k } => (k, UpdateMethod::Static, SelectionRule::Residual),
                 Method::Peer { .. } => unreachable!("peers are ranked below"),
             };
-            DemudParams::new(k.min(conditioned.ncols()))
+            // At most half the conditioned features (whitening may have kept few).
+            DemudParams::new(k.min((conditioned.ncols() / 2).max(1)))
                 .update(update)
                 .selection(rule)
                 .n_select(n)

@@ -464,6 +464,24 @@ pub fn fingerprint(path: &Path) -> Result<String> {
     Ok(format!("size={size} xxh3={:016x}", hasher.digest()))
 }
 
+/// An xxh3 hash of a file's whole content (and its size): the identity of an input whose
+/// every byte matters, such as a benchmark's features.
+pub fn content_hash(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(io_error(path))?;
+        if read == 0 {
+            break;
+        }
+        size += read as u64;
+        hasher.update(&buffer[..read]);
+    }
+    Ok(format!("size={size} xxh3={:016x}", hasher.digest()))
+}
+
 /// Checks that an items file written with a fingerprint belongs to this `.npy` (a
 /// hand-written items file has none and is checked by its row count only).
 fn check_fingerprint(features: &Path, items: &Path) -> Result<()> {

@@ -9,7 +9,8 @@ use demud::evaluation::{class_codes, oracle_curve, random_baseline, random_nauc,
 use demud::Conditioning;
 use demud_datasets::atomic::write_atomic;
 use demud_datasets::benchmark::{
-    compute_cell, finished_cell, write_cell, AtT, CellKey, CellRecord, Inputs, Method, Variant,
+    compute_cell, file_name_part, finished_cell, scores_at, write_cell, AtT, CellKey, CellRecord,
+    Inputs, Method, Variant,
 };
 use demud_datasets::features::{match_labels, ItemRow};
 use demud_datasets::FeatureTable;
@@ -111,6 +112,7 @@ pub fn run_benchmark(
     let total = label_sets.len() * plan.variants.len() * feature_sets.len() * per_table;
     let (mut done, mut computed, mut reused) = (0, 0, 0);
     let n_select = plan.at.iter().copied().max().unwrap_or(1);
+    let ids_hash = xxhash(&first.table.ids.join("\n"));
     let mut outcome_tables = Vec::new();
     let mut sweep_tables = Vec::new();
     for label_set in label_sets {
@@ -150,7 +152,10 @@ pub fn run_benchmark(
                     ids: &set.table.ids,
                     labels: &labels,
                     matrix: &set.table.matrix,
-                    fingerprint: format!("{} labels-xxh3={labels_hash}", set.fingerprint),
+                    fingerprint: format!(
+                        "{} ids-xxh3={ids_hash} labels-xxh3={labels_hash}",
+                        set.fingerprint
+                    ),
                 };
                 let d = set.table.matrix.dim().1;
                 let key_of = |conditioning: &Conditioning, method: Method| CellKey {
@@ -197,7 +202,8 @@ pub fn run_benchmark(
                     let row = BenchmarkRow::from_cell(
                         &record,
                         record.curve(|id| label_of.get(id).copied().unwrap_or("")),
-                    );
+                        &plan.at,
+                    )?;
                     if in_sweep {
                         sweep.rows.push(row);
                     } else {
@@ -264,20 +270,21 @@ pub struct BenchmarkTable {
 }
 
 impl BenchmarkRow {
-    /// A row from a cell record and the curve of its picks.
-    pub fn from_cell(record: &CellRecord, curve: Vec<f64>) -> Self {
+    /// A row from a cell record and the curve of its picks, scored at each t of `at` (the
+    /// table's columns, whatever t the record was first computed for).
+    pub fn from_cell(record: &CellRecord, curve: Vec<f64>, at: &[usize]) -> Result<Self> {
         let method = if record.key.conditioning.is_none() {
             record.key.method.name()
         } else {
             format!("{} {}", record.key.method.name(), record.key.conditioning)
         };
-        BenchmarkRow {
+        Ok(BenchmarkRow {
             features: record.key.features.clone(),
             method,
             conditioning: record.key.conditioning.to_string(),
-            at: record.at.clone(),
+            at: scores_at(&curve, record.n_classes, at)?,
             curve,
-        }
+        })
     }
 }
 
@@ -344,7 +351,7 @@ pub fn format_markdown(tables: &[BenchmarkTable]) -> String {
         }
         let expected_found = table
             .random_curve
-            .get(last.saturating_sub(1))
+            .get(last.min(table.random_curve.len()).saturating_sub(1))
             .copied()
             .unwrap_or(0.0);
         let _ = writeln!(random, " {expected_found:.1} |");
@@ -443,12 +450,10 @@ pub fn plot_tables(dir: &Path, tables: &[BenchmarkTable]) -> Result<Vec<PathBuf>
                 curve: &oracle,
                 style: LineKind::Oracle,
             });
-            let stem = dir.join(format!(
-                "{}-{}-{kind}-{}",
-                table.labels,
-                table.variant,
-                conditioning.replace('+', "_")
-            ));
+            let stem = dir.join(file_name_part(&format!(
+                "{}-{}-{kind}-{conditioning}",
+                table.labels, table.variant
+            )));
             let title = format!(
                 "{kind}, features {conditioning}: {} labels, {} ({} classes)",
                 table.labels, table.variant, table.n_classes

@@ -203,9 +203,22 @@ pub fn run_discovery(
                 ));
             }
             let prior = prior_table.matrix.to_f64();
+            let prior_has_missing = prior_table.matrix.has_missing();
+            if let Some(steps) = conditioning
+                .as_ref()
+                .filter(|c| prior_has_missing && !c.is_none())
+            {
+                return Err(refuse_missing(steps));
+            }
             let fitted = conditioning
                 .clone()
-                .unwrap_or_else(|| default_conditioning(inputs, &params, &table))
+                .unwrap_or_else(|| {
+                    if prior_has_missing {
+                        Conditioning::none()
+                    } else {
+                        default_conditioning(inputs, &params, &table)
+                    }
+                })
                 .fit(prior.view())
                 .map_err(engine_error_at(&prior_path))?;
             let prior = fitted
@@ -269,7 +282,12 @@ pub fn run_discovery(
     };
     if let Some(w) = &inputs.weights {
         let weights = read_weights(w, d)?;
-        if conditioner.output_dim() != d {
+        if conditioner
+            .conditioning()
+            .steps()
+            .iter()
+            .any(|step| matches!(step, demud::conditioning::Step::Whiten { .. }))
+        {
             return Err(DataError::file(
                 w,
                 format!(

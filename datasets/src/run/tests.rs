@@ -472,4 +472,26 @@ mod conditioned_runs {
         let run = run_discovery(&inputs, params(None), OUTPUTS, |_, _| {}).unwrap();
         assert!(run.run.record.conditioning.unwrap().steps.is_none());
     }
+
+    #[test]
+    fn weights_are_refused_with_whitening_even_at_full_width() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = features(dir.path(), "w", 6);
+        let weights = dir.path().join("weights.txt");
+        std::fs::write(&weights, "1\n".repeat(8)).unwrap();
+        let inputs = DiscoveryInputs {
+            features: path,
+            weights: Some(weights),
+            ..Default::default()
+        };
+        let err = run_discovery(
+            &inputs,
+            settings(Some(3), Some("whiten:8")),
+            OUTPUTS,
+            |_, _| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("give weights without whitening"), "{err}");
+    }
 }
