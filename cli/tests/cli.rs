@@ -687,25 +687,37 @@ fn extract_then_discover_on_an_image_folder() {
     assert!(items.iter().all(|r| r[0] != "sky/broken.jpg"));
     assert_eq!(rows(&dir.path().join("feats.csv"))[0].len(), 2 + 1280);
 
-    // The whole pipeline: the three classes (and the odd one out) are found in 4 selections.
+    // The whole pipeline on raw features: the three classes (and the odd one out) are found
+    // in 4 selections.
     let run_dir = dir.path().join("run");
-    ok(&[
-        "discover",
-        "--features",
-        s(&out),
-        "--items",
-        s(&dir.path().join("feats.items.csv")),
-        "--k",
-        "2",
-        "--init",
-        "0",
-        "--out",
-        s(&run_dir),
-        "--quiet",
-    ]);
+    let discover = |conditioning: &str| {
+        ok(&[
+            "discover",
+            "--features",
+            s(&out),
+            "--items",
+            s(&dir.path().join("feats.items.csv")),
+            "--k",
+            "2",
+            "--init",
+            "0",
+            "--conditioning",
+            conditioning,
+            "--out",
+            s(&run_dir),
+            "--quiet",
+        ])
+    };
+    discover("none");
     let sel = rows(&run_dir.join("selections.csv"));
     let first: std::collections::HashSet<&str> = sel[..4].iter().map(|r| r[3].as_str()).collect();
     assert_eq!(first.len(), 3, "{sel:?}");
+    // By default `.npy` features are conditioned (recorded in run.json).
+    discover("auto");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["conditioning"]["steps"][0]["step"], "power");
+    assert_eq!(record["conditioning"]["fitted_on"], "collection");
 
     // Logits with top-5 class names; an unknown layer names the available ones.
     let top5 = dir.path().join("top5.csv");
