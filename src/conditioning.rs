@@ -13,11 +13,11 @@
 //! use demud::conditioning::Conditioning;
 //! use ndarray::array;
 //!
-//! let archive = array![[1.0, 0.0], [3.0, 0.0], [2.0, 2.0]];
+//! let archive = array![[1.0_f64, 0.0], [3.0, 0.0], [2.0, 2.0]];
 //! let conditioning: Conditioning = "centre+l2".parse().unwrap();
 //! let conditioner = conditioning.fit(archive.view()).unwrap();
 //! // A new item is centred on the archive's mean (2, 2/3), then scaled to unit length.
-//! let z = conditioner.transform(array![[2.0, 5.0 / 3.0]].view()).unwrap();
+//! let z = conditioner.transform(array![[2.0_f64, 5.0 / 3.0]].view()).unwrap();
 //! assert!((z[(0, 0)] - 0.0).abs() < 1e-12 && (z[(0, 1)] - 1.0).abs() < 1e-12);
 //! ```
 
