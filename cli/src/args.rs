@@ -244,7 +244,7 @@ pub struct ExtractArgs {
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Threads libtorch may use (default: its own choice, the number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// Stop at the first unreadable image instead of skipping it with a warning.
     #[arg(long)]
@@ -257,10 +257,10 @@ pub struct ExtractArgs {
     #[arg(long, value_name = "FILE")]
     pub classes: Option<PathBuf>,
     /// Side of the pixel baseline's image.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub pixels_side: u32,
     /// Words of the bag-of-visual-words vocabulary (the paper tried 3 to 20).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     pub vocabulary: usize,
     /// Seed of the vocabulary's k-means.
     #[arg(long, default_value_t = 0)]
@@ -304,7 +304,7 @@ pub struct CurveArgs {
     )]
     pub at: Vec<usize>,
     /// Random selection orders averaged for the random baseline.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = at_least_one)]
     pub random: usize,
     /// Seed of the random baseline.
     #[arg(long, default_value_t = 0)]
@@ -398,13 +398,13 @@ pub struct BenchmarkArgs {
     )]
     pub variants: Vec<String>,
     /// Random orders of the random baseline.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = at_least_one)]
     pub random: usize,
     /// Seed of the unbalanced cut, the seeded methods and the random baseline.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads of libtorch during extraction (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// Output folder: cells/, features/, table.md, table.csv, k_sweep.md, figures/.
     #[arg(long, value_name = "DIR")]
@@ -412,6 +412,15 @@ pub struct BenchmarkArgs {
     /// No progress bars or summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// A whole number of at least 1 (counts that cannot be zero: random orders, words).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number >= 1")),
+    }
 }
 
 /// `NAME=FILE`, or `FILE` (named after its stem).
@@ -460,7 +469,7 @@ pub struct DemoArgs {
     #[arg(long, short, default_value_t = 300)]
     pub n: usize,
     /// Random orders of the baseline.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     pub random: usize,
     /// No progress bars.
     #[arg(long, short)]
@@ -561,7 +570,7 @@ pub struct TrainDecoderArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub checkpoint_every: usize,
     /// Threads libtorch may use (default: its own choice, the number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
     /// No progress bar.
     #[arg(long, short)]
@@ -590,7 +599,7 @@ pub struct RenderArgs {
     #[arg(long, default_value_t = 128)]
     pub original_size: u32,
     /// Threads libtorch may use (default: its own choice, the number of cores).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
 }
 
@@ -613,7 +622,7 @@ pub struct ReportArgs {
     #[arg(long, default_value = "DEMUD discovery report")]
     pub title: String,
     /// Random orders averaged for the random baseline.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     pub random: usize,
 }
 

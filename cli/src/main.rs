@@ -88,8 +88,28 @@ enum Command {
     Pipeline(args::PipelineArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    match &Cli::parse().command {
+/// Runs the command; an error is printed as a message with its causes (never a stack trace,
+/// whatever `RUST_BACKTRACE` says: an error for a user is a message) and exits with 1.
+fn main() -> std::process::ExitCode {
+    match run(&Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The causes, each once: library errors already include their source's text.
+            let mut message = err.to_string();
+            for cause in err.chain().skip(1) {
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    message = format!("{message}: {text}");
+                }
+            }
+            eprintln!("Error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: &Command) -> anyhow::Result<()> {
+    match command {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
         Command::Extract(args) => extract::run(args),

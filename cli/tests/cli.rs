@@ -1103,3 +1103,80 @@ fn discover_records_the_selection_rule_and_refuses_a_bad_one() {
         assert!(!dir.path().join("bad").exists());
     }
 }
+
+#[test]
+fn options_that_cannot_be_zero_are_refused_and_errors_are_messages_not_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let npy = dir.path().join("f.npy");
+    for (args, named) in [
+        (
+            vec![
+                "extract",
+                "--images",
+                s(dir.path()),
+                "--threads",
+                "0",
+                "--out",
+                s(&npy),
+            ],
+            "--threads",
+        ),
+        (
+            vec![
+                "extract",
+                "--images",
+                s(dir.path()),
+                "--model",
+                "pixels",
+                "--pixels-side",
+                "0",
+                "--out",
+                s(&npy),
+            ],
+            "--pixels-side",
+        ),
+        (
+            vec![
+                "extract",
+                "--images",
+                s(dir.path()),
+                "--model",
+                "bow",
+                "--vocabulary",
+                "0",
+                "--out",
+                s(&npy),
+            ],
+            "--vocabulary",
+        ),
+        (vec!["curve", s(&out), "--random", "0"], "--random"),
+    ] {
+        let err = fails(&args);
+        assert!(err.contains(named) && err.contains("0"), "{args:?}: {err}");
+        assert!(!npy.exists());
+    }
+    // With RUST_BACKTRACE set, as on many developer machines, an error is still one message
+    // with its causes, each once.
+    let output = Command::new(env!("CARGO_BIN_EXE_demud"))
+        .args([
+            "discover",
+            "--features",
+            s(&dir.path().join("missing.csv")),
+            "--k",
+            "1",
+            "--out",
+            s(&out),
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("Error: ") && err.contains("missing.csv"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}
