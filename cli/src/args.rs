@@ -23,10 +23,10 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Number of principal components of the model (default: the --model-in state's).
-    #[arg(long, short)]
+    #[arg(long, short, allow_negative_numbers = true, value_parser = at_least_one)]
     pub k: Option<usize>,
     /// Number of selections to make (default: every item).
-    #[arg(long, short)]
+    #[arg(long, short, allow_negative_numbers = true, value_parser = at_least_one)]
     pub n: Option<usize>,
     /// First selection: `svd` (largest error under the top-k SVD of all items), `mean`
     /// (farthest from the mean), `random` (with --seed) or a 0-based item index.
@@ -647,13 +647,13 @@ pub struct PipelineArgs {
     #[arg(long, default_value_t = 2018)]
     pub seed: u64,
     /// Principal components of DEMUD's model.
-    #[arg(long, short, default_value_t = 10)]
+    #[arg(long, short, default_value_t = 10, value_parser = at_least_one)]
     pub k: usize,
     /// Selections.
-    #[arg(long, short, default_value_t = 40)]
+    #[arg(long, short, default_value_t = 40, value_parser = at_least_one)]
     pub n: usize,
     /// Decoder training epochs (456 images: about 4 s each on 2 cores).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = at_least_one)]
     pub epochs: usize,
     /// Decoder output side in pixels.
     #[arg(long, default_value_t = 64)]

@@ -3,11 +3,13 @@
 
 use crate::args::CurveArgs;
 use anyhow::{bail, Result};
+use demud_datasets::atomic::ensure_outside;
 use demud_datasets::features::{match_labels, read_items};
 use demud_report::curves::{
-    default_name, evaluate, format_table, plot_rows, read_run_labels, write_table,
+    default_name, evaluate, format_table, plot_rows, read_run_labels, selections_path, write_table,
 };
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// `demud curve`.
 pub fn run(args: &CurveArgs) -> Result<()> {
@@ -51,6 +53,17 @@ pub fn run(args: &CurveArgs) -> Result<()> {
         );
         runs[0].labels.clone()
     };
+    // Neither the table nor the chart may overwrite a file this command reads.
+    let mut read: Vec<PathBuf> = args.runs.iter().map(|r| selections_path(r)).collect();
+    read.extend(args.labels.iter().cloned());
+    let read: Vec<&Path> = read.iter().map(PathBuf::as_path).collect();
+    let charts = args
+        .plot
+        .iter()
+        .flat_map(|p| [p.with_extension("png"), p.with_extension("svg")]);
+    for output in args.table.iter().cloned().chain(charts) {
+        ensure_outside(&output, &read)?;
+    }
     let rows = evaluate(&runs, &population, &args.at, args.random, args.seed)?;
     print!("{}", format_table(&rows, &args.at));
     if let Some(path) = &args.table {

@@ -40,6 +40,15 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         .map(PathBuf::as_path),
     );
     ensure_outside(&args.out, &given)?;
+    if let Some(model_out) = &args.model_out {
+        // --model-out may name --model-in (the model is continued in place), no other input.
+        let others: Vec<&std::path::Path> = given
+            .iter()
+            .copied()
+            .filter(|p| Some(*p) != args.model_in.as_deref())
+            .collect();
+        ensure_outside(model_out, &others)?;
+    }
     let mut params = DemudParams::new(args.k.unwrap_or(1))
         .init(args.init.into())
         .update(args.update.into())
@@ -86,11 +95,12 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         e => e.into(),
     })?;
     bar.finish_and_clear();
-    write_run(&args.out, &finished.run)?;
+    // The model first: an unwritable --model-out then fails before the run folder is replaced.
     if let Some(path) = &args.model_out {
         let model = finished.model.context("the run produced no model")?;
         write_model_state(path, &model)?;
     }
+    write_run(&args.out, &finished.run)?;
     if verbosity == Verbosity::Normal {
         eprintln!(
             "selected {} of {} items in {:.2} s; results in {}",

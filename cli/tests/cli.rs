@@ -1180,3 +1180,80 @@ fn options_that_cannot_be_zero_are_refused_and_errors_are_messages_not_traces() 
     );
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
+
+#[test]
+fn outputs_never_overwrite_inputs_and_bad_counts_fail_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = small_csv(dir.path());
+    let before = std::fs::read_to_string(&csv).unwrap();
+    let out = dir.path().join("run");
+    // --model-out naming the features file is refused, and the features stay as they were.
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&csv),
+        "--k",
+        "1",
+        "--model-out",
+        s(&csv),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("is or holds the input") && err.contains("small.csv"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), before);
+    assert!(!out.exists());
+    // curve --table naming the selections it reads is refused.
+    ok(&[
+        "discover",
+        "--features",
+        s(&csv),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let selections = out.join("selections.csv");
+    let read_before = std::fs::read_to_string(&selections).unwrap();
+    let err = fails(&["curve", s(&out), "--table", s(&selections)]);
+    assert!(err.contains("is or holds the input"), "{err}");
+    assert_eq!(std::fs::read_to_string(&selections).unwrap(), read_before);
+    // An unwritable --model-out (its folder is a file) fails before the previous run is
+    // replaced.
+    let blocker = write(dir.path(), "blocker", "a file, not a folder");
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&csv),
+        "--k",
+        "2",
+        "--model-out",
+        s(&blocker.join("model.json")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("model.json"), "{err}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["k"], 1, "the k = 1 run is still there");
+    // Counts are checked by the parser, with a message naming the option.
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&csv),
+        "--n",
+        "-1",
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(err.contains("invalid value '-1' for '--n"), "{err}");
+    let started = std::time::Instant::now();
+    let err = fails(&["pipeline", "--k", "0", "--out", s(&dir.path().join("p"))]);
+    assert!(err.contains("'--k"), "{err}");
+    assert!(started.elapsed().as_secs() < 5 && !dir.path().join("p").exists());
+}

@@ -142,8 +142,8 @@ fn aside_name(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.old-{}", std::process::id()))
 }
 
-/// Refuses an output folder that contains (or is) one of the inputs: replacing it whole
-/// would delete that input.
+/// Refuses an output folder that contains (or is) one of the inputs, or an output file that is
+/// one: replacing it would delete that input.
 pub fn ensure_outside(out: &Path, inputs: &[&Path]) -> Result<()> {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let out_abs = absolute(out);

@@ -76,10 +76,10 @@ pub enum DataError {
         #[source]
         source: demud::DemudError,
     },
-    /// An output folder that would replace one of the command's own inputs.
-    #[error("{}: this output folder holds the input {}; choose another output folder (inputs are never overwritten)", out.display(), input.display())]
+    /// An output (a folder, or a file) that is or holds one of the command's own inputs.
+    #[error("{}: this output is or holds the input {}; choose another output (inputs are never overwritten)", out.display(), input.display())]
     OutputHoldsInput {
-        /// The output folder.
+        /// The output folder or file.
         out: PathBuf,
         /// The input inside it.
         input: PathBuf,
