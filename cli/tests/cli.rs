@@ -1257,3 +1257,41 @@ fn outputs_never_overwrite_inputs_and_bad_counts_fail_before_any_work() {
     assert!(err.contains("'--k"), "{err}");
     assert!(started.elapsed().as_secs() < 5 && !dir.path().join("p").exists());
 }
+
+#[test]
+fn duplicate_ids_and_conflicting_labels_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let twice = write(dir.path(), "twice.csv", "a,1,2\nb,3,4\na,5,7\n");
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&twice),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("twice.csv") && err.contains("id \"a\" is given to two items (rows 1 and 3"),
+        "{err}"
+    );
+    let good = write(dir.path(), "good.csv", "a,1,2\nb,3,4\nc,5,7\n");
+    let labels = write(dir.path(), "labels.csv", "id,label\na,x\nb,y\nc,z\na,w\n");
+    let err = fails(&[
+        "discover",
+        "--features",
+        s(&good),
+        "--labels",
+        s(&labels),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        err.contains("labels.csv, line 5") && err.contains("labelled twice (first on line 2)"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -414,7 +414,9 @@ pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Re
     if is_npy(path) {
         let beside = items_path(path);
         let items = items.or(beside.is_file().then_some(beside.as_path()));
-        read_npy_with_items(path, items)
+        let table = read_npy_with_items(path, items)?;
+        check_unique_ids(items.unwrap_or(path), &table.ids)?;
+        Ok(table)
     } else {
         if let Some(items) = items {
             return Err(DataError::file(
@@ -422,8 +424,29 @@ pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Re
                 "an items file goes with .npy features only; a CSV carries its own ids",
             ));
         }
-        read_csv(path, layout)
+        let table = read_csv(path, layout)?;
+        check_unique_ids(path, &table.ids)?;
+        Ok(table)
     }
+}
+
+/// Refuses a collection in which two items share an id: labels, selections and explanations
+/// are matched by id, and the second item would silently take the first one's.
+fn check_unique_ids(path: &Path, ids: &[String]) -> Result<()> {
+    let mut first_row: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (row, id) in ids.iter().enumerate() {
+        if let Some(first) = first_row.insert(id.as_str(), row) {
+            return Err(DataError::file(
+                path,
+                format!(
+                    "id {id:?} is given to two items (rows {} and {} of the data); ids must be unique",
+                    first + 1,
+                    row + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_npy(path: &Path) -> bool {
@@ -637,6 +660,7 @@ pub fn match_labels(ids: &[String], rows: &[ItemRow], path: &Path) -> Result<Vec
         position.entry(id.as_str()).or_insert(i);
     }
     let mut labels: Vec<Option<String>> = vec![None; ids.len()];
+    let mut labelled_at: Vec<u64> = vec![0; ids.len()];
     for row in rows {
         let Some(&i) = position.get(row.id.as_str()) else {
             return Err(DataError::line(
@@ -652,7 +676,18 @@ pub fn match_labels(ids: &[String], rows: &[ItemRow], path: &Path) -> Result<Vec
                 format!("id {:?} has no label column", row.id),
             ));
         };
+        if labels[i].is_some() {
+            return Err(DataError::line(
+                path,
+                row.line,
+                format!(
+                    "id {:?} is labelled twice (first on line {}); give each item one label",
+                    row.id, labelled_at[i]
+                ),
+            ));
+        }
         labels[i] = Some(label.clone());
+        labelled_at[i] = row.line;
     }
     let missing: Vec<&str> = ids
         .iter()
