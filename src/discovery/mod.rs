@@ -326,7 +326,7 @@ impl<T: Element> Discovery<'_, T> {
                         model,
                         &self.params.scoring,
                     );
-                    argmax(close.into_iter().zip(exact)).expect("at least one candidate")
+                    argmax(close.into_iter().zip(exact)).unwrap_or((i, top))
                 })
             }
             Scores::Exact => {
@@ -437,6 +437,19 @@ impl<T: Element> Discovery<'_, T> {
             }
             None => (x.clone(), Array1::zeros(x.len()), 0.0),
         };
+        if !score.is_finite() {
+            let largest = self
+                .data
+                .iter()
+                .map(|v| v.to_f64().abs())
+                .fold(0.0_f64, f64::max);
+            return Err(DemudError::invalid(
+                "data",
+                format!(
+                    "squared differences overflow f64 (the largest |value| is {largest:e}): rescale the features (for example divide by {largest:e})"
+                ),
+            ));
+        }
         // Missing features enter the model as the model expects them (Brand 2002); the very
         // first item, with no model, takes the collection's per-feature means.
         let learned = if x.iter().any(|v| v.is_nan()) {

@@ -569,3 +569,43 @@ fn the_isolated_rule_refuses_static_and_impossible_neighbours() {
         assert!(err.to_string().contains("1 <= k < n"), "{err}");
     }
 }
+
+#[test]
+fn identical_items_are_ranked_with_scores_zero_under_every_init_and_update() {
+    // A collection of copies (and a prior of one copy) used to reach LAPACK with a 0 x 1
+    // matrix and crash: the model has no direction to add.
+    let copies = array![[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]];
+    for update in [UpdateMethod::Brand, UpdateMethod::Full, UpdateMethod::Ross] {
+        for init in [Init::Svd, Init::Mean, Init::Index(1), Init::Random] {
+            for compat in [Compatibility::Clean, Compatibility::Reference] {
+                let params = DemudParams::new(1)
+                    .update(update)
+                    .init(init.clone())
+                    .compat(compat);
+                let picks = run(&params, copies.view());
+                assert_eq!(picks.len(), 3, "{update:?} {init:?} {compat:?}");
+                assert!(picks.iter().all(|s| s.score == 0.0));
+            }
+        }
+    }
+    let prior = array![[1.0, 2.0]];
+    let picks = run(&DemudParams::new(1).init(Init::Prior(prior)), copies.view());
+    assert_eq!(indices(&picks), vec![0, 1, 2]);
+}
+
+#[test]
+fn scores_that_overflow_are_an_error_naming_the_scale_not_a_panic() {
+    let data = array![[1e308, 1.0], [1.0, 2.0], [3.0, 1.0]];
+    let err = DemudParams::new(1)
+        .discover(data.view())
+        .unwrap()
+        .find_map(|s| s.err())
+        .expect("an error");
+    assert!(
+        err.to_string().contains("overflow") && err.to_string().contains("1e308"),
+        "{err}"
+    );
+    // Tiny (subnormal) values are ranked without trouble.
+    let tiny = data.mapv(|v: f64| if v > 1e300 { 5e-320 } else { v * 1e-320 });
+    assert_eq!(run(&DemudParams::new(1), tiny.view()).len(), 3);
+}

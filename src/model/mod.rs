@@ -258,6 +258,19 @@ impl SubspaceModel {
         };
         let r = self.rank();
         let rows = r + usize::from(new_direction.is_some());
+        if rows == 0 {
+            // No basis and an item at the mean (a copy of the items modelled so far): only the
+            // mean and count change. (LAPACK must not see the 0 x 1 matrix this would give.)
+            self.mean.scaled_add(1.0 / (m + 1.0), &shift);
+            self.count += 1;
+            return Ok(BasisChange {
+                old_count: self.count - 1,
+                shift,
+                shift_in_basis,
+                new_direction: None,
+                rotation: Array2::zeros((0, 0)),
+            });
+        }
         let mut small = Array2::<f64>::zeros((rows, r + 1));
         for i in 0..r {
             small[(i, i)] = self.singular_values[i];
