@@ -1295,3 +1295,44 @@ fn duplicate_ids_and_conflicting_labels_are_named() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn hostile_images_are_skipped_with_a_warning_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    image_folder(&images);
+    // A 300000 x 1 PNG is a small file whose resize to a model's input would need tens of GB;
+    // a 20000 x 20000 one exceeds the side limit.
+    image::GrayImage::new(300_000, 1)
+        .save(images.join("odd/line.png"))
+        .unwrap();
+    image::GrayImage::new(20_000, 20_000)
+        .save(images.join("odd/huge.png"))
+        .unwrap();
+    // Within the side limit, but 5000:1.
+    image::GrayImage::new(10_000, 2)
+        .save(images.join("odd/thin.png"))
+        .unwrap();
+    let out = dir.path().join("f.npy");
+    let output = demud(&[
+        "extract",
+        "--images",
+        s(&images),
+        "--model",
+        "pixels",
+        "--pixels-side",
+        "8",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("skipped odd/line.png") && err.contains("too elongated"),
+        "{err}"
+    );
+    assert!(err.contains("skipped odd/huge.png"), "{err}");
+    let items = rows(&dir.path().join("f.items.csv"));
+    assert_eq!(items.len(), 10, "the 10 readable images are kept");
+}

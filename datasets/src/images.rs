@@ -144,10 +144,34 @@ impl ImageCollection {
     /// Decodes an item as RGB. Grey images are converted; images with transparency are
     /// composited onto white, as a page shows them (dropping alpha would expose whatever
     /// colour the transparent pixels happen to store: emoji keep their edge colours there).
+    ///
+    /// Hostile or odd files are refused before they can exhaust memory: a side over
+    /// [`MAX_IMAGE_SIDE`], more than [`MAX_IMAGE_ALLOC`] bytes to decode, or a long side more
+    /// than [`MAX_ASPECT`] times the short one (resizing its short side to a model's input
+    /// would make the long one enormous). Extraction skips such an image with a warning, as it
+    /// skips any unreadable one.
     pub fn load(&self, item: &ImageItem) -> Result<RgbImage> {
         let path = self.path(item);
-        let image = image::open(&path)
-            .map_err(|e| DataError::parse(&path, None, "cannot decode image", e))?;
+        let decode_error = |e| DataError::parse(&path, None, "cannot decode image", e);
+        let mut reader = image::io::Reader::open(&path)
+            .and_then(|r| r.with_guessed_format())
+            .map_err(|source| DataError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let mut limits = image::io::Limits::default();
+        limits.max_image_width = Some(MAX_IMAGE_SIDE);
+        limits.max_image_height = Some(MAX_IMAGE_SIDE);
+        limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+        reader.limits(limits);
+        let image = reader.decode().map_err(decode_error)?;
+        let (w, h) = (image.width().max(1), image.height().max(1));
+        if w.max(h) > MAX_ASPECT * w.min(h) {
+            return Err(DataError::file(
+                &path,
+                format!("a {w} x {h} image is too elongated (more than {MAX_ASPECT}:1) to resize to a model's input"),
+            ));
+        }
         if !image.color().has_alpha() {
             return Ok(image.to_rgb8());
         }
@@ -162,6 +186,13 @@ impl ImageCollection {
         }))
     }
 }
+
+/// The largest width or height decoded (pixels).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The most memory one image's decoding may take (bytes).
+pub const MAX_IMAGE_ALLOC: u64 = 1 << 30;
+/// The most elongated image accepted (long side / short side).
+pub const MAX_ASPECT: u32 = 64;
 
 /// Resize, centre-crop and normalisation a model expects: torchvision's evaluation transform
 /// `Resize(resize)`, `CenterCrop(crop)`, `ToTensor()`, `Normalize(mean, std)` on a PIL image.
