@@ -504,7 +504,7 @@ pub enum RecipeArg {
     /// Yellow flowers, discs and stars; a few flowers have a dark centre (the novelty).
     Flowers {
         /// Image side in pixels.
-        #[arg(long, default_value_t = FlowerRecipe::default().size)]
+        #[arg(long, default_value_t = FlowerRecipe::default().size, value_parser = clap::value_parser!(u32).range(16..))]
         size: u32,
         /// Items of the common classes (flowers, discs, stars), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "200,150,100")]
@@ -552,7 +552,7 @@ pub struct TrainDecoderArgs {
     )]
     pub hidden: Vec<usize>,
     /// Total epochs (with --resume: including those already done).
-    #[arg(long, default_value_t = TrainParams::default().epochs)]
+    #[arg(long, default_value_t = TrainParams::default().epochs, value_parser = at_least_one)]
     pub epochs: usize,
     /// Pairs per step.
     #[arg(long, default_value_t = TrainParams::default().batch_size)]
@@ -596,7 +596,7 @@ pub struct RenderArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Side of the saved original images.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub original_size: u32,
     /// Threads libtorch may use (default: its own choice, the number of cores).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]

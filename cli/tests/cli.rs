@@ -1151,9 +1151,27 @@ fn options_that_cannot_be_zero_are_refused_and_errors_are_messages_not_traces() 
             "--vocabulary",
         ),
         (vec!["curve", s(&out), "--random", "0"], "--random"),
+        (
+            vec!["plant", "flowers", "--size", "1", "--out", s(&out)],
+            "--size",
+        ),
+        (
+            vec![
+                "train-decoder",
+                "--images",
+                s(dir.path()),
+                "--features",
+                s(&npy),
+                "--epochs",
+                "0",
+                "--out",
+                s(&out),
+            ],
+            "--epochs",
+        ),
     ] {
         let err = fails(&args);
-        assert!(err.contains(named) && err.contains("0"), "{args:?}: {err}");
+        assert!(err.contains(named) && err.contains("invalid value"), "{args:?}: {err}");
         assert!(!npy.exists());
     }
     // With RUST_BACKTRACE set, as on many developer machines, an error is still one message
