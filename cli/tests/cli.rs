@@ -1171,7 +1171,10 @@ fn options_that_cannot_be_zero_are_refused_and_errors_are_messages_not_traces() 
         ),
     ] {
         let err = fails(&args);
-        assert!(err.contains(named) && err.contains("invalid value"), "{args:?}: {err}");
+        assert!(
+            err.contains(named) && err.contains("invalid value"),
+            "{args:?}: {err}"
+        );
         assert!(!npy.exists());
     }
     // With RUST_BACKTRACE set, as on many developer machines, an error is still one message
