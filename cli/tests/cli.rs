@@ -241,6 +241,24 @@ fn bad_input_is_named_and_nothing_is_written() {
     assert!(run(&good, &["--init", "0", "--prior", s(&same_width)]).contains("cannot be used with"));
     let weights = write(dir.path(), "w.txt", "1\n");
     assert!(run(&good, &["--weights", s(&weights)]).contains("1 weights, the features have 2"));
+    // The conditioning and selection options name what is wrong.
+    for (option, value, named) in [
+        ("--conditioning", "centre+l3", "unknown step \"l3\""),
+        ("--conditioning", "whiten:0", "unknown step \"whiten:0\""),
+        ("--selection", "densest", "is not residual or isolated"),
+    ] {
+        let err = run(&good, &[option, value]);
+        assert!(
+            err.contains(option) && err.contains(named),
+            "{option} {value}: {err}"
+        );
+    }
+    let gaps = write(dir.path(), "gaps.csv", "a,1,2\nb,NA,4\nc,5,7\n");
+    let err = run(&gaps, &["--missing", "zero", "--conditioning", "centre+l2"]);
+    assert!(
+        err.contains("gaps.csv") && err.contains("--conditioning none"),
+        "{err}"
+    );
     assert!(!out.exists(), "no output folder after failures");
 
     // A failing run leaves an earlier run's files untouched.
