@@ -292,6 +292,80 @@ impl FittedStep {
         }
     }
 
+    /// Applies the step to an item `x` given as the sum of `parts` (one per row), keeping
+    /// that true: afterwards the rows of `parts` sum to the step's output for `x`. Each step is
+    /// an affine map once the item is fixed (its length for `l2`, its ratio `sqrt|x|/|x|` per
+    /// feature for `power`), and that map, with the constant shared equally, is applied to
+    /// every part.
+    fn apply_parts(&self, x: &mut Array1<f64>, parts: &mut Array2<f64>) {
+        let m = parts.nrows().max(1) as f64;
+        match self {
+            FittedStep::Centre { mean } => {
+                *parts -= &(mean / m);
+                *x -= mean;
+            }
+            FittedStep::UnitLength => {
+                let norm = x.dot(x).sqrt();
+                if norm > 0.0 {
+                    *parts /= norm;
+                    *x /= norm;
+                }
+            }
+            FittedStep::Power => {
+                // signed_sqrt(x_j) = r_j x_j with r_j = 1 / sqrt|x_j|; where x_j = 0 its parts
+                // sum to 0 and so do the scaled ones, whatever r_j: take 0.
+                let ratio = x.mapv(|v| if v == 0.0 { 0.0 } else { 1.0 / v.abs().sqrt() });
+                *parts *= &ratio;
+                x.mapv_inplace(signed_sqrt);
+            }
+            FittedStep::Whiten {
+                mean,
+                directions,
+                deviations,
+                ..
+            } => {
+                let mut projected = (&*parts - &(mean / m)).dot(directions);
+                projected /= deviations;
+                *parts = projected;
+                *x = (&*x - mean).dot(directions) / deviations;
+            }
+        }
+    }
+
+    /// The step's Jacobian at `input`, transposed, applied to `gradient` (a gradient with
+    /// respect to the step's output becomes one with respect to its input).
+    fn pullback(&self, input: ArrayView1<f64>, gradient: ArrayView1<f64>) -> Array1<f64> {
+        match self {
+            FittedStep::Centre { .. } => gradient.to_owned(),
+            FittedStep::UnitLength => {
+                // y = x / |x|: dy/dx = (I - y y^T) / |x|, symmetric.
+                let norm = input.dot(&input).sqrt();
+                if norm == 0.0 {
+                    return Array1::zeros(gradient.len());
+                }
+                let y = &input / norm;
+                (&gradient - &(&y * y.dot(&gradient))) / norm
+            }
+            // d sqrt|x| sign(x) / dx = 1 / (2 sqrt|x|), unbounded at 0. An exact 0 in CNN
+            // features is a rectifier that is off, through which no pixel moves the feature:
+            // take 0 there.
+            FittedStep::Power => ndarray::Zip::from(&input)
+                .and(&gradient)
+                .map_collect(|&x, &g| {
+                    if x == 0.0 {
+                        0.0
+                    } else {
+                        g / (2.0 * x.abs().sqrt())
+                    }
+                }),
+            FittedStep::Whiten {
+                directions,
+                deviations,
+                ..
+            } => directions.dot(&(&gradient / deviations)),
+        }
+    }
+
     /// Maps a vector `z` of this step's output space back to its input space, for the item
     /// whose input to this step was `item`. Item-wise steps use the item's own values (its
     /// length for `l2`); `whiten` adds back the item's own part outside the kept directions,
@@ -474,6 +548,54 @@ impl Conditioner {
             step.apply_rows(&mut row);
         }
         row.index_axis_move(Axis(0), 0)
+    }
+
+    /// Conditions an item given as a sum of parts (`m x input_dim`, one part per row: the
+    /// positions of a feature map that a layer averages or flattens), returning parts in the
+    /// conditioned space that sum to the conditioned item. Every step is affine once the item
+    /// is fixed (see the module documentation of [`crate::attribution`]), so the split is
+    /// exact up to rounding.
+    pub fn condition_parts(&self, parts: ArrayView2<f64>) -> Result<Array2<f64>> {
+        if parts.ncols() != self.input_dim {
+            return Err(DemudError::DimensionMismatch {
+                what: "the parts of the item",
+                expected: self.input_dim,
+                found: parts.ncols(),
+            });
+        }
+        let mut x = parts.sum_axis(Axis(0));
+        let mut conditioned = parts.to_owned();
+        for step in &self.steps {
+            step.apply_parts(&mut x, &mut conditioned);
+        }
+        Ok(conditioned)
+    }
+
+    /// Carries a gradient with respect to the conditioned item back to the item's features:
+    /// `J(item)^T gradient`, where `J` is the conditioning's Jacobian at `item`.
+    pub fn pullback(
+        &self,
+        item: ArrayView1<f64>,
+        gradient: ArrayView1<f64>,
+    ) -> Result<Array1<f64>> {
+        if item.len() != self.input_dim || gradient.len() != self.output_dim() {
+            return Err(DemudError::DimensionMismatch {
+                what: "the gradient's item",
+                expected: self.input_dim,
+                found: item.len(),
+            });
+        }
+        let mut inputs = Vec::with_capacity(self.steps.len());
+        let mut row = item.to_owned().insert_axis(Axis(0));
+        for step in &self.steps {
+            inputs.push(row.row(0).to_owned());
+            step.apply_rows(&mut row);
+        }
+        let mut g = gradient.to_owned();
+        for (step, input) in self.steps.iter().zip(&inputs).rev() {
+            g = step.pullback(input.view(), g.view());
+        }
+        Ok(g)
     }
 
     /// Maps an explanation made in the conditioned space back to the item's features:

@@ -8,6 +8,8 @@
 //! The crate does no I/O and knows nothing of images or command lines; loaders live in
 //! `demud-datasets`, the command line in `demud-cli`.
 //!
+//! - [`attribution`]: exact per-part splits of a score and its gradient, for maps that show
+//!   where in an image the novelty is;
 //! - [`conditioning`]: fitted feature transforms applied before ranking (centre, unit length,
 //!   power, whitening);
 //! - [`discovery`]: the loop, its parameters and the fast score update;
@@ -44,6 +46,7 @@
 extern crate blas_src;
 extern crate openblas_src;
 
+pub mod attribution;
 pub mod conditioning;
 pub mod discovery;
 pub mod element;

@@ -84,6 +84,22 @@ impl Scoring {
         self.method == ScoreMethod::LowHigh && self.weights.is_none()
     }
 
+    /// The direction `s` with `score(e) = <e, s>` and `d score / d e = 2 s`:
+    /// `s_j = w_j^2 clip(e_j)` (since `e_j clip(e_j) = clip(e_j)^2`), 0 on unobserved features.
+    /// For the plain score `s = e`. Attribution maps split `<e, s>` over parts of the item.
+    pub fn direction(&self, residual: ArrayView1<f64>) -> Array1<f64> {
+        let mut s = residual.mapv(|e| match self.method {
+            _ if e.is_nan() => 0.0,
+            ScoreMethod::LowHigh => e,
+            ScoreMethod::High => e.max(0.0),
+            ScoreMethod::Low => e.min(0.0),
+        });
+        if let Some(w) = &self.weights {
+            s *= &w.mapv(|w| w * w);
+        }
+        s
+    }
+
     /// Score of a residual vector; NaN entries (unobserved features) do not count.
     pub fn score(&self, residual: ArrayView1<f64>) -> f64 {
         let clip = |e: f64| match self.method {
