@@ -254,6 +254,7 @@ fn localise_scores_maps_against_masks_in_the_images_geometry() {
             selections: selections.clone(),
             top_features: vec![],
             explanations: None,
+            ranked: None,
         },
     )
     .unwrap();

@@ -3,8 +3,8 @@
 //! The command line's `discover`, `demo` and `pipeline` all run discoveries through here.
 
 use super::{
-    ConditioningRecord, ExplanationFiles, Explanations, FittedOn, NewRun, Precision, RunRecord,
-    SelectionRow, Start, TopFeatureRow, RUN_FORMAT, RUN_VERSION,
+    ConditioningRecord, ExplanationFiles, Explanations, FittedOn, NewRun, Precision,
+    RankedExplanations, RunRecord, SelectionRow, Start, TopFeatureRow, RUN_FORMAT, RUN_VERSION,
 };
 
 use crate::error::{DataError, Result};
@@ -304,6 +304,14 @@ pub fn run_discovery(
         FeatureMatrix::F64(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
     }
     .map_err(|e| engine_error(e, &table, &inputs.features))?;
+    let ranked = (outputs.explanations == ExplanationFiles::Written).then(|| {
+        let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| stack_rows(&selections, f);
+        RankedExplanations {
+            conditioner: conditioner.clone(),
+            expected: stack(&|s| &s.expected),
+            residual: stack(&|s| &s.residual),
+        }
+    });
     let selections = explain_in_features(&conditioner, &table.matrix, selections);
 
     let record = RunRecord {
@@ -341,7 +349,10 @@ pub fn run_discovery(
     };
     let model = model.map(|m| ModelState::new(m, &params).with_conditioner(conditioner));
     Ok(Finished {
-        run: records(record, &table, &selections, outputs),
+        run: NewRun {
+            ranked,
+            ..records(record, &table, &selections, outputs)
+        },
         model,
     })
 }
@@ -473,14 +484,7 @@ fn records(
         }
     }
     let explanations = (outputs.explanations == ExplanationFiles::Written).then(|| {
-        let d = table.matrix.dim().1;
-        let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| {
-            let mut m = Array2::<f64>::zeros((selections.len(), d));
-            for (mut row, s) in m.rows_mut().into_iter().zip(selections) {
-                row.assign(f(s));
-            }
-            m
-        };
+        let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| stack_rows(selections, f);
         Explanations {
             expected: stack(&|s| &s.expected),
             residual: stack(&|s| &s.residual),
@@ -491,5 +495,16 @@ fn records(
         selections: rows,
         top_features: top,
         explanations,
+        ranked: None,
     }
+}
+
+/// One row per selection, taken from each by `f` (all of one length).
+fn stack_rows(selections: &[Selection], f: &dyn Fn(&Selection) -> &Array1<f64>) -> Array2<f64> {
+    let d = selections.first().map_or(0, |s| f(s).len());
+    let mut m = Array2::<f64>::zeros((selections.len(), d));
+    for (mut row, s) in m.rows_mut().into_iter().zip(selections) {
+        row.assign(f(s));
+    }
+    m
 }

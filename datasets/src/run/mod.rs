@@ -7,6 +7,9 @@
 //! <run>/top_features.csv    TopFeatureRow: per selection, the largest residuals
 //! <run>/expected.npy        n_selected x d (f64): expected content x̂ of each selection
 //! <run>/residual.npy        n_selected x d (f64): novel content e = x - x̂
+//! <run>/conditioner.json    the fitted conditioning, when the run conditioned its features
+//! <run>/ranked_expected.npy n_selected x d' (f64): x̂ in the space DEMUD ranked (conditioned)
+//! <run>/ranked_residual.npy n_selected x d' (f64): e in that space (what the score is made of)
 //! <run>/render/             RenderFolder: render.json, renders.csv, NNNN-<view>.png,
 //!                           contact_sheet.png, decoded_{features,expected,novel}.npy,
 //!                           localisation.csv / localisation.json once scored
@@ -60,6 +63,16 @@ pub const TOP_FEATURES_FILE: &str = "top_features.csv";
 pub const EXPECTED_FILE: &str = "expected.npy";
 /// Novel content e of each selection.
 pub const RESIDUAL_FILE: &str = "residual.npy";
+/// The fitted conditioning of a conditioned run.
+pub const CONDITIONER_FILE: &str = "conditioner.json";
+/// The `format` of `conditioner.json`.
+pub const CONDITIONER_FORMAT: &str = "demud-conditioner";
+/// The `conditioner.json` version this build writes and reads.
+pub const CONDITIONER_VERSION: u32 = 1;
+/// Expected content in the conditioned space.
+pub const RANKED_EXPECTED_FILE: &str = "ranked_expected.npy";
+/// Novel content in the conditioned space.
+pub const RANKED_RESIDUAL_FILE: &str = "ranked_residual.npy";
 /// The default render folder inside a run.
 pub const RENDER_DIR: &str = "render";
 
@@ -236,6 +249,26 @@ pub struct Explanations {
     pub residual: Array2<f64>,
 }
 
+/// A selection's explanation in the space DEMUD ranked: the conditioned features, where the
+/// score is `|e|²` (or its weighted, one-sided variant). Explanation maps split the score there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankedExplanations {
+    /// The fitted conditioning that maps features into that space (the identity for a run
+    /// that ranked its features as they were).
+    pub conditioner: demud::Conditioner,
+    /// `n_selected x d'`: x̂ there.
+    pub expected: Array2<f64>,
+    /// `n_selected x d'`: e there.
+    pub residual: Array2<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConditionerFile {
+    format: String,
+    version: u32,
+    conditioner: demud::Conditioner,
+}
+
 /// A run to write: its record (paths as given on the command line, relative to the working
 /// directory or absolute) and its results.
 #[derive(Clone, Debug)]
@@ -248,6 +281,9 @@ pub struct NewRun {
     pub top_features: Vec<TopFeatureRow>,
     /// The explanation arrays, unless the run skips them.
     pub explanations: Option<Explanations>,
+    /// The explanations in the conditioned space, when the run conditioned its features and
+    /// writes explanations.
+    pub ranked: Option<RankedExplanations>,
 }
 
 /// `path` (relative to the working directory, or absolute) as seen from `folder`.
@@ -293,6 +329,18 @@ pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
         if let Some(e) = &run.explanations {
             write_array(&staging.join(EXPECTED_FILE), &e.expected)?;
             write_array(&staging.join(RESIDUAL_FILE), &e.residual)?;
+            if let Some(r) = run.ranked.as_ref().filter(|r| !r.conditioner.is_identity()) {
+                write_json(
+                    &staging.join(CONDITIONER_FILE),
+                    &ConditionerFile {
+                        format: CONDITIONER_FORMAT.into(),
+                        version: CONDITIONER_VERSION,
+                        conditioner: r.conditioner.clone(),
+                    },
+                )?;
+                write_array(&staging.join(RANKED_EXPECTED_FILE), &r.expected)?;
+                write_array(&staging.join(RANKED_RESIDUAL_FILE), &r.residual)?;
+            }
         }
         write_json(&staging.join(RUN_FILE), &record)
     })
@@ -396,26 +444,78 @@ impl RunFolder {
             ));
         }
         let shape = (self.record.n_selected, self.record.n_features);
-        let read = |name: &str| -> Result<Array2<f64>> {
-            let path = self.dir.join(name);
-            let array: Array2<f64> = read_array(&path)?;
-            if array.dim() != shape {
-                return Err(DataError::file(
-                    &path,
-                    format!(
-                        "{:?} values, the run has {} selections x {} features: the files are from different runs",
-                        array.dim(),
-                        shape.0,
-                        shape.1
-                    ),
-                ));
-            }
-            Ok(array)
-        };
+        let read = |name: &str, shape| self.read_explanation(name, shape);
         Ok(Explanations {
-            expected: read(EXPECTED_FILE)?,
-            residual: read(RESIDUAL_FILE)?,
+            expected: read(EXPECTED_FILE, shape)?,
+            residual: read(RESIDUAL_FILE, shape)?,
         })
+    }
+
+    /// The explanations in the space DEMUD ranked (see [`RankedExplanations`]): for a run that
+    /// ranked its features as they were, the explanation files with the identity; for a
+    /// conditioned run, `conditioner.json` and the `ranked_*.npy` files.
+    pub fn ranked_explanations(&self) -> Result<RankedExplanations> {
+        let conditioned = self
+            .record
+            .conditioning
+            .as_ref()
+            .is_some_and(|c| !c.steps.is_none());
+        if !conditioned {
+            let e = self.explanations()?;
+            return Ok(RankedExplanations {
+                conditioner: demud::Conditioner::identity(self.record.n_features),
+                expected: e.expected,
+                residual: e.residual,
+            });
+        }
+        self.explanations()?;
+        let path = self.dir.join(CONDITIONER_FILE);
+        if !path.exists() {
+            return Err(DataError::file(
+                &self.dir,
+                format!(
+                    "this conditioned run has no {CONDITIONER_FILE} (it was made by an older version): run discover again"
+                ),
+            ));
+        }
+        let file: ConditionerFile = read_json(&path, CONDITIONER_FORMAT, CONDITIONER_VERSION)?;
+        let conditioner = file.conditioner;
+        conditioner
+            .validate()
+            .map_err(|e| DataError::file(&path, e.to_string()))?;
+        if conditioner.input_dim() != self.record.n_features {
+            return Err(DataError::file(
+                &path,
+                format!(
+                    "a conditioning of {} features for a run of {}: the files are from different runs",
+                    conditioner.input_dim(),
+                    self.record.n_features
+                ),
+            ));
+        }
+        let shape = (self.record.n_selected, conditioner.output_dim());
+        Ok(RankedExplanations {
+            expected: self.read_explanation(RANKED_EXPECTED_FILE, shape)?,
+            residual: self.read_explanation(RANKED_RESIDUAL_FILE, shape)?,
+            conditioner,
+        })
+    }
+
+    fn read_explanation(&self, name: &str, shape: (usize, usize)) -> Result<Array2<f64>> {
+        let path = self.dir.join(name);
+        let array: Array2<f64> = read_array(&path)?;
+        if array.dim() != shape {
+            return Err(DataError::file(
+                &path,
+                format!(
+                    "{:?} values, the run has {} selections x {} features: the files are from different runs",
+                    array.dim(),
+                    shape.0,
+                    shape.1
+                ),
+            ));
+        }
+        Ok(array)
     }
 }
 

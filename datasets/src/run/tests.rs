@@ -57,6 +57,7 @@ fn new_run(features: &Path) -> NewRun {
             expected: Array2::from_elem((2, 2), 1.0 / 3.0),
             residual: Array2::from_elem((2, 2), f64::NAN),
         }),
+        ranked: None,
     }
 }
 
@@ -274,6 +275,7 @@ proptest::proptest! {
             selections: selections.clone(),
             top_features: vec![],
             explanations: None,
+            ranked: None,
         };
         write_run(&dir, &run).unwrap();
         let back = RunFolder::open(&dir).unwrap();
@@ -358,6 +360,30 @@ mod conditioned_runs {
             let item = matrix.row(s.index).mapv(f64::from);
             assert!(sum.iter().zip(&item).all(|(a, b)| (a - b).abs() < 1e-9));
         }
+        // The run folder keeps the conditioner and the explanations in the ranked space, where
+        // each selection's score is its residual's squared length.
+        let run_dir = dir.path().join("run");
+        super::super::write_run(&run_dir, &finished.run).unwrap();
+        let ranked = super::super::RunFolder::open(&run_dir)
+            .unwrap()
+            .ranked_explanations()
+            .unwrap();
+        assert_eq!(ranked.conditioner, conditioner);
+        for (r, s) in finished.run.selections.iter().enumerate() {
+            let e = ranked.residual.row(r);
+            assert!(
+                (e.dot(&e) - s.score).abs() <= 1e-9 * s.score,
+                "rank {}",
+                s.rank
+            );
+        }
+        std::fs::remove_file(run_dir.join(super::super::CONDITIONER_FILE)).unwrap();
+        let err = super::super::RunFolder::open(&run_dir)
+            .unwrap()
+            .ranked_explanations()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("run discover again"), "{err}");
         // A saved model carries its conditioner; a run continuing it conditions the next
         // batch with it, and refuses another conditioning.
         let model_path = dir.path().join("model.json");
