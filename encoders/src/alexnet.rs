@@ -7,7 +7,7 @@
 //! their ReLU (as the WHI 2018 paper did with its modified CaffeNet), and `fc8` (the logits).
 
 use crate::error::Result;
-use crate::extract::Encoder;
+use crate::extract::{select_layers, Encoder, LayerParts};
 use crate::weights::load_weights;
 use std::path::Path;
 use tch::nn::{self, Module};
@@ -56,6 +56,7 @@ impl AlexNet {
         let fc7 = nn::linear(&c / 4, 4096, 4096, Default::default());
         let fc8 = nn::linear(&c / 6, 4096, 1000, Default::default());
         load_weights(&mut vs, weights)?;
+        vs.freeze();
         Ok(AlexNet {
             _vs: vs,
             convs,
@@ -74,17 +75,36 @@ impl Encoder for AlexNet {
         LAYERS.iter().map(|s| s.to_string()).collect()
     }
     fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
+        let pool5 = self.pool5_map(input).flatten(1, -1);
+        // Dropout is the identity at inference; fc6 and fc7 are kept before their ReLU.
+        let fc6 = self.fc6.forward(&pool5);
+        let fc7 = self.fc7.forward(&fc6.relu());
+        let fc8 = self.fc8.forward(&fc7.relu());
+        Ok(vec![pool5, fc6, fc7, fc8])
+    }
+
+    /// `pool5` (a flattened 6 x 6 map) and `fc6` (taken before its ReLU: linear in `pool5`)
+    /// are sums over the 36 positions; `fc7` and `fc8` come after a ReLU of the whole vector.
+    fn layer_parts(&self, input: &Tensor, layer: &str) -> Result<Option<LayerParts>> {
+        select_layers(self, &[layer.to_string()])?;
+        let parts = || LayerParts::of_flattening(&self.pool5_map(input));
+        Ok(match layer {
+            "pool5" => Some(parts()),
+            "fc6" => Some(parts().through_linear(&self.fc6.ws, self.fc6.bs.as_ref())),
+            _ => None,
+        })
+    }
+}
+
+impl AlexNet {
+    /// The last max-pool's map, 256 x 6 x 6.
+    fn pool5_map(&self, input: &Tensor) -> Tensor {
         let pool = |x: Tensor| x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
         let mut x = pool(self.convs[0].forward(input).relu());
         x = pool(self.convs[1].forward(&x).relu());
         x = self.convs[2].forward(&x).relu();
         x = self.convs[3].forward(&x).relu();
         x = pool(self.convs[4].forward(&x).relu());
-        let pool5 = x.adaptive_avg_pool2d([6, 6]).flatten(1, -1);
-        // Dropout is the identity at inference; fc6 and fc7 are kept before their ReLU.
-        let fc6 = self.fc6.forward(&pool5);
-        let fc7 = self.fc7.forward(&fc6.relu());
-        let fc8 = self.fc8.forward(&fc7.relu());
-        Ok(vec![pool5, fc6, fc7, fc8])
+        x.adaptive_avg_pool2d([6, 6])
     }
 }

@@ -8,11 +8,11 @@
 //! (asymmetric for stride 2), as the weights were trained with.
 
 use crate::error::Result;
-use crate::extract::Encoder;
+use crate::extract::{select_layers, Encoder, LayerParts};
 use crate::weights::load_weights;
 use std::path::Path;
 use tch::nn::{self, Module, ModuleT};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// `(repeats, kernel, stride, expand ratio, input channels, output channels)` per stage.
 const STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
@@ -169,6 +169,8 @@ impl EfficientNetLite0 {
         let head = ConvBn::new(&p, "_conv_head", "_bn1", 320, 1280, 1, 1, 1);
         let fc = nn::linear(&p / "_fc", 1280, 1000, Default::default());
         load_weights(&mut vs, weights)?;
+        // Inference only: gradients flow to the pixels (explanation maps), never the weights.
+        vs.freeze();
         Ok(EfficientNetLite0 {
             _vs: vs,
             stem,
@@ -176,6 +178,18 @@ impl EfficientNetLite0 {
             head,
             fc,
         })
+    }
+}
+
+impl EfficientNetLite0 {
+    /// The last MBConv block's map (320 channels) and the head's (1280), before pooling.
+    fn maps(&self, input: &Tensor) -> (Tensor, Tensor) {
+        let mut x = self.stem.forward(input, Activation::Relu6);
+        for block in &self.blocks {
+            x = block.forward(&x);
+        }
+        let head = self.head.forward(&x, Activation::Relu6);
+        (x, head)
     }
 }
 
@@ -187,17 +201,23 @@ impl Encoder for EfficientNetLite0 {
         LAYERS.iter().map(|s| s.to_string()).collect()
     }
     fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
-        let mut x = self.stem.forward(input, Activation::Relu6);
-        for block in &self.blocks {
-            x = block.forward(&x);
-        }
-        let block = x.mean_dim(Some([2i64, 3].as_slice()), false, tch::Kind::Float);
-        let pool = self.head.forward(&x, Activation::Relu6).mean_dim(
-            Some([2i64, 3].as_slice()),
-            false,
-            tch::Kind::Float,
-        );
+        let (block_map, head_map) = self.maps(input);
+        let average = |map: &Tensor| map.mean_dim(Some([2i64, 3].as_slice()), false, Kind::Float);
+        let block = average(&block_map);
+        let pool = average(&head_map);
         let logits = self.fc.forward(&pool);
         Ok(vec![block, pool, logits])
+    }
+
+    /// Every layer is a sum over the 7 x 7 (at 224 px) positions: `block` and `pool` average
+    /// their maps, `logits` is the classifier applied to `pool`.
+    fn layer_parts(&self, input: &Tensor, layer: &str) -> Result<Option<LayerParts>> {
+        select_layers(self, &[layer.to_string()])?;
+        let (block_map, head_map) = self.maps(input);
+        Ok(Some(match layer {
+            "block" => LayerParts::of_average(&block_map),
+            "pool" => LayerParts::of_average(&head_map),
+            _ => LayerParts::of_average(&head_map).through_linear(&self.fc.ws, self.fc.bs.as_ref()),
+        }))
     }
 }

@@ -112,12 +112,110 @@ pub trait Encoder {
     }
     /// Every layer for a batch, in the order of [`Encoder::layers`].
     fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>>;
+    /// A layer for a batch as a sum of parts over the positions of a feature map (see
+    /// [`LayerParts`]), for layers that are one: a spatial average or flattening of a map,
+    /// possibly followed by an affine map. `None` for a layer after a nonlinearity of the whole
+    /// map (AlexNet's `fc7`), which only a gradient can explain.
+    fn layer_parts(&self, input: &Tensor, layer: &str) -> Result<Option<LayerParts>> {
+        let _ = (input, layer);
+        Ok(None)
+    }
     /// The requested layers for a batch.
     fn forward(&self, input: &Tensor, layers: &[String]) -> Result<Vec<Tensor>> {
         let wanted = select_layers(self, layers)?;
         let all = self.forward_all(input)?;
         Ok(wanted.into_iter().map(|i| all[i].shallow_clone()).collect())
     }
+}
+
+/// A layer's value for a batch of `n` images as a sum over the `m = rows x columns` positions
+/// of a feature map: item i's layer value is `Σ_p values[i, p, :]`. What `demud::attribution`
+/// splits a selection's score over.
+#[derive(Debug)]
+pub struct LayerParts {
+    /// `n x m x d` (f32), positions in row-major order.
+    pub values: Tensor,
+    /// The map's grid, `(rows, columns)`.
+    pub grid: (usize, usize),
+}
+
+impl LayerParts {
+    fn grid_of(map: &Tensor) -> (i64, i64, i64, i64) {
+        let size = map.size();
+        assert_eq!(size.len(), 4, "a feature map is n x c x h x w");
+        (size[0], size[1], size[2], size[3])
+    }
+
+    /// The parts of a spatial average of `map` (`n x c x h x w`): position p holds `f_p / hw`.
+    pub fn of_average(map: &Tensor) -> Self {
+        let (n, c, h, w) = Self::grid_of(map);
+        let values = map
+            .to_kind(tch::Kind::Float)
+            .view([n, c, h * w])
+            .transpose(1, 2)
+            .contiguous()
+            / (h * w) as f64;
+        LayerParts {
+            values,
+            grid: (h as usize, w as usize),
+        }
+    }
+
+    /// The parts of `map` (`n x c x h x w`) flattened channel-major to `c h w` values:
+    /// position p holds its `c` values in their slots of the flat vector and zeros elsewhere.
+    pub fn of_flattening(map: &Tensor) -> Self {
+        let (n, c, h, w) = Self::grid_of(map);
+        let m = h * w;
+        let eye = Tensor::eye(m, (tch::Kind::Float, map.device())).view([1, m, 1, m]);
+        let values = (map.to_kind(tch::Kind::Float).view([n, 1, c, m]) * eye).view([n, m, c * m]);
+        LayerParts {
+            values,
+            grid: (h as usize, w as usize),
+        }
+    }
+
+    /// The parts of `W x + b` (`weight` is `out x d`): each part through `W`, and `b` shared
+    /// equally among the positions.
+    pub fn through_linear(self, weight: &Tensor, bias: Option<&Tensor>) -> Self {
+        let m = self.values.size()[1];
+        let mut values = self.values.matmul(&weight.tr());
+        if let Some(b) = bias {
+            values += b / m as f64;
+        }
+        LayerParts { values, ..self }
+    }
+}
+
+/// The gradient of `<layer(input), direction>` with respect to the (normalised) input pixels:
+/// `input` is `n x 3 x h x w`, `direction` `n x d` for a layer of `d` values. With the
+/// direction the gradient of a score with respect to the layer, this is the score's gradient
+/// with respect to the pixels (a vector-Jacobian product through the network's autograd).
+pub fn input_gradient(
+    encoder: &dyn Encoder,
+    input: &Tensor,
+    layer: &str,
+    direction: &Tensor,
+) -> Result<Tensor> {
+    let position = select_layers(encoder, &[layer.to_string()])?[0];
+    let pixels = input.detach().set_requires_grad(true);
+    let out = encoder
+        .forward_all(&pixels)?
+        .swap_remove(position)
+        .flatten(1, -1)
+        .to_kind(tch::Kind::Float);
+    if out.size() != direction.size() {
+        return Err(EncoderError::Spec {
+            reason: format!(
+                "a gradient direction of shape {:?} for layer {layer} of shape {:?}",
+                direction.size(),
+                out.size()
+            ),
+        });
+    }
+    let dot = (out * direction).sum(tch::Kind::Float);
+    dot.f_backward()
+        .context(|| format!("the gradient of layer {layer} with respect to the pixels"))?;
+    Ok(pixels.grad())
 }
 
 /// Positions of `requested` among the encoder's layers, or an error naming the unknown one.

@@ -16,7 +16,7 @@ use crate::alexnet::AlexNet;
 use crate::baselines::{BagOfWordsExtractor, PixelExtractor};
 use crate::efficientnet::EfficientNetLite0;
 use crate::error::{EncoderError, Result};
-use crate::extract::{FeatureExtractor, LayerExtractor};
+use crate::extract::{select_layers, Encoder, FeatureExtractor, LayerExtractor};
 use crate::torchscript::TorchScript;
 use crate::weights::models_dir;
 use std::path::PathBuf;
@@ -112,23 +112,16 @@ impl ExtractorSpec {
             .or_else(|| self.model.default_layer().map(str::to_string))
     }
 
-    /// Loads the network (or sets up the baseline) and selects the layer.
-    pub fn build(&self) -> Result<Box<dyn FeatureExtractor>> {
+    /// For a network: loads it and checks its layer, returning both (what explanation maps
+    /// run the network with); `None` for the pixel and bag-of-words baselines.
+    pub fn build_encoder(&self) -> Result<Option<(Box<dyn Encoder>, String)>> {
         let weights = |what: &str| {
             self.weights.clone().ok_or_else(|| EncoderError::Spec {
                 reason: format!("{what} needs its weights file (--weights)"),
             })
         };
-        if self.layer.is_some() && self.model.default_layer().is_none() {
-            return Err(EncoderError::Spec {
-                reason: format!(
-                    "a layer applies to CNN models, not to the {} baseline",
-                    self.model.name()
-                ),
-            });
-        }
         let layer = self.layer_or_default().unwrap_or_default();
-        Ok(match self.model {
+        let encoder: Box<dyn Encoder> = match self.model {
             Model::EfficientNetLite0 => {
                 let weights = self
                     .weights
@@ -142,19 +135,35 @@ impl ExtractorSpec {
                         ),
                     });
                 }
-                let model = Box::new(EfficientNetLite0::load(&weights)?);
-                Box::new(LayerExtractor::new(model, &layer, self.batch)?)
+                Box::new(EfficientNetLite0::load(&weights)?)
             }
-            Model::AlexNet => {
-                let model = Box::new(AlexNet::load(&weights("alexnet")?)?);
-                Box::new(LayerExtractor::new(model, &layer, self.batch)?)
-            }
-            Model::TorchScript => {
-                let model = Box::new(TorchScript::load(
-                    &weights("torchscript")?,
-                    self.input_size,
-                )?);
-                Box::new(LayerExtractor::new(model, &layer, self.batch)?)
+            Model::AlexNet => Box::new(AlexNet::load(&weights("alexnet")?)?),
+            Model::TorchScript => Box::new(TorchScript::load(
+                &weights("torchscript")?,
+                self.input_size,
+            )?),
+            Model::Pixels | Model::BagOfWords => return Ok(None),
+        };
+        select_layers(encoder.as_ref(), std::slice::from_ref(&layer))?;
+        Ok(Some((encoder, layer)))
+    }
+
+    /// Loads the network (or sets up the baseline) and selects the layer.
+    pub fn build(&self) -> Result<Box<dyn FeatureExtractor>> {
+        if self.layer.is_some() && self.model.default_layer().is_none() {
+            return Err(EncoderError::Spec {
+                reason: format!(
+                    "a layer applies to CNN models, not to the {} baseline",
+                    self.model.name()
+                ),
+            });
+        }
+        if let Some((encoder, layer)) = self.build_encoder()? {
+            return Ok(Box::new(LayerExtractor::new(encoder, &layer, self.batch)?));
+        }
+        Ok(match self.model {
+            Model::EfficientNetLite0 | Model::AlexNet | Model::TorchScript => {
+                unreachable!("networks are built above")
             }
             Model::Pixels => Box::new(PixelExtractor {
                 side: self.pixels_side,

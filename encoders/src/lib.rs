@@ -29,5 +29,8 @@ pub mod torchscript;
 pub mod weights;
 
 pub use error::{EncoderError, Result};
-pub use extract::{extract, Encoder, Extraction, FeatureExtractor, LayerExtractor, OnUnreadable};
+pub use extract::{
+    extract, input_gradient, Encoder, Extraction, FeatureExtractor, LayerExtractor, LayerParts,
+    OnUnreadable,
+};
 pub use kinds::{ExtractorSpec, Model};

@@ -5,7 +5,7 @@
 //! are found by running the module once on a blank image when it is loaded.
 
 use crate::error::{EncoderError, Result, TorchContext};
-use crate::extract::Encoder;
+use crate::extract::{select_layers, Encoder, LayerParts};
 use demud_datasets::images::Preprocess;
 use std::path::Path;
 use tch::{CModule, IValue, Tensor};
@@ -86,5 +86,13 @@ impl Encoder for TorchScript {
             .forward_is(&[IValue::Tensor(input.shallow_clone())])
             .context(|| "running the TorchScript module".into())?;
         Ok(outputs(value)?.into_iter().map(|(_, t)| t).collect())
+    }
+
+    /// An output that is a feature map (`n x c x h x w`) is flattened by extraction, so it is
+    /// the sum of its positions' parts; other outputs are not split.
+    fn layer_parts(&self, input: &Tensor, layer: &str) -> Result<Option<LayerParts>> {
+        let position = select_layers(self, &[layer.to_string()])?[0];
+        let out = self.forward_all(input)?.swap_remove(position);
+        Ok((out.dim() == 4).then(|| LayerParts::of_flattening(&out)))
     }
 }

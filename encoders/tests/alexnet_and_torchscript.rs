@@ -77,6 +77,16 @@ fn alexnet_and_torchscript_match_pytorch() {
             name,
         );
     }
+    // pool5 and fc6 (linear in pool5) split over the 36 positions; fc7 follows a ReLU.
+    for (layer, out) in layers.iter().zip(&outputs).take(2) {
+        let parts = tch::no_grad(|| alexnet.layer_parts(&tensor, layer))
+            .unwrap()
+            .unwrap();
+        assert_eq!(parts.grid, (6, 6));
+        let sum = parts.values.sum_dim_intlist(1, false, tch::Kind::Float);
+        assert_close(&to_array(&sum), &to_array(out), &format!("{layer} parts"));
+    }
+    assert!(alexnet.layer_parts(&tensor, "fc7").unwrap().is_none());
     // fc6 is taken before its ReLU: it has negative values.
     assert!(to_array(&outputs[1]).iter().any(|&v| v < 0.0));
     let err = alexnet
