@@ -76,6 +76,9 @@ pub struct Discovery<'a, T: Element> {
     /// [`SelectionRule::Isolated`] rule.
     isolation: Option<Vec<f64>>,
     failed: bool,
+    /// The model that scored the latest selection, kept when asked for
+    /// ([`Discovery::keeping_selecting_models`]).
+    selecting: Option<Option<SubspaceModel>>,
 }
 
 impl DemudParams {
@@ -139,6 +142,7 @@ impl DemudParams {
             fast: fast_applies,
             isolation,
             failed: false,
+            selecting: None,
         })
     }
 
@@ -225,6 +229,20 @@ impl<T: Element> Discovery<'_, T> {
     /// selection of an item-index or random initialisation.
     pub fn model(&self) -> Option<&SubspaceModel> {
         self.model.as_ref()
+    }
+
+    /// Keeps a copy of the model that scored each selection, before it learns the item
+    /// ([`Discovery::selecting_model`]): what re-scoring a changed version of a selected item
+    /// needs (explanation faithfulness). Costs one copy of the model per selection.
+    pub fn keeping_selecting_models(mut self) -> Self {
+        self.selecting = Some(None);
+        self
+    }
+
+    /// The model that scored the latest selection (`None` when not kept, before the first
+    /// selection, or for a first pick made without a model: an index or random init).
+    pub fn selecting_model(&self) -> Option<&SubspaceModel> {
+        self.selecting.as_ref().and_then(Option::as_ref)
     }
 
     /// Number of selections this run will make in all.
@@ -461,6 +479,9 @@ impl<T: Element> Discovery<'_, T> {
         } else {
             x
         };
+        if let Some(kept) = &mut self.selecting {
+            *kept = self.model.clone();
+        }
         self.learn(index, learned.view(), first_model)?;
         self.active[index] = false;
         self.made += 1;

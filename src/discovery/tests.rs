@@ -609,3 +609,38 @@ fn scores_that_overflow_are_an_error_naming_the_scale_not_a_panic() {
     let tiny = data.mapv(|v: f64| if v > 1e300 { 5e-320 } else { v * 1e-320 });
     assert_eq!(run(&DemudParams::new(1), tiny.view()).len(), 3);
 }
+
+#[test]
+fn the_kept_selecting_model_rescores_each_selection_to_its_score() {
+    let data = random_data(60, 6, 5);
+    for init in [Init::Svd, Init::Mean, Init::Index(3)] {
+        let params = DemudParams::new(2).init(init.clone()).n_select(6);
+        let mut discovery = params
+            .discover(data.view())
+            .unwrap()
+            .keeping_selecting_models();
+        assert!(discovery.selecting_model().is_none());
+        while let Some(selection) = discovery.next() {
+            let s = selection.unwrap();
+            match discovery.selecting_model() {
+                Some(model) => {
+                    let (_, residual) = explain(model, data.row(s.index).view());
+                    let score = params.scoring().score(residual.view());
+                    assert!(
+                        (score - s.score).abs() <= 1e-9 * s.score.max(1.0),
+                        "{init:?}"
+                    );
+                    assert!(s.rank > 1 || init != Init::Index(3));
+                }
+                None => assert_eq!((s.rank, &init), (1, &Init::Index(3))),
+            }
+        }
+    }
+    // Not kept unless asked for.
+    let mut plain = DemudParams::new(2)
+        .n_select(2)
+        .discover(data.view())
+        .unwrap();
+    plain.next().unwrap().unwrap();
+    assert!(plain.selecting_model().is_none());
+}

@@ -15,23 +15,73 @@ pub const LOCALISATION_FORMAT: &str = "demud-localisation";
 /// The `localisation.json` version this build writes and reads.
 pub const LOCALISATION_VERSION: u32 = 1;
 
-/// Which explanation map was scored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A kind of explanation map: where in an image a selection's novelty is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MapKind {
-    /// The novel-content map of dec(e).
+    /// The exact split of the score over the layer's feature-map positions (the contributions
+    /// of `demud::attribution`), upsampled to the image: sums to the score.
+    Novelty,
+    /// Gradient x input of the score with respect to the pixels (summed over colour).
+    GradientInput,
+    /// The gradient's magnitude per pixel (summed over colour).
+    Gradient,
+    /// The novel-content map of the decoder's dec(e).
     Novel,
-    /// The difference map |dec(x) − dec(x̂)|².
+    /// The decoder's difference map |dec(x) − dec(x̂)|².
     Difference,
 }
 
 impl MapKind {
+    /// Every kind, in the order tables list them.
+    pub const ALL: [MapKind; 5] = [
+        MapKind::Novelty,
+        MapKind::GradientInput,
+        MapKind::Gradient,
+        MapKind::Novel,
+        MapKind::Difference,
+    ];
+
     /// How the report and the table name it.
     pub fn title(self) -> &'static str {
         match self {
+            MapKind::Novelty => "novelty map (exact split)",
+            MapKind::GradientInput => "gradient x input",
+            MapKind::Gradient => "|gradient|",
             MapKind::Novel => "novel content dec(e)",
             MapKind::Difference => "difference |dec(x)-dec(x^)|",
         }
+    }
+
+    /// Its name in files and options (`novelty`, `gradient-input`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Novelty => "novelty",
+            MapKind::GradientInput => "gradient-input",
+            MapKind::Gradient => "gradient",
+            MapKind::Novel => "novel",
+            MapKind::Difference => "difference",
+        }
+    }
+
+    /// Whether the decoder draws it (the others come from the network that made the features).
+    pub fn from_decoder(self) -> bool {
+        matches!(self, MapKind::Novel | MapKind::Difference)
+    }
+}
+
+impl std::str::FromStr for MapKind {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        MapKind::ALL
+            .into_iter()
+            .find(|k| k.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown map {text:?}: the maps are {}",
+                    MapKind::ALL.map(MapKind::name).join(", ")
+                )
+            })
     }
 }
 

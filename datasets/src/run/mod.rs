@@ -10,6 +10,7 @@
 //! <run>/conditioner.json    the fitted conditioning, when the run conditioned its features
 //! <run>/ranked_expected.npy n_selected x d' (f64): x̂ in the space DEMUD ranked (conditioned)
 //! <run>/ranked_residual.npy n_selected x d' (f64): e in that space (what the score is made of)
+//! <run>/maps/               MapsFolder: maps.json, maps.csv, map-<kind>.npy, overlays
 //! <run>/render/             RenderFolder: render.json, renders.csv, NNNN-<view>.png,
 //!                           contact_sheet.png, decoded_{features,expected,novel}.npy,
 //!                           localisation.csv / localisation.json once scored
@@ -23,6 +24,7 @@
 
 mod discover;
 mod localisation;
+mod maps;
 mod render;
 
 pub use discover::{
@@ -33,6 +35,11 @@ pub use discover::{
 pub use localisation::{
     read_localisation, write_localisation, LocalisationReport, LocalisationRow, MapKind,
     MapSummary, LOCALISATION_CSV, LOCALISATION_FORMAT, LOCALISATION_JSON, LOCALISATION_VERSION,
+};
+pub use maps::{
+    colour_bar_file, map_array_file, map_image_file, overlay_file, write_maps, MapRow, MapScale,
+    MapsFolder, MapsRecord, NewMaps, MAPS_DIR, MAPS_FILE, MAPS_FORMAT, MAPS_ROWS_FILE,
+    MAPS_VERSION,
 };
 pub use render::{
     write_render, DecodedViews, DecoderSummary, NewRender, RenderFolder, RenderRecord, RenderRow,
@@ -428,6 +435,10 @@ impl RunFolder {
     /// The run's labels file, when it named one.
     pub fn labels_path(&self) -> Option<PathBuf> {
         self.record.labels.as_deref().map(|p| self.resolve(p))
+    }
+    /// The default maps folder, `<run>/maps`.
+    pub fn maps_dir(&self) -> PathBuf {
+        self.dir.join(MAPS_DIR)
     }
     /// The default render folder, `<run>/render`.
     pub fn render_dir(&self) -> PathBuf {
