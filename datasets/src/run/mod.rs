@@ -26,6 +26,7 @@ mod discover;
 mod localisation;
 mod maps;
 mod render;
+mod replay;
 
 pub use discover::{
     read_model_state, read_weights, run_discovery, write_model_state, DiscoveryInputs,
@@ -46,6 +47,7 @@ pub use render::{
     CONTACT_SHEET_FILE, DECODED_EXPECTED_FILE, DECODED_FEATURES_FILE, DECODED_NOVEL_FILE,
     RENDERS_FILE, RENDER_FILE, RENDER_FORMAT, RENDER_VERSION,
 };
+pub use replay::{replay, Replay};
 
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
@@ -480,6 +482,26 @@ impl RunFolder {
             });
         }
         self.explanations()?;
+        let conditioner = self.conditioner()?;
+        let shape = (self.record.n_selected, conditioner.output_dim());
+        Ok(RankedExplanations {
+            expected: self.read_explanation(RANKED_EXPECTED_FILE, shape)?,
+            residual: self.read_explanation(RANKED_RESIDUAL_FILE, shape)?,
+            conditioner,
+        })
+    }
+
+    /// The run's fitted conditioning: the identity for a run that ranked its features as they
+    /// were, else `conditioner.json` (checked).
+    pub fn conditioner(&self) -> Result<demud::Conditioner> {
+        let conditioned = self
+            .record
+            .conditioning
+            .as_ref()
+            .is_some_and(|c| !c.steps.is_none());
+        if !conditioned {
+            return Ok(demud::Conditioner::identity(self.record.n_features));
+        }
         let path = self.dir.join(CONDITIONER_FILE);
         if !path.exists() {
             return Err(DataError::file(
@@ -504,12 +526,7 @@ impl RunFolder {
                 ),
             ));
         }
-        let shape = (self.record.n_selected, conditioner.output_dim());
-        Ok(RankedExplanations {
-            expected: self.read_explanation(RANKED_EXPECTED_FILE, shape)?,
-            residual: self.read_explanation(RANKED_RESIDUAL_FILE, shape)?,
-            conditioner,
-        })
+        Ok(conditioner)
     }
 
     fn read_explanation(&self, name: &str, shape: (usize, usize)) -> Result<Array2<f64>> {

@@ -520,4 +520,51 @@ mod conditioned_runs {
         .to_string();
         assert!(err.contains("give weights without whitening"), "{err}");
     }
+
+    #[test]
+    fn a_replayed_run_rescores_its_selections_to_their_scores_and_notices_changed_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (archive, _) = features(dir.path(), "archive", 5);
+        let (batch, batch_matrix) = features(dir.path(), "batch", 6);
+        for prior in [None, Some(archive.clone())] {
+            let inputs = DiscoveryInputs {
+                features: batch.clone(),
+                prior: prior.clone(),
+                ..Default::default()
+            };
+            let finished = run_discovery(
+                &inputs,
+                settings(Some(3), Some("power+centre+l2")),
+                OUTPUTS,
+                |_, _| {},
+            )
+            .unwrap();
+            let run_dir = dir.path().join("run");
+            super::super::write_run(&run_dir, &finished.run).unwrap();
+            let run = super::super::RunFolder::open(&run_dir).unwrap();
+            let replayed = super::super::replay(&run, 6).unwrap();
+            assert_eq!(replayed.models.len(), 6);
+            for s in &run.selections()[..6] {
+                let item = batch_matrix.row(s.index).mapv(f64::from);
+                let score = replayed.score(s.rank, item.view()).unwrap();
+                assert!(
+                    (score - s.score).abs() <= 1e-6 * s.score,
+                    "prior {:?} rank {}: {score} vs {}",
+                    prior.is_some(),
+                    s.rank,
+                    s.score
+                );
+            }
+        }
+        // Other features under the same name: the replay's picks differ, and it says so.
+        let (other, _) = features(dir.path(), "other", 9);
+        std::fs::copy(&other, &batch).unwrap();
+        let run = super::super::RunFolder::open(&dir.path().join("run")).unwrap();
+        let err = super::super::replay(&run, 6).unwrap_err().to_string();
+        assert!(err.contains("run extract again"), "{err}");
+        let items = |p: &Path| crate::features::items_path(p);
+        std::fs::copy(items(&other), items(&batch)).unwrap();
+        let err = super::super::replay(&run, 6).unwrap_err().to_string();
+        assert!(err.contains("changed since"), "{err}");
+    }
 }
