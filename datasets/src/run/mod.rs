@@ -491,6 +491,17 @@ impl RunFolder {
         })
     }
 
+    /// The run's scoring: its score method and, when it had them, its feature weights.
+    pub fn scoring(&self) -> Result<demud::scoring::Scoring> {
+        let scoring = demud::scoring::Scoring::new(self.record.score);
+        Ok(match &self.record.weights {
+            Some(w) => {
+                scoring.with_weights(read_weights(&self.resolve(w), self.record.n_features)?)
+            }
+            None => scoring,
+        })
+    }
+
     /// The run's fitted conditioning: the identity for a run that ranked its features as they
     /// were, else `conditioner.json` (checked).
     pub fn conditioner(&self) -> Result<demud::Conditioner> {

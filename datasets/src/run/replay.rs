@@ -3,7 +3,6 @@
 //! the part a map points at remove the novelty?). DEMUD is deterministic, so the replay makes
 //! the same picks; it checks that it does, and says so when the inputs changed since.
 
-use super::discover::read_weights;
 use super::{read_model_state, RunFolder, Start};
 use crate::error::{DataError, Result};
 use crate::features::{read_features, CsvLayout, FeatureMatrix};
@@ -40,7 +39,6 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
     let features = run.features_path();
     let items = run.items_path();
     let table = read_features(&features, CsvLayout::default(), items.as_deref())?;
-    let d = table.matrix.dim().1;
     if table.matrix.dim() != (record.n_items, record.n_features) {
         return Err(DataError::file(
             &features,
@@ -85,8 +83,8 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
         .refresh_every(record.refresh_every)
         .selection(record.selection)
         .seed(record.seed);
-    if let Some(w) = &record.weights {
-        params = params.weights(read_weights(&run.resolve(w), d)?);
+    if let Some(weights) = run.scoring()?.weights() {
+        params = params.weights(weights.clone());
     }
     params = params.init(match &record.start {
         Start::Svd => Init::Svd,

@@ -1,0 +1,372 @@
+//! The maps of a run's selections: for each, the image as the network saw it and one map per
+//! kind at its resolution (see [`MapKind`]).
+
+use crate::error::{MapsError, Result};
+use crate::network::{relative_difference, Network};
+use crate::overlay::{colour_bar, overlay};
+use demud::attribution::{contributions, feature_gradient};
+use demud::scoring::Scoring;
+use demud::Conditioner;
+use demud_datasets::features::{read_features, CsvLayout};
+use demud_datasets::images::{ImageCollection, ImageItem};
+use demud_datasets::run::{
+    colour_bar_file, map_image_file, overlay_file, MapKind, MapRow, MapScale, MapsRecord, NewMaps,
+    RunFolder, MAPS_FORMAT, MAPS_VERSION,
+};
+use image::RgbImage;
+use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis};
+use std::path::Path;
+
+/// What to map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapSettings {
+    /// Map only the first selections (default: all).
+    pub limit: Option<usize>,
+    /// The kinds, in order; the first is the report's default. Empty: every kind the layer
+    /// allows (the novelty map when the layer is a sum over a feature map, then the two
+    /// gradient maps).
+    pub kinds: Vec<MapKind>,
+    /// The share of pixels [`top_share`] is taken over.
+    pub top_fraction: f64,
+}
+
+impl Default for MapSettings {
+    fn default() -> Self {
+        MapSettings {
+            limit: None,
+            kinds: Vec::new(),
+            top_fraction: 0.1,
+        }
+    }
+}
+
+/// A selection's explanation in the space DEMUD ranked it in.
+#[derive(Clone, Copy, Debug)]
+pub struct Explained<'a> {
+    /// The run's conditioning.
+    pub conditioner: &'a Conditioner,
+    /// The run's scoring.
+    pub scoring: &'a Scoring,
+    /// x̂ in the conditioned space.
+    pub expected: ArrayView1<'a, f64>,
+    /// e in the conditioned space.
+    pub residual: ArrayView1<'a, f64>,
+}
+
+/// One selection's maps.
+#[derive(Clone, Debug)]
+pub struct SelectionMaps {
+    /// The image as the network saw it.
+    pub prepared: RgbImage,
+    /// The layer's value for it (to check against the run's features).
+    pub features: ndarray::Array1<f64>,
+    /// One `side x side` map per kind asked for.
+    pub maps: Vec<Array2<f32>>,
+    /// The feature map's grid, when the layer is a sum over it.
+    pub grid: Option<(usize, usize)>,
+}
+
+/// Spreads each cell's value evenly over the pixels of a `side x side` image that fall in it
+/// (pixel `(y, x)` is in cell `(y h / side, x w / side)`): the image map sums to the cells'.
+pub fn block_upsample(cells: ArrayView2<f64>, side: usize) -> Array2<f32> {
+    let (h, w) = cells.dim();
+    let cell_of = |p: usize, n: usize| (p * n / side).min(n - 1);
+    let mut counts = Array2::<f64>::zeros((h, w));
+    for y in 0..side {
+        for x in 0..side {
+            counts[[cell_of(y, h), cell_of(x, w)]] += 1.0;
+        }
+    }
+    Array2::from_shape_fn((side, side), |(y, x)| {
+        let (cy, cx) = (cell_of(y, h), cell_of(x, w));
+        (cells[[cy, cx]] / counts[[cy, cx]]) as f32
+    })
+}
+
+/// The share of a map's total in its `fraction` highest pixels (NaN when the total is not
+/// positive).
+pub fn top_share(map: ArrayView2<f32>, fraction: f64) -> f64 {
+    let mut values: Vec<f64> = map.iter().map(|&v| f64::from(v)).collect();
+    let total: f64 = values.iter().sum();
+    if total <= 0.0 {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| b.total_cmp(a));
+    let count = ((fraction * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[..count].iter().sum::<f64>() / total
+}
+
+/// The map's maximum, `(x, y)` (the first in row order).
+pub fn peak(map: ArrayView2<f32>) -> (usize, usize) {
+    let mut best = (f32::NEG_INFINITY, (0, 0));
+    for ((y, x), &v) in map.indexed_iter() {
+        if v > best.0 {
+            best = (v, (x, y));
+        }
+    }
+    best.1
+}
+
+/// The kinds a layer allows, in the default order.
+pub fn available_kinds(has_parts: bool) -> Vec<MapKind> {
+    let mut kinds = Vec::new();
+    if has_parts {
+        kinds.push(MapKind::Novelty);
+    }
+    kinds.extend([MapKind::GradientInput, MapKind::Gradient]);
+    kinds
+}
+
+/// The maps of one image (any size: it is resized and cropped as the network sees it).
+pub fn maps_of(
+    network: &Network,
+    image: &RgbImage,
+    explained: Explained,
+    kinds: &[MapKind],
+) -> Result<SelectionMaps> {
+    let prepared = network.prepare(image);
+    let side = network.side();
+    let parts = network.parts(&prepared)?;
+    let features = match &parts {
+        Some((p, _)) => p.sum_axis(Axis(0)),
+        None => network
+            .features(std::slice::from_ref(&prepared))?
+            .row(0)
+            .to_owned(),
+    };
+    let engine = |context: &str| {
+        let context = context.to_string();
+        move |source| MapsError::Engine { context, source }
+    };
+    let mut gradient_maps = None;
+    let mut maps = Vec::new();
+    for &kind in kinds {
+        maps.push(match kind {
+            MapKind::Novelty => {
+                let Some((p, (h, w))) = &parts else {
+                    return Err(MapsError::Setting {
+                        name: "maps",
+                        reason: format!(
+                            "layer {} of {} is not a sum over a feature map's positions, so it has no exact novelty map: ask for gradient-input or gradient",
+                            network.layer(),
+                            network.name()
+                        ),
+                    });
+                };
+                let c = contributions(
+                    explained.conditioner,
+                    explained.scoring,
+                    p.view(),
+                    explained.expected,
+                    explained.residual,
+                )
+                .map_err(engine("splitting the score over the feature map"))?;
+                let cells = c.into_shape_with_order((*h, *w)).expect("one value per cell");
+                block_upsample(cells.view(), side)
+            }
+            MapKind::GradientInput | MapKind::Gradient => {
+                if gradient_maps.is_none() {
+                    let direction = feature_gradient(
+                        explained.conditioner,
+                        explained.scoring,
+                        features.view(),
+                        explained.residual,
+                    )
+                    .map_err(engine("the score's gradient"))?;
+                    let (gradient, input) = network.pixel_gradient(&prepared, direction.view())?;
+                    let times_input = (&gradient * &input).sum_axis(Axis(0));
+                    let magnitude = gradient.mapv(f32::abs).sum_axis(Axis(0));
+                    gradient_maps = Some((times_input, magnitude));
+                }
+                let (times_input, magnitude) = gradient_maps.as_ref().expect("just made");
+                if kind == MapKind::GradientInput {
+                    times_input.clone()
+                } else {
+                    magnitude.clone()
+                }
+            }
+            MapKind::Novel | MapKind::Difference => {
+                return Err(MapsError::Setting {
+                    name: "maps",
+                    reason: format!(
+                        "the {} map is drawn by the decoder (demud render), not from the network",
+                        kind.name()
+                    ),
+                })
+            }
+        });
+    }
+    Ok(SelectionMaps {
+        prepared,
+        features,
+        maps,
+        grid: parts.map(|(_, grid)| grid),
+    })
+}
+
+/// Features made again from an image may differ from the run's by rounding (batching); more
+/// than this (relative to the largest value) means another network, layer or image.
+const FEATURE_TOLERANCE: f64 = 1e-3;
+
+/// Maps the run's selections: the images come from `images` (the ids are paths in it), the
+/// network must be the one that made the run's features (checked item by item).
+pub fn map_run(
+    run: &RunFolder,
+    images: &Path,
+    network: &Network,
+    settings: &MapSettings,
+) -> Result<NewMaps> {
+    if !(settings.top_fraction > 0.0 && settings.top_fraction <= 1.0) {
+        return Err(MapsError::Setting {
+            name: "top fraction",
+            reason: format!("{} is not in (0, 1]", settings.top_fraction),
+        });
+    }
+    let ranked = run.ranked_explanations()?;
+    let scoring = run.scoring()?;
+    let table = read_features(
+        &run.features_path(),
+        CsvLayout::default(),
+        run.items_path().as_deref(),
+    )?;
+    let n = settings
+        .limit
+        .unwrap_or(usize::MAX)
+        .min(run.selections().len());
+    let collection = ImageCollection {
+        root: images.to_path_buf(),
+        items: Vec::new(),
+    };
+    let probe_parts = n > 0;
+    let mut kinds = settings.kinds.clone();
+    let mut per_selection = Vec::with_capacity(n);
+    for (i, selection) in run.selections()[..n].iter().enumerate() {
+        let image = collection.load(&ImageItem {
+            id: selection.id.clone(),
+            label: None,
+        })?;
+        if kinds.is_empty() && probe_parts {
+            let prepared = network.prepare(&image);
+            kinds = available_kinds(network.parts(&prepared)?.is_some());
+        }
+        let explained = Explained {
+            conditioner: &ranked.conditioner,
+            scoring: &scoring,
+            expected: ranked.expected.row(i),
+            residual: ranked.residual.row(i),
+        };
+        let maps = maps_of(network, &image, explained, &kinds)?;
+        let stored = table.matrix.row_f64(selection.index);
+        let diff = relative_difference(stored.view(), maps.features.view());
+        if diff > FEATURE_TOLERANCE {
+            return Err(MapsError::Mismatch(format!(
+                "{}: layer {} of {} gives features that differ from the run's ({}) by {:.1}% of their scale: map with the network, layer and images that made the features",
+                images.join(&selection.id).display(),
+                network.layer(),
+                network.name(),
+                run.features_path().display(),
+                diff * 100.0
+            )));
+        }
+        per_selection.push(maps);
+    }
+    let side = network.side();
+    let scales: Vec<f32> = (0..kinds.len())
+        .map(|k| {
+            per_selection
+                .iter()
+                .flat_map(|s| s.maps[k].iter().copied())
+                .fold(0f32, f32::max)
+        })
+        .collect();
+    let mut rows = Vec::new();
+    let mut pictures = Vec::new();
+    let mut arrays: Vec<Array3<f32>> = kinds
+        .iter()
+        .map(|_| Array3::zeros((per_selection.len(), side, side)))
+        .collect();
+    for (i, (selection, maps)) in run.selections().iter().zip(&per_selection).enumerate() {
+        pictures.push((map_image_file(selection.rank), maps.prepared.clone()));
+        for (k, (&kind, map)) in kinds.iter().zip(&maps.maps).enumerate() {
+            arrays[k].index_axis_mut(Axis(0), i).assign(map);
+            let (peak_x, peak_y) = peak(map.view());
+            rows.push(MapRow {
+                rank: selection.rank,
+                index: selection.index,
+                id: selection.id.clone(),
+                map: kind,
+                score: selection.score,
+                total: map.iter().map(|&v| f64::from(v)).sum(),
+                top_share: top_share(map.view(), settings.top_fraction),
+                peak_x,
+                peak_y,
+            });
+            pictures.push((
+                overlay_file(selection.rank, kind),
+                overlay(&maps.prepared, map.view(), scales[k]),
+            ));
+        }
+    }
+    for &kind in &kinds {
+        pictures.push((colour_bar_file(kind), colour_bar(256, 12)));
+    }
+    let record = MapsRecord {
+        format: MAPS_FORMAT.into(),
+        version: MAPS_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        run: run.dir().to_path_buf(),
+        images: images.to_path_buf(),
+        network: network.name().to_string(),
+        layer: network.layer().to_string(),
+        side,
+        grid: per_selection
+            .first()
+            .and_then(|s| s.grid)
+            .map(|(h, w)| [h, w]),
+        maps: kinds
+            .iter()
+            .zip(&scales)
+            .map(|(&map, &scale)| MapScale { map, scale })
+            .collect(),
+        default_map: kinds.first().copied().unwrap_or(MapKind::GradientInput),
+        selections: per_selection.len(),
+        top_fraction: settings.top_fraction,
+    };
+    Ok(NewMaps {
+        record,
+        rows,
+        arrays,
+        images: pictures,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn block_upsampling_keeps_the_sum_and_the_cells() {
+        let cells = array![[1.0, 2.0], [3.0, -4.0]];
+        let map = block_upsample(cells.view(), 5);
+        assert_eq!(map.dim(), (5, 5));
+        let sum: f64 = map.iter().map(|&v| f64::from(v)).sum();
+        assert!((sum - 2.0).abs() < 1e-5, "{sum}");
+        // Rows 0-2 and columns 0-2 fall in cell (0, 0): 9 pixels share its 1.
+        assert!((map[[0, 0]] - 1.0 / 9.0).abs() < 1e-7);
+        assert!(
+            (map[[4, 4]] + 1.0).abs() < 1e-7,
+            "cell (1, 1): 4 pixels share -4"
+        );
+    }
+
+    #[test]
+    fn top_share_and_peak() {
+        let mut map = Array2::<f32>::from_elem((10, 10), 1.0);
+        map[[3, 7]] = 11.0;
+        // Top 10%: the peak and 9 ones, of a total of 110.
+        assert!((top_share(map.view(), 0.1) - 20.0 / 110.0).abs() < 1e-12);
+        assert_eq!(peak(map.view()), (7, 3));
+        assert!(top_share(Array2::<f32>::zeros((2, 2)).view(), 0.5).is_nan());
+    }
+}
