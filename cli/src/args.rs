@@ -3,9 +3,11 @@
 use clap::{Args, Subcommand, ValueEnum};
 use demud::{Compatibility, Init, MissingPolicy, ScoreMethod, UpdateMethod};
 use demud_datasets::planted::{FlowerRecipe, PatchRecipe};
+use demud_datasets::run::MapKind;
 use demud_datasets::synthetic::Recipe;
 use demud_datasets::Detect;
 use demud_decoder::TrainParams;
+use demud_encoders::{ExtractorSpec, Model};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -210,15 +212,9 @@ value_enum!(MissingArg => MissingPolicy { Error => MissingPolicy::Error, Zero =>
 value_enum!(CompatArg => Compatibility { Clean => Compatibility::Clean, Reference => Compatibility::Reference });
 value_enum!(DetectArg => Detect { Auto => Detect::Auto, Yes => Detect::Yes, No => Detect::No });
 
-/// Options of `demud extract`.
+/// The network that makes (or made) the features: `extract` and `maps`.
 #[derive(Args, Debug, Clone)]
-pub struct ExtractArgs {
-    /// Image folder: one subfolder per class (ImageFolder), or flat with --manifest.
-    #[arg(long, value_name = "DIR")]
-    pub images: PathBuf,
-    /// CSV `path,label` listing the images (paths relative to --images).
-    #[arg(long, value_name = "FILE")]
-    pub manifest: Option<PathBuf>,
+pub struct NetworkArgs {
     /// The encoder.
     #[arg(long, value_enum, default_value_t = ModelArg::EfficientnetLite0)]
     pub model: ModelArg,
@@ -234,6 +230,39 @@ pub struct ExtractArgs {
     /// Input side of a TorchScript module.
     #[arg(long, default_value_t = 224)]
     pub input_size: u32,
+}
+
+impl NetworkArgs {
+    /// The extractor these options name (the baselines' own options at their defaults).
+    pub fn spec(&self) -> ExtractorSpec {
+        let model = match self.model {
+            ModelArg::EfficientnetLite0 => Model::EfficientNetLite0,
+            ModelArg::Alexnet => Model::AlexNet,
+            ModelArg::Torchscript => Model::TorchScript,
+            ModelArg::Pixels => Model::Pixels,
+            ModelArg::Bow => Model::BagOfWords,
+        };
+        ExtractorSpec {
+            layer: self.layer.clone(),
+            weights: self.weights.clone(),
+            input_size: self.input_size,
+            ..ExtractorSpec::new(model)
+        }
+    }
+}
+
+/// Options of `demud extract`.
+#[derive(Args, Debug, Clone)]
+pub struct ExtractArgs {
+    /// Image folder: one subfolder per class (ImageFolder), or flat with --manifest.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// CSV `path,label` listing the images (paths relative to --images).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// The network (or baseline) and its layer.
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Output features (n x d f32 .npy); the items CSV goes beside it as <stem>.items.csv.
     #[arg(long, value_name = "FILE.npy")]
     pub out: PathBuf,
@@ -598,6 +627,34 @@ pub struct RenderArgs {
     /// Side of the saved original images.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub original_size: u32,
+    /// Threads libtorch may use (default: its own choice, the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub threads: Option<i32>,
+}
+
+/// Options of `demud maps`.
+#[derive(Args, Debug, Clone)]
+pub struct MapsArgs {
+    /// The discovery run's folder.
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// The image folder the run's item ids are paths in.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// The network and layer that made the run's features (checked item by item).
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// The maps, comma-separated, the report's default first: novelty (the score split
+    /// exactly over the layer's feature map), gradient-input, gradient (default: every one
+    /// the layer allows).
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    pub maps: Vec<MapKind>,
+    /// Map only the first N selections.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pub limit: Option<usize>,
+    /// Output folder (default: <run>/maps; replaced whole).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Threads libtorch may use (default: its own choice, the number of cores).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,

@@ -1,32 +1,23 @@
 //! `demud extract`: images in, feature files out (`.npy` + items CSV, optionally CSV), in the
 //! formats `demud discover` reads.
 
-use crate::args::{ExtractArgs, ModelArg};
+use crate::args::ExtractArgs;
 use crate::ui::{progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
 use demud_datasets::features::{items_path, write_csv_features, write_npy_features};
 use demud_datasets::images::ImageCollection;
 use demud_encoders::imagenet::{class_names, write_top5};
 use demud_encoders::weights::models_dir;
-use demud_encoders::{extract, ExtractorSpec, Model, OnUnreadable};
+use demud_encoders::{extract, ExtractorSpec, OnUnreadable};
 
 /// The extractor `--model`, `--layer`, `--weights` and the baselines' options name.
 fn spec(args: &ExtractArgs) -> ExtractorSpec {
     ExtractorSpec {
-        model: match args.model {
-            ModelArg::EfficientnetLite0 => Model::EfficientNetLite0,
-            ModelArg::Alexnet => Model::AlexNet,
-            ModelArg::Torchscript => Model::TorchScript,
-            ModelArg::Pixels => Model::Pixels,
-            ModelArg::Bow => Model::BagOfWords,
-        },
-        layer: args.layer.clone(),
-        weights: args.weights.clone(),
-        input_size: args.input_size,
         batch: args.batch,
         pixels_side: args.pixels_side,
         vocabulary: args.vocabulary,
         seed: args.seed,
+        ..args.network.spec()
     }
 }
 

@@ -8,6 +8,7 @@ mod demo;
 mod discover;
 mod extract;
 mod localise;
+mod maps;
 mod pipeline;
 mod plant;
 mod render;
@@ -75,6 +76,12 @@ enum Command {
     #[command(after_help = "Example:
   demud render --run runs/photos --decoder runs/decoder --images photos/")]
     Render(args::RenderArgs),
+    /// Where in each selection's image its novelty is: the score split exactly over the
+    /// network's feature map, and pixel-gradient maps, drawn as overlays.
+    #[command(after_help = "Examples:
+  demud maps --run runs/photos --images photos/
+  demud maps --run runs/fc6 --images photos/ --model alexnet --weights models/alexnet.safetensors --layer fc6")]
+    Maps(args::MapsArgs),
     /// Score rendered explanations against planted novelties' masks (energy share, pointing).
     #[command(after_help = "Example:
   demud localise --render runs/flowers/render --planted runs/flowers/planted")]
@@ -118,6 +125,7 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Plant(args) => plant::run(args),
         Command::TrainDecoder(args) => train_decoder::run(args),
         Command::Render(args) => render::run(args),
+        Command::Maps(args) => maps::run(args),
         Command::Localise(args) => localise::run(args),
         Command::Report(args) => report::run(args),
         Command::Pipeline(args) => pipeline::run(args),

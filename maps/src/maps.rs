@@ -83,17 +83,39 @@ pub fn block_upsample(cells: ArrayView2<f64>, side: usize) -> Array2<f32> {
     })
 }
 
-/// The share of a map's total in its `fraction` highest pixels (NaN when the total is not
-/// positive).
-pub fn top_share(map: ArrayView2<f32>, fraction: f64) -> f64 {
-    let mut values: Vec<f64> = map.iter().map(|&v| f64::from(v)).collect();
-    let total: f64 = values.iter().sum();
+/// The share of `total` in a map's `fraction` highest pixels (NaN when `total` is not
+/// positive). For the novelty map `total` is the score (the share of the score there); for
+/// the others, the map's positive mass.
+pub fn top_share(map: ArrayView2<f32>, fraction: f64, total: f64) -> f64 {
     if total <= 0.0 {
         return f64::NAN;
     }
+    let mut values: Vec<f64> = map.iter().map(|&v| f64::from(v)).collect();
     values.sort_by(|a, b| b.total_cmp(a));
     let count = ((fraction * values.len() as f64).ceil() as usize).clamp(1, values.len());
     values[..count].iter().sum::<f64>() / total
+}
+
+/// The map's positive mass.
+pub fn positive_mass(map: ArrayView2<f32>) -> f64 {
+    map.iter().map(|&v| f64::from(v.max(0.0))).sum()
+}
+
+/// Share of a run's positive map values drawn below the top of the colour map: the scale is
+/// this quantile, so that a few extreme pixels (gradients are spiky) do not leave every other
+/// pixel dark.
+const SCALE_QUANTILE: f64 = 0.995;
+
+/// The value the colour map tops out at for a run's maps of one kind: the
+/// [`SCALE_QUANTILE`] of their positive values (0 when none is positive).
+pub fn colour_scale(values: impl Iterator<Item = f32>) -> f32 {
+    let mut positive: Vec<f32> = values.filter(|v| *v > 0.0).collect();
+    if positive.is_empty() {
+        return 0.0;
+    }
+    positive.sort_by(f32::total_cmp);
+    let at = ((positive.len() - 1) as f64 * SCALE_QUANTILE).round() as usize;
+    positive[at]
 }
 
 /// The map's maximum, `(x, y)` (the first in row order).
@@ -272,12 +294,7 @@ pub fn map_run(
     }
     let side = network.side();
     let scales: Vec<f32> = (0..kinds.len())
-        .map(|k| {
-            per_selection
-                .iter()
-                .flat_map(|s| s.maps[k].iter().copied())
-                .fold(0f32, f32::max)
-        })
+        .map(|k| colour_scale(per_selection.iter().flat_map(|s| s.maps[k].iter().copied())))
         .collect();
     let mut rows = Vec::new();
     let mut pictures = Vec::new();
@@ -297,7 +314,15 @@ pub fn map_run(
                 map: kind,
                 score: selection.score,
                 total: map.iter().map(|&v| f64::from(v)).sum(),
-                top_share: top_share(map.view(), settings.top_fraction),
+                top_share: top_share(
+                    map.view(),
+                    settings.top_fraction,
+                    if kind == MapKind::Novelty {
+                        selection.score
+                    } else {
+                        positive_mass(map.view())
+                    },
+                ),
                 peak_x,
                 peak_y,
             });
@@ -365,8 +390,14 @@ mod tests {
         let mut map = Array2::<f32>::from_elem((10, 10), 1.0);
         map[[3, 7]] = 11.0;
         // Top 10%: the peak and 9 ones, of a total of 110.
-        assert!((top_share(map.view(), 0.1) - 20.0 / 110.0).abs() < 1e-12);
+        let total = positive_mass(map.view());
+        assert_eq!(total, 110.0);
+        assert!((top_share(map.view(), 0.1, total) - 20.0 / 110.0).abs() < 1e-12);
         assert_eq!(peak(map.view()), (7, 3));
-        assert!(top_share(Array2::<f32>::zeros((2, 2)).view(), 0.5).is_nan());
+        assert!(top_share(map.view(), 0.5, 0.0).is_nan());
+        // The colour scale ignores the top half-percent of positive values.
+        let values = (1..=1000).map(|v| v as f32).chain([-5.0, 1e9]);
+        assert_eq!(colour_scale(values), 996.0);
+        assert_eq!(colour_scale([-1.0f32, 0.0].into_iter()), 0.0);
     }
 }

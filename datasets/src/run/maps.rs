@@ -52,8 +52,8 @@ pub fn colour_bar_file(kind: MapKind) -> String {
 pub struct MapScale {
     /// The kind.
     pub map: MapKind,
-    /// The value drawn in the colour map's last colour (the largest over all selections):
-    /// one scale per run, so overlays compare across selections.
+    /// The value drawn in the colour map's last colour (the 99.5th percentile of the run's
+    /// positive values): one scale per run, so overlays compare across selections.
     pub scale: f32,
 }
 
@@ -106,8 +106,8 @@ pub struct MapRow {
     /// The map's sum over the image (for the novelty map: the score, to rounding).
     #[serde(serialize_with = "super::shortest")]
     pub total: f64,
-    /// Share of the map's total in its top `top_fraction` of pixels (for the novelty map:
-    /// the share of the score there).
+    /// For the novelty map, the share of the score in its top `top_fraction` of pixels; for
+    /// the others, the share of the map's positive mass there.
     #[serde(serialize_with = "super::shortest")]
     pub top_share: f64,
     /// Column of the map's maximum.
