@@ -3,7 +3,9 @@
 use crate::args::ReportArgs;
 use anyhow::Result;
 use demud_datasets::atomic::ensure_outside;
-use demud_datasets::run::{read_localisation, RenderFolder, RunFolder, RENDERS_FILE};
+use demud_datasets::run::{
+    read_localisation, MapsFolder, RenderFolder, RunFolder, MAPS_FILE, RENDERS_FILE,
+};
 use demud_report::html::{collection_labels, write_report, ReportInput};
 
 /// `demud report`.
@@ -18,11 +20,15 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let render = render_dir
         .map(|dir| RenderFolder::open(&dir, &run))
         .transpose()?;
-    let localisation = render
-        .as_ref()
-        .map(read_localisation)
-        .transpose()?
-        .flatten();
+    // The localisation scores live in the run folder (`demud localise`).
+    let localisation = read_localisation(&run)?;
+    // The run's maps (`demud maps`), when made in their default folder.
+    let maps_dir = run.maps_dir();
+    let maps = maps_dir
+        .join(MAPS_FILE)
+        .is_file()
+        .then(|| MapsFolder::open(&maps_dir, &run))
+        .transpose()?;
     let labels = collection_labels(&run, args.labels.as_deref())?;
     let page = write_report(
         &out,
@@ -31,6 +37,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             run: &run,
             render: render.as_ref(),
             localisation: localisation.as_ref(),
+            maps: maps.as_ref(),
             labels: labels.as_deref(),
             random_orders: args.random,
         },

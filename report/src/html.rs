@@ -1,13 +1,21 @@
 //! The self-contained HTML report of a run: a folder with `index.html` and everything it shows
 //! (no network). The page comes from one template (`templates/report.html`, minijinja, HTML
 //! escaping on); each section's content is built by one small function here.
+//!
+//! With a maps folder (`demud maps`) the selections table gets a column of overlays, where in
+//! each image the novelty is: the record's default map first, and a switch (a few lines of
+//! inline JavaScript swapping the images' `src` from their `data-map-<kind>` attributes) for
+//! the other kinds and the decoder's difference view. Without JavaScript the default map shows.
 
 use crate::curves::{evaluate, plot_rows, RunLabels, TableRow};
 use crate::error::{ReportError, Result};
 use demud_datasets::atomic::{commit_folder, write_atomic};
 use demud_datasets::features::{match_labels, read_features, read_items};
-use demud_datasets::run::{LocalisationReport, RenderFolder, RunFolder, Start};
-use demud_datasets::CsvLayout;
+use demud_datasets::run::{
+    colour_bar_file, overlay_file, LocalisationReport, MapKind, MapsFolder, RenderFolder,
+    RunFolder, Start, MAPS_FILE,
+};
+use demud_datasets::{CsvLayout, DataError};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +32,9 @@ pub struct ReportInput<'a> {
     pub render: Option<&'a RenderFolder>,
     /// The render's localisation scores, when there are some.
     pub localisation: Option<&'a LocalisationReport>,
+    /// The run's explanation maps (`demud maps`), when there are some: their overlays are
+    /// shown in the selections table.
+    pub maps: Option<&'a MapsFolder>,
     /// The labels of the whole collection, in the run's item order, when known.
     pub labels: Option<&'a [String]>,
     /// Random orders averaged for the random baseline.
@@ -211,13 +222,42 @@ struct SelectionView {
     label: String,
     new_class: bool,
     id: String,
+    /// Its overlays, when it is among the mapped selections.
+    map: Option<SelectionMap>,
 }
 
-/// The ranked selections, with their view files (copied into `out/images`).
+/// The overlays of one selection: the default shown, every other reachable through the switch.
+#[derive(Serialize)]
+struct SelectionMap {
+    /// The default map's overlay (in `images/`).
+    file: String,
+    /// Its top-share text.
+    share: String,
+    /// One per entry of the switch: its image and text for this selection.
+    options: Vec<MapOption>,
+}
+
+/// One entry of the map switch for one selection.
+#[derive(Serialize)]
+struct MapOption {
+    /// The switch's value (`novelty`, ..., or [`RENDER_DIFFERENCE`]).
+    value: String,
+    /// The image shown (in `images/`).
+    file: String,
+    /// The text under it.
+    share: String,
+}
+
+/// The switch's value of the decoder's difference view (not a maps kind's name, so that it
+/// never clashes with one).
+const RENDER_DIFFERENCE: &str = "decoder-difference";
+
+/// The ranked selections, with their view files and overlays (copied into `out/images`).
 fn selections(
     out: &Path,
     run: &RunFolder,
     render: Option<&RenderFolder>,
+    maps: Option<&MapsFolder>,
     labels: &[String],
 ) -> Result<Vec<SelectionView>> {
     let mut seen = HashSet::new();
@@ -226,15 +266,22 @@ fn selections(
         let label = labels[i].clone();
         let new_class = !label.is_empty() && seen.insert(label.clone());
         let mut views = Vec::new();
-        if let Some(row) = render.and_then(|r| r.rows().get(i)) {
+        let render_row = render.and_then(|r| Some((r, r.rows().get(i)?)));
+        if let Some((render, row)) = render_row {
             for file in row.view_files() {
-                copy_into(
-                    &render.expect("a render").dir().join(file),
-                    &out.join("images").join(file),
-                )?;
+                copy_into(&render.dir().join(file), &out.join("images").join(file))?;
                 views.push(file.to_string());
             }
         }
+        let map = match maps {
+            Some(maps) => selection_map(
+                out,
+                maps,
+                i,
+                render_row.map(|(_, row)| row.difference.as_str()),
+            )?,
+            None => None,
+        };
         rows.push(SelectionView {
             rank: s.rank,
             views,
@@ -242,9 +289,183 @@ fn selections(
             label,
             new_class,
             id: s.id.clone(),
+            map,
         });
     }
     Ok(rows)
+}
+
+/// The overlays of the `i`-th selection (copied into `out/images`), `None` past the mapped
+/// ones; `difference` is its decoder difference view, when rendered.
+fn selection_map(
+    out: &Path,
+    maps: &MapsFolder,
+    i: usize,
+    difference: Option<&str>,
+) -> Result<Option<SelectionMap>> {
+    let record = maps.record();
+    if i >= record.selections {
+        return Ok(None);
+    }
+    let kinds = record.maps.len();
+    let mut options = Vec::new();
+    let mut shown = None;
+    for row in &maps.rows()[i * kinds..(i + 1) * kinds] {
+        let file = overlay_file(row.rank, row.map);
+        copy_into(&maps.dir().join(&file), &out.join("images").join(&file))?;
+        let share = top_share_text(record.top_fraction, row.top_share, row.map);
+        if row.map == record.default_map {
+            shown = Some((file.clone(), share.clone()));
+        }
+        options.push(MapOption {
+            value: row.map.name().to_string(),
+            file,
+            share,
+        });
+    }
+    if let Some(file) = difference {
+        // Copied with the other views.
+        options.push(MapOption {
+            value: RENDER_DIFFERENCE.to_string(),
+            file: file.to_string(),
+            share: String::new(),
+        });
+    }
+    // `maps_section` has checked that the default map is in the folder.
+    Ok(shown.map(|(file, share)| SelectionMap {
+        file,
+        share,
+        options,
+    }))
+}
+
+/// "top 10%: 43% of the score" (the novelty map, which sums to the score), or "... of the
+/// map" (the others: a share of their positive mass).
+fn top_share_text(fraction: f64, share: f64, kind: MapKind) -> String {
+    let of = if kind == MapKind::Novelty {
+        "the score"
+    } else {
+        "the map"
+    };
+    format!(
+        "top {}: {} of {of}",
+        fraction_text(fraction),
+        percent(share)
+    )
+}
+
+/// The fraction of pixels a top share is over, as set (10%, 12.5%): not rounded to whole percent.
+fn fraction_text(fraction: f64) -> String {
+    format!("{}%", (fraction * 1e4).round() / 100.0)
+}
+
+/// A share as a percentage: whole percent, or one decimal under 10% where that matters.
+fn percent(share: f64) -> String {
+    let p = share * 100.0;
+    if !p.is_finite() {
+        "-".into()
+    } else if (p - p.round()).abs() < 0.05 || p.abs() >= 10.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// A colour scale's top value, to three significant digits.
+fn scale_text(value: f32) -> String {
+    let v = f64::from(value);
+    if v == 0.0 || (1e-3..1e4).contains(&v.abs()) {
+        let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 5) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+#[derive(Serialize)]
+struct Maps {
+    network: String,
+    layer: String,
+    side: usize,
+    grid: Option<[usize; 2]>,
+    selections: usize,
+    top_fraction: String,
+    /// The switch's value shown first.
+    default_map: String,
+    kinds: Vec<MapKindView>,
+    /// The switch: every kind, then the decoder's difference view when there is a render.
+    switch: Vec<SwitchOption>,
+}
+
+#[derive(Serialize)]
+struct MapKindView {
+    title: &'static str,
+    colour_bar: String,
+    scale: String,
+}
+
+#[derive(Serialize)]
+struct SwitchOption {
+    value: String,
+    title: &'static str,
+}
+
+/// The "Explanation maps" section (the colour bars copied into `out/images`), after checking
+/// that the folder's maps are the network's, its default among them.
+fn maps_section(out: &Path, maps: &MapsFolder, rendered: bool) -> Result<Maps> {
+    let record = maps.record();
+    let refuse = |message: String| {
+        ReportError::Data(DataError::File {
+            path: maps.dir().join(MAPS_FILE),
+            message,
+        })
+    };
+    if let Some(kind) = maps.kinds().into_iter().find(|k| k.from_decoder()) {
+        // Their overlays would take the names of the render's views.
+        return Err(refuse(format!(
+            "lists the {} map, which the decoder draws (demud render), not demud maps: make the maps again",
+            kind.name()
+        )));
+    }
+    if !maps.kinds().contains(&record.default_map) {
+        return Err(refuse(format!(
+            "the default map {} is not among its maps: make the maps again",
+            record.default_map.name()
+        )));
+    }
+    let mut kinds = Vec::new();
+    let mut switch = Vec::new();
+    for scale in &record.maps {
+        let file = colour_bar_file(scale.map);
+        copy_into(&maps.dir().join(&file), &out.join("images").join(&file))?;
+        kinds.push(MapKindView {
+            title: scale.map.title(),
+            colour_bar: file,
+            scale: scale_text(scale.scale),
+        });
+        switch.push(SwitchOption {
+            value: scale.map.name().to_string(),
+            title: scale.map.title(),
+        });
+    }
+    if rendered {
+        switch.push(SwitchOption {
+            value: RENDER_DIFFERENCE.to_string(),
+            title: MapKind::Difference.title(),
+        });
+    }
+    Ok(Maps {
+        network: record.network.clone(),
+        layer: record.layer.clone(),
+        side: record.side,
+        grid: record.grid,
+        selections: record.selections,
+        // The fraction as set (10%, 12.5%), not rounded.
+        top_fraction: fraction_text(record.top_fraction),
+        default_map: record.default_map.name().to_string(),
+        kinds,
+        switch,
+    })
 }
 
 #[derive(Serialize)]
@@ -325,13 +546,18 @@ pub fn write_report(out: &Path, input: &ReportInput) -> Result<PathBuf> {
             None => None,
         };
         let decoder = input.render.map(|r| decoder(staging, r)).transpose()?;
+        let maps = input
+            .maps
+            .map(|m| maps_section(staging, m, input.render.is_some()))
+            .transpose()?;
         let context = minijinja::context! {
             title => input.title,
             summary => summary(run),
             discovery => discovery,
             localisation => input.localisation.map(localisation),
             rendered => input.render.is_some(),
-            selections => selections(staging, run, input.render, &labels)?,
+            selections => selections(staging, run, input.render, input.maps, &labels)?,
+            maps => maps,
             decoder => decoder,
             parameters => parameters(run),
         };
