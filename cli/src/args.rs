@@ -686,12 +686,39 @@ pub struct ReportArgs {
 /// Options of `demud localise`.
 #[derive(Args, Debug, Clone)]
 pub struct LocaliseArgs {
-    /// The render folder (from `render`).
-    #[arg(long, value_name = "DIR")]
-    pub render: PathBuf,
-    /// The planted collection's folder (from `plant`: planted.csv and masks/).
+    /// The discovery run's folder (default: the run of --render).
+    #[arg(long, value_name = "DIR", required_unless_present = "render")]
+    pub run: Option<PathBuf>,
+    /// The planted collection's folder (from `plant`: planted.csv and masks/; the run's
+    /// images).
     #[arg(long, value_name = "DIR")]
     pub planted: PathBuf,
+    /// The maps folder (default: <run>/maps when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub maps: Option<PathBuf>,
+    /// The render folder (default: <run>/render when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub render: Option<PathBuf>,
+    /// The network that made the run's features, to re-score images (the planted part's
+    /// share of the score, deletion curves); the layer defaults to the maps folder's.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Do not re-score images: only energy in mask and pointing (no network needed).
+    #[arg(long)]
+    pub no_rescoring: bool,
+    /// Points of each deletion curve, spread evenly over 1% to 50% of the pixels (0: no
+    /// deletion curves).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub deletion_steps: u32,
+    /// Random pixel orders averaged for the deletion baseline.
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
+    pub random_orders: usize,
+    /// Seed of the random pixel orders.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads libtorch may use (default: its own choice, the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub threads: Option<i32>,
 }
 
 /// Options of `demud pipeline`.

@@ -1,23 +1,84 @@
-//! `demud localise`: do the rendered explanations point at the planted novelties?
+//! `demud localise`: do the explanation maps point at the planted novelties, and do those
+//! novelties cause the selections?
 //!
-//! For every rendered selection that is a planted item (listed in the collection's
-//! `planted.csv`), scores the novel-content map of dec(e) and the difference map
-//! |dec(x) - dec(x̂)|² against its mask (see `demud_report::localisation`), writes
-//! `localisation.csv` and `localisation.json` in the render folder, and prints the table.
+//! Scores every map of the run's planted selections (the maps folder's and the render's)
+//! against the masks in the planted collection's `planted.csv`, and with the network, re-scores
+//! each planted image with its part in-painted and runs deletion curves (see
+//! `demud_report::localisation`); writes `localisation.csv` and `localisation.json` in the run
+//! folder and prints the table.
 
 use crate::args::LocaliseArgs;
-use anyhow::Result;
-use demud_datasets::run::{write_localisation, RenderFolder};
-use demud_report::localisation::{format_localisation, score_render};
+use crate::ui::set_torch_threads;
+use anyhow::{bail, Result};
+use demud_datasets::run::{
+    write_localisation, MapsFolder, RenderFolder, RunFolder, MAPS_FILE, RENDERS_FILE,
+};
+use demud_maps::faithfulness::deletion_fractions;
+use demud_maps::Network;
+use demud_report::localisation::{format_localisation, localise_run, LocaliseInputs, Rescoring};
 
 /// `demud localise`.
 pub fn run(args: &LocaliseArgs) -> Result<()> {
-    let (_, render) = RenderFolder::open_with_run(&args.render)?;
-    let (rows, report) = score_render(&render, &args.planted)?;
-    write_localisation(render.dir(), &rows, &report)?;
+    set_torch_threads(args.threads);
+    let run = match (&args.run, &args.render) {
+        (Some(dir), _) => RunFolder::open(dir)?,
+        (None, Some(render)) => RenderFolder::open_with_run(render)?.0,
+        (None, None) => bail!("give --run (or --render)"),
+    };
+    let maps_dir = args
+        .maps
+        .clone()
+        .or_else(|| Some(run.maps_dir()).filter(|d| d.join(MAPS_FILE).is_file()));
+    let maps = maps_dir
+        .map(|dir| MapsFolder::open(&dir, &run))
+        .transpose()?;
+    let render_dir = args
+        .render
+        .clone()
+        .or_else(|| Some(run.render_dir()).filter(|d| d.join(RENDERS_FILE).is_file()));
+    let render = render_dir
+        .map(|dir| RenderFolder::open(&dir, &run))
+        .transpose()?;
+    if maps.is_none() && render.is_none() {
+        bail!(
+            "{} has neither maps (demud maps) nor a render (demud render): nothing to score",
+            run.dir().display()
+        );
+    }
+    let network = if args.no_rescoring {
+        None
+    } else {
+        let mut spec = args.network.spec();
+        if let Some(maps) = &maps {
+            let record = maps.record();
+            if spec.model.name() != record.network {
+                bail!(
+                    "--model {}: the maps were made with {}; re-scoring needs the network that made the features",
+                    spec.model.name(),
+                    record.network
+                );
+            }
+            spec.layer = spec.layer.or_else(|| Some(record.layer.clone()));
+        }
+        Some(Network::from_spec(&spec)?)
+    };
+    let inputs = LocaliseInputs {
+        run: &run,
+        planted: &args.planted,
+        maps: maps.as_ref(),
+        render: render.as_ref(),
+        rescoring: network.as_ref().map(|network| Rescoring {
+            network,
+            fractions: deletion_fractions(args.deletion_steps),
+            random_orders: args.random_orders,
+            seed: args.seed,
+        }),
+    };
+    let (rows, report) = localise_run(&inputs)?;
+    write_localisation(run.dir(), &rows, &report)?;
     print!("{}", format_localisation(&report));
     if report.selected == 0 {
-        eprintln!("note: no planted item is among the rendered selections");
+        eprintln!("note: no planted item is among the explained selections");
     }
     Ok(())
 }

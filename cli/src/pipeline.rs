@@ -7,9 +7,11 @@
 //! 2. extract: EfficientNet-Lite0 `pool` features of both;
 //! 3. discover: DEMUD's selections from the batch, starting from a model of the archive;
 //! 4. train the up-convolutional decoder on the batch's (image, feature) pairs;
-//! 5. render every selection's five views and the contact sheet;
-//! 6. localise: do the novel-content and difference maps point at the dark centres?
-//! 7. report: the HTML report.
+//! 5. maps: where in each selection the novelty is (the score split over the network's
+//!    feature map, pixel gradients), as overlays;
+//! 6. render every selection's five views and the contact sheet;
+//! 7. localise: do the maps point at the dark centres, and do the centres cause the scores?
+//! 8. report: the HTML report.
 
 use crate::args::PipelineArgs;
 use crate::ui::{progress_bar, Verbosity};
@@ -19,8 +21,8 @@ use demud_datasets::features::write_npy_features;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, MANIFEST_FILE};
 use demud_datasets::run::{
-    run_discovery, write_localisation, write_render, write_run, DiscoveryInputs, DiscoveryOutputs,
-    DiscoverySettings, ExplanationFiles, RenderFolder, RunFolder,
+    run_discovery, write_localisation, write_maps, write_render, write_run, DiscoveryInputs,
+    DiscoveryOutputs, DiscoverySettings, ExplanationFiles, MapsFolder, RenderFolder, RunFolder,
 };
 use demud_decoder::explain::{render_run, RenderOptions};
 use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet};
@@ -29,10 +31,12 @@ use demud_decoder::training::targets;
 use demud_decoder::{TrainParams, Trainer};
 use demud_encoders::efficientnet::EfficientNetLite0;
 use demud_encoders::weights::models_dir;
-use demud_encoders::{extract, LayerExtractor, OnUnreadable};
+use demud_encoders::{extract, ExtractorSpec, LayerExtractor, Model, OnUnreadable};
+use demud_maps::faithfulness::deletion_fractions;
+use demud_maps::{map_run, MapSettings, Network};
 use demud_report::charts::write_loss;
 use demud_report::html::{collection_labels, write_report, ReportInput};
-use demud_report::localisation::{format_localisation, score_render};
+use demud_report::localisation::{format_localisation, localise_run, LocaliseInputs, Rescoring};
 use std::path::Path;
 use std::time::Instant;
 
@@ -170,10 +174,15 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         bar.finish_and_clear();
         Ok(write_run(&run_dir, &finished.run)?)
     })?;
+    let run = RunFolder::open(&run_dir)?;
+    let network = Network::from_spec(&ExtractorSpec::new(Model::EfficientNetLite0))?;
+    step("maps", || {
+        let maps = map_run(&run, &planted, &network, &MapSettings::default())?;
+        Ok(write_maps(&run.maps_dir(), &maps)?)
+    })?;
     step("train-decoder", || {
         train_decoder(args, &planted, &features, &decoder, verbosity)
     })?;
-    let run = RunFolder::open(&run_dir)?;
     step("render", || {
         let options = RenderOptions {
             limit: None,
@@ -185,9 +194,21 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         )?)
     })?;
     let render = RenderFolder::open(&run.render_dir(), &run)?;
+    let maps = MapsFolder::open(&run.maps_dir(), &run)?;
     let localisation = step("localise", || {
-        let (rows, report) = score_render(&render, &planted)?;
-        write_localisation(render.dir(), &rows, &report)?;
+        let (rows, report) = localise_run(&LocaliseInputs {
+            run: &run,
+            planted: &planted,
+            maps: Some(&maps),
+            render: Some(&render),
+            rescoring: Some(Rescoring {
+                network: &network,
+                fractions: deletion_fractions(25),
+                random_orders: 2,
+                seed: args.seed,
+            }),
+        })?;
+        write_localisation(run.dir(), &rows, &report)?;
         print!("{}", format_localisation(&report));
         Ok(report)
     })?;
@@ -199,6 +220,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
                 title: "DEMUD: a new batch of yellow objects against the archive",
                 run: &run,
                 render: Some(&render),
+                maps: Some(&maps),
                 localisation: Some(&localisation),
                 labels: labels.as_deref(),
                 random_orders: 1000,

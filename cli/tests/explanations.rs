@@ -14,6 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+fn demud_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_demud"))
+        .args(args)
+        .output()
+        .expect("the demud binary runs");
+    assert!(!out.status.success(), "demud {args:?} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
 fn demud(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_demud"))
         .args(args)
@@ -108,10 +117,11 @@ fn pipeline() -> &'static Path {
         ]);
         demud(&[
             "localise",
-            "--render",
-            s(&run.join("render")),
+            "--run",
+            s(&run),
             "--planted",
             s(&planted),
+            "--no-rescoring",
         ]);
         demud(&["report", "--run", s(&run), "--random", "50"]);
         dir
@@ -158,7 +168,7 @@ fn the_commands_chain_and_write_what_they_promise() {
     assert_eq!((sheet.width(), sheet.height()), (5 * 18 + 2, 12 * 18 + 2));
 
     let localisation: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(render.join("localisation.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(d.join("run/localisation.json")).unwrap())
             .unwrap();
     assert_eq!(localisation["planted"], 3);
     let selected = renders
@@ -166,6 +176,25 @@ fn the_commands_chain_and_write_what_they_promise() {
         .filter(|r| r[3] == "dark-centre-flower")
         .count();
     assert_eq!(localisation["selected"], selected);
+    let kinds: Vec<&str> = localisation["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["map"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["novel", "difference"]);
+    // Pixel features have no network to map with: said plainly.
+    let err = demud_fails(&[
+        "maps",
+        "--run",
+        s(&d.join("run")),
+        "--images",
+        s(&d.join("planted")),
+    ]);
+    assert!(
+        err.contains("where the run's have 768") && err.contains("network, layer and images"),
+        "{err}"
+    );
 
     // Resuming adds epochs to the same checkpoint.
     let decoder = d.join("decoder-resumed");
@@ -309,13 +338,20 @@ fn localise_scores_maps_against_masks_in_the_images_geometry() {
         },
     };
     write_render(&render, &new_render).unwrap();
-    let printed = demud(&["localise", "--render", s(&render), "--planted", s(&planted)]);
+    let printed = demud(&[
+        "localise",
+        "--render",
+        s(&render),
+        "--planted",
+        s(&planted),
+        "--no-rescoring",
+    ]);
     assert!(
-        printed.contains("1 of 1 planted items selected (ranks [2])"),
+        printed.contains("1 of 1 planted items explained (ranks [2])"),
         "{printed}"
     );
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(render.join("localisation.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("localisation.json")).unwrap())
             .unwrap();
     let maps = report["maps"].as_array().unwrap();
     let difference = maps.iter().find(|m| m["map"] == "difference").unwrap();
@@ -496,5 +532,93 @@ document.getElementById('f').addEventListener('load', () => {
     assert!(
         coloured > 10_000,
         "only {coloured} coloured pixels: the images did not show"
+    );
+}
+
+#[test]
+fn maps_and_localisation_with_the_network_that_made_the_features() {
+    // EfficientNet-Lite0 pool features of the shared planted collection.
+    let shared = pipeline();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (planted, features, run) = (shared.join("planted"), d.join("pool.npy"), d.join("run"));
+    demud(&[
+        "extract",
+        "--images",
+        s(&planted),
+        "--manifest",
+        s(&planted.join("manifest.csv")),
+        "--out",
+        s(&features),
+        "--quiet",
+    ]);
+    demud(&[
+        "discover",
+        "--features",
+        s(&features),
+        "--k",
+        "3",
+        "--n",
+        "8",
+        "--out",
+        s(&run),
+        "--quiet",
+    ]);
+    demud(&["maps", "--run", s(&run), "--images", s(&planted)]);
+    demud(&[
+        "localise",
+        "--run",
+        s(&run),
+        "--planted",
+        s(&planted),
+        "--deletion-steps",
+        "3",
+        "--random-orders",
+        "1",
+    ]);
+    // Maps: one row per selection and kind, the novelty map summing to the score.
+    let maps = rows(&run.join("maps/maps.csv"));
+    assert_eq!(maps.len(), 8 * 3);
+    for row in maps.iter().filter(|r| r[3] == "novelty") {
+        let (score, total): (f64, f64) = (row[4].parse().unwrap(), row[5].parse().unwrap());
+        assert!((score - total).abs() <= 1e-4 * score, "{row:?}");
+    }
+    for kind in ["novelty", "gradient-input", "gradient"] {
+        let overlay = image::open(run.join(format!("maps/0001-{kind}.png"))).unwrap();
+        assert_eq!((overlay.width(), overlay.height()), (224, 224), "{kind}");
+    }
+
+    let localisation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("localisation.json")).unwrap())
+            .unwrap();
+    // Every explained planted item is re-scored to its score, with and without its part.
+    let items = localisation["items"].as_array().unwrap();
+    for item in items {
+        let score = item["score"].as_f64().unwrap();
+        let rescored = item["rescored"].as_f64().unwrap();
+        assert!((score - rescored).abs() <= 1e-3 * score, "{item}");
+        assert!(item["part_share"].is_number(), "{item}");
+    }
+    let maps = localisation["maps"].as_array().unwrap();
+    let kinds: Vec<&str> = maps.iter().map(|m| m["map"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["novelty", "gradient-input", "gradient"]);
+    if !items.is_empty() {
+        assert!(maps
+            .iter()
+            .all(|m| m["deletion_auc"].is_number() && m["random_deletion_auc"].is_number()));
+    }
+    // Maps made with another layer are refused, naming the item.
+    let err = demud_fails(&[
+        "maps",
+        "--run",
+        s(&run),
+        "--images",
+        s(&planted),
+        "--layer",
+        "logits",
+    ]);
+    assert!(
+        err.contains("1000 values where the run's have 1280"),
+        "{err}"
     );
 }

@@ -100,9 +100,16 @@ pub fn random_order(len: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-/// The fractions of pixels a deletion curve removes: 1%, 2%, ..., 50%.
-pub fn deletion_fractions() -> Vec<f64> {
-    (1..=50).map(|p| f64::from(p) / 100.0).collect()
+/// The fractions of pixels a deletion curve removes: `steps` points spread evenly from 1% to
+/// 50% (50 steps: 1%, 2%, ..., 50%; 0: none).
+pub fn deletion_fractions(steps: u32) -> Vec<f64> {
+    match steps {
+        0 => Vec::new(),
+        1 => vec![0.5],
+        n => (0..n)
+            .map(|i| 0.01 + 0.49 * f64::from(i) / f64::from(n - 1))
+            .collect(),
+    }
 }
 
 /// `image` with its first `count` pixels of `order` taken from `replacement`.
@@ -207,6 +214,10 @@ mod tests {
         assert_eq!(out.get_pixel(0, 1).0, [255; 3]);
         assert_eq!(out.get_pixel(0, 0).0, [0; 3]);
         assert_eq!(deletion_auc(&[1.0, 0.5, 0.0]), 0.5);
-        assert_eq!(deletion_fractions().len(), 50);
+        let f = deletion_fractions(50);
+        assert_eq!(f.len(), 50);
+        assert!((f[0] - 0.01).abs() < 1e-12 && (f[49] - 0.5).abs() < 1e-12);
+        assert!((f[1] - 0.02).abs() < 1e-12);
+        assert!(deletion_fractions(0).is_empty());
     }
 }

@@ -139,10 +139,17 @@ pub fn available_kinds(has_parts: bool) -> Vec<MapKind> {
     kinds
 }
 
+/// Features made again from an image may differ from the run's by rounding (batching); more
+/// than this (relative to the largest value) means another network, layer or image.
+const FEATURE_TOLERANCE: f64 = 1e-3;
+
 /// The maps of one image (any size: it is resized and cropped as the network sees it).
+/// `stored`, the item's features as the run ranked them, is checked against the network's
+/// before any map is made: maps of other features would explain nothing.
 pub fn maps_of(
     network: &Network,
     image: &RgbImage,
+    stored: ArrayView1<f64>,
     explained: Explained,
     kinds: &[MapKind],
 ) -> Result<SelectionMaps> {
@@ -156,6 +163,23 @@ pub fn maps_of(
             .row(0)
             .to_owned(),
     };
+    let differs = if features.len() == stored.len() {
+        let diff = relative_difference(stored, features.view());
+        (diff > FEATURE_TOLERANCE).then(|| format!("differ by {:.1}% of their scale", diff * 100.0))
+    } else {
+        Some(format!(
+            "have {} values where the run's have {}",
+            features.len(),
+            stored.len()
+        ))
+    };
+    if let Some(how) = differs {
+        return Err(MapsError::Mismatch(format!(
+            "layer {} of {} gives features that {how}: map with the network, layer and images that made the run's features",
+            network.layer(),
+            network.name()
+        )));
+    }
     let engine = |context: &str| {
         let context = context.to_string();
         move |source| MapsError::Engine { context, source }
@@ -226,10 +250,6 @@ pub fn maps_of(
     })
 }
 
-/// Features made again from an image may differ from the run's by rounding (batching); more
-/// than this (relative to the largest value) means another network, layer or image.
-const FEATURE_TOLERANCE: f64 = 1e-3;
-
 /// Maps the run's selections: the images come from `images` (the ids are paths in it), the
 /// network must be the one that made the run's features (checked item by item).
 pub fn map_run(
@@ -277,19 +297,17 @@ pub fn map_run(
             expected: ranked.expected.row(i),
             residual: ranked.residual.row(i),
         };
-        let maps = maps_of(network, &image, explained, &kinds)?;
         let stored = table.matrix.row_f64(selection.index);
-        let diff = relative_difference(stored.view(), maps.features.view());
-        if diff > FEATURE_TOLERANCE {
-            return Err(MapsError::Mismatch(format!(
-                "{}: layer {} of {} gives features that differ from the run's ({}) by {:.1}% of their scale: map with the network, layer and images that made the features",
-                images.join(&selection.id).display(),
-                network.layer(),
-                network.name(),
-                run.features_path().display(),
-                diff * 100.0
-            )));
-        }
+        let maps =
+            maps_of(network, &image, stored.view(), explained, &kinds).map_err(|e| match e {
+                MapsError::Mismatch(why) => MapsError::Mismatch(format!(
+                    "{} (item {:?} of {}): {why}",
+                    images.join(&selection.id).display(),
+                    selection.id,
+                    run.features_path().display()
+                )),
+                other => other,
+            })?;
         per_selection.push(maps);
     }
     let side = network.side();

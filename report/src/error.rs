@@ -72,6 +72,9 @@ pub enum ReportError {
     /// The HTML template failed.
     #[error("writing the report page: {0}")]
     Template(#[from] minijinja::Error),
+    /// Re-scoring images with the network (explanation faithfulness).
+    #[error(transparent)]
+    Maps(Box<demud_maps::MapsError>),
     /// A mask image of a planted collection could not be read.
     #[error("{}: cannot read mask {}: {source}", planted.display(), mask.display())]
     Mask {

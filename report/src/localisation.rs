@@ -1,19 +1,24 @@
-//! Does an explanation point at what is new? Maps made from the decoder's renders, scored
-//! against the ground-truth masks of planted novelties.
+//! Does an explanation point at what is new, and is what it points at why the item was
+//! selected? Every map of a run's planted selections, scored against the ground-truth masks:
 //!
-//! Two maps per selection:
+//! - the network's maps (`demud maps`): the **novelty map** (the score split exactly over the
+//!   feature map), **gradient x input** and **|gradient|**;
+//! - the decoder's (`demud render`): the **novel-content map** of dec(e), each pixel's squared
+//!   distance (over RGB) from the render's own mean colour, and the **difference map**
+//!   |dec(x) - dec(x̂)|².
 //!
-//! - the **novel-content map** of the paper's render dec(e): each pixel's squared distance
-//!   (over RGB) from the render's own mean colour. dec(e) is an image, not a heat map; where it
-//!   departs from its overall colour is where it shows something;
-//! - the **difference map** |dec(x) - dec(x̂)|²: what the decoder draws for the item but not for
-//!   its expected content.
-//!
-//! Two scores per map and mask:
+//! Scores per map and mask:
 //!
 //! - **energy share**: the map's mass inside the mask over its total mass. A map that knows
 //!   nothing scores the mask's share of the image on average (reported beside it as chance);
-//! - **pointing game**: is the map's maximum inside the mask.
+//! - **pointing game**: is the map's maximum inside the mask; and **within one cell**: within
+//!   one feature-map cell of it (a 7 x 7 map cannot do better than its cells);
+//! - **deletion AUC** (with the network): the mean drop of the score as the map's top pixels
+//!   are blurred away, p = 1..50%, against random pixel orders.
+//!
+//! Before any of that, each planted item is re-scored with its planted part in-painted: the
+//! **part's share** of the score. An item whose part causes less than half its score is listed
+//! apart and not averaged: a map that ignores a part the selection does not depend on is right.
 //!
 //! ```
 //! use demud_report::localisation::localise;
@@ -28,15 +33,19 @@
 //! ```
 
 use crate::error::{ReportError, Result};
-use demud_datasets::images::Preprocess;
+use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_datasets::planted::{PlantedCollection, PLANTED_FILE};
 use demud_datasets::run::{
-    LocalisationReport, LocalisationRow, MapKind, MapSummary, RenderFolder, LOCALISATION_FORMAT,
-    LOCALISATION_VERSION,
+    replay, LocalisationReport, LocalisationRow, MapKind, MapSummary, MapsFolder, PlantedScore,
+    RenderFolder, RunFolder, LOCALISATION_FORMAT, LOCALISATION_VERSION,
 };
 use demud_decoder::render::difference_map;
+use demud_maps::faithfulness::{
+    deletion_auc, deletion_curve, inpaint, order_by, random_order, rescore,
+};
+use demud_maps::Network;
 use image::GrayImage;
-use ndarray::{Array2, ArrayView2, ArrayView3, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis, Zip};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -89,25 +98,6 @@ pub fn localise(map: ArrayView2<f32>, mask: ArrayView2<bool>) -> Localisation {
     }
 }
 
-/// Means of one map's scores over several items (all zero for none).
-pub fn summarise(map: MapKind, scores: &[Localisation]) -> MapSummary {
-    let n = scores.len();
-    let mean = |f: &dyn Fn(&Localisation) -> f64| {
-        if n == 0 {
-            0.0
-        } else {
-            scores.iter().map(f).sum::<f64>() / n as f64
-        }
-    };
-    MapSummary {
-        map,
-        items: n,
-        energy_share: mean(&|s| s.energy_share),
-        mask_share: mean(&|s| s.mask_share),
-        pointing: mean(&|s| f64::from(u8::from(s.hit))),
-    }
-}
-
 /// A full-size mask brought to a render's grid: the same resize and centre crop as the image
 /// (`geometry`), then set where at least half on.
 pub fn mask_on_grid(mask: &GrayImage, geometry: &Preprocess) -> Array2<bool> {
@@ -118,94 +108,346 @@ pub fn mask_on_grid(mask: &GrayImage, geometry: &Preprocess) -> Array2<bool> {
     })
 }
 
-/// Scores the planted selections of a render folder (those listed in the planted
-/// collection's `planted.csv` in `planted`) against their masks, brought to the render's grid
-/// through the images' own resize and crop: the novel-content map of dec(e) and the difference
-/// map. Returns the rows of `localisation.csv` and the summary of `localisation.json`.
-pub fn score_render(
-    render: &RenderFolder,
-    planted: &Path,
-) -> Result<(Vec<LocalisationRow>, LocalisationReport)> {
-    let decoded = render.decoded()?;
-    let masks: HashMap<String, String> = PlantedCollection::read_planted(planted)?
+/// Whether the map's maximum lies within `cell` pixels (in both directions) of a mask pixel:
+/// pointing that forgives a map whose resolution is one feature-map cell.
+pub fn hit_within(map: ArrayView2<f32>, mask: ArrayView2<bool>, cell: usize) -> bool {
+    let (mut best, mut at) = (f32::NEG_INFINITY, None);
+    for ((y, x), &v) in map.indexed_iter() {
+        if v > best {
+            (best, at) = (v, Some((y, x)));
+        }
+    }
+    let Some((py, px)) = at.filter(|_| best > 0.0) else {
+        return false;
+    };
+    mask.indexed_iter()
+        .any(|((y, x), &m)| m && y.abs_diff(py) <= cell && x.abs_diff(px) <= cell)
+}
+
+/// A map resized to `side x side` by nearest neighbour (a decoder's map brought to the
+/// network's input for its deletion order).
+fn nearest(map: ArrayView2<f32>, side: usize) -> Array2<f32> {
+    let (h, w) = map.dim();
+    Array2::from_shape_fn((side, side), |(y, x)| map[[y * h / side, x * w / side]])
+}
+
+/// How the localisation re-scores images (the planted part's share of the score, deletion
+/// curves): with the network that made the run's features, on the run replayed.
+pub struct Rescoring<'a> {
+    /// The network.
+    pub network: &'a Network,
+    /// Deletion curves' points (fractions of the pixels); empty: no deletion curves.
+    pub fractions: Vec<f64>,
+    /// Random pixel orders averaged for the random baseline.
+    pub random_orders: usize,
+    /// Their seed.
+    pub seed: u64,
+}
+
+/// What [`localise_run`] scores.
+pub struct LocaliseInputs<'a> {
+    /// The run.
+    pub run: &'a RunFolder,
+    /// The planted collection's folder (`planted.csv`, masks; its images are the run's).
+    pub planted: &'a Path,
+    /// The run's maps folder, when made.
+    pub maps: Option<&'a MapsFolder>,
+    /// The run's render, when made.
+    pub render: Option<&'a RenderFolder>,
+    /// Re-scoring, when the network is at hand.
+    pub rescoring: Option<Rescoring<'a>>,
+}
+
+/// A planted selection items are scored on only when its planted part causes at least this
+/// share of its score.
+pub const CAUSED_AT_LEAST: f64 = 0.5;
+
+/// Grid of a network's feature map when the maps folder does not say (EfficientNet-Lite0 at
+/// 224 px): the cell size of the within-one-cell pointing.
+const DEFAULT_GRID: usize = 7;
+
+/// Scores every map of the run's explained planted selections against their masks: energy in
+/// mask, pointing, pointing within one feature-map cell, and with re-scoring, the planted
+/// part's share of the score and the deletion AUC of each map against random orders. Returns
+/// the rows of `localisation.csv` and the summary of `localisation.json`.
+pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, LocalisationReport)> {
+    let masks: HashMap<String, String> = PlantedCollection::read_planted(inputs.planted)?
         .into_iter()
         .map(|row| (row.id, row.mask))
         .collect();
-    let side = decoded.features.shape()[2] as u32;
-    let geometry = Preprocess::imagenet(side);
-    let (mut novel_scores, mut difference_scores) = (Vec::new(), Vec::new());
+    let mapped = inputs.maps.map_or(0, |m| m.record().selections);
+    let rendered = inputs.render.map_or(0, |r| r.rows().len());
+    let explained = mapped.max(rendered);
+    let selections = &inputs.run.selections()[..explained];
+    let planted: Vec<usize> = (0..explained)
+        .filter(|&i| masks.contains_key(&selections[i].id))
+        .collect();
+    // Every map kind, with its maps (selection x side x side) and its side.
+    let mut kinds: Vec<(MapKind, Array3<f32>)> = Vec::new();
+    if let Some(maps) = inputs.maps {
+        for kind in maps.kinds() {
+            kinds.push((kind, maps.map(kind)?));
+        }
+    }
+    if let Some(render) = inputs.render {
+        let decoded = render.decoded()?;
+        let n = decoded.features.shape()[0];
+        let side = decoded.features.shape()[2];
+        let mut novel = Array3::<f32>::zeros((n, side, side));
+        let mut difference = Array3::<f32>::zeros((n, side, side));
+        for i in 0..n {
+            novel
+                .index_axis_mut(Axis(0), i)
+                .assign(&contrast_map(decoded.novel.index_axis(Axis(0), i)));
+            difference
+                .index_axis_mut(Axis(0), i)
+                .assign(&difference_map(
+                    decoded.features.index_axis(Axis(0), i),
+                    decoded.expected.index_axis(Axis(0), i),
+                ));
+        }
+        kinds.push((MapKind::Novel, novel));
+        kinds.push((MapKind::Difference, difference));
+    }
+    let grid = inputs
+        .maps
+        .and_then(|m| m.record().grid)
+        .map_or(DEFAULT_GRID, |g| g[0]);
+    let replayed = match (&inputs.rescoring, planted.last()) {
+        (Some(_), Some(&last)) => Some(replay(inputs.run, last + 1)?),
+        _ => None,
+    };
+    let images = ImageCollection {
+        root: inputs
+            .maps
+            .map(|m| m.images_dir())
+            .or_else(|| inputs.render.map(|r| r.dir().join(&r.record().images)))
+            .unwrap_or_else(|| inputs.planted.to_path_buf()),
+        items: Vec::new(),
+    };
     let mut rows = Vec::new();
-    let mut ranks = Vec::new();
-    for (i, selection) in render.rows().iter().enumerate() {
-        let Some(mask_id) = masks.get(&selection.id) else {
-            continue;
-        };
-        let mask_path = planted.join(mask_id);
+    let mut items = Vec::new();
+    for &i in &planted {
+        let selection = &selections[i];
+        let mask_path = inputs.planted.join(&masks[&selection.id]);
         let mask = image::open(&mask_path)
             .map_err(|source| ReportError::Mask {
-                planted: planted.join(PLANTED_FILE),
+                planted: inputs.planted.join(PLANTED_FILE),
                 mask: mask_path.clone(),
                 source,
             })?
             .to_luma8();
-        let grid = mask_on_grid(&mask, &geometry);
-        let novel_map = contrast_map(decoded.novel.index_axis(Axis(0), i));
-        let difference = difference_map(
-            decoded.features.index_axis(Axis(0), i),
-            decoded.expected.index_axis(Axis(0), i),
-        );
-        for (map, values, scores) in [
-            (MapKind::Novel, novel_map, &mut novel_scores),
-            (MapKind::Difference, difference, &mut difference_scores),
-        ] {
-            let score = localise(values.view(), grid.view());
+        // Re-scoring: the image as the network sees it, with and without the planted part.
+        let mut score = PlantedScore {
+            rank: selection.rank,
+            id: selection.id.clone(),
+            score: selection.score,
+            rescored: None,
+            without_part: None,
+            part_share: None,
+        };
+        let mut deletion_base = None;
+        if let (Some(rescoring), Some(replayed)) = (&inputs.rescoring, &replayed) {
+            let network = rescoring.network;
+            let image = images.load(&ImageItem {
+                id: selection.id.clone(),
+                label: None,
+            })?;
+            let prepared = network.prepare(&image);
+            let side = network.side();
+            let mask_here = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
+            let without = inpaint(&prepared, mask_here.view());
+            let scores = rescore(
+                network,
+                replayed,
+                selection.rank,
+                &[prepared.clone(), without],
+            )
+            .map_err(maps_error)?;
+            score.rescored = Some(scores[0]);
+            score.without_part = Some(scores[1]);
+            score.part_share = Some(if scores[0] > 0.0 {
+                1.0 - scores[1] / scores[0]
+            } else {
+                0.0
+            });
+            if !rescoring.fractions.is_empty() {
+                let mut random = 0.0;
+                for o in 0..rescoring.random_orders.max(1) {
+                    let order = random_order(side * side, rescoring.seed.wrapping_add(o as u64));
+                    let curve = deletion_curve(
+                        network,
+                        replayed,
+                        selection.rank,
+                        &prepared,
+                        &order,
+                        &rescoring.fractions,
+                    )
+                    .map_err(maps_error)?;
+                    random += deletion_auc(&curve);
+                }
+                deletion_base = Some((prepared, random / rescoring.random_orders.max(1) as f64));
+            }
+        }
+        for (kind, maps) in &kinds {
+            if i >= maps.shape()[0] {
+                continue;
+            }
+            let map = maps.index_axis(Axis(0), i);
+            let side = map.shape()[0];
+            let grid_mask = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
+            let score_here = localise(map, grid_mask.view());
+            let (deletion, random) = match (&deletion_base, &inputs.rescoring, &replayed) {
+                (Some((prepared, random)), Some(rescoring), Some(replayed)) => {
+                    let network_side = rescoring.network.side();
+                    let full = nearest(map, network_side);
+                    let curve = deletion_curve(
+                        rescoring.network,
+                        replayed,
+                        selection.rank,
+                        prepared,
+                        &order_by(full.view()),
+                        &rescoring.fractions,
+                    )
+                    .map_err(maps_error)?;
+                    (Some(deletion_auc(&curve)), Some(*random))
+                }
+                _ => (None, None),
+            };
             rows.push(LocalisationRow {
                 rank: selection.rank,
                 id: selection.id.clone(),
-                map,
-                energy_share: score.energy_share,
-                mask_share: score.mask_share,
-                hit: score.hit,
+                map: *kind,
+                energy_share: score_here.energy_share,
+                mask_share: score_here.mask_share,
+                hit: score_here.hit,
+                hit_within_cell: hit_within(map, grid_mask.view(), side.div_ceil(grid)),
+                deletion_auc: deletion,
+                random_deletion_auc: random,
             });
-            scores.push(score);
         }
-        ranks.push(selection.rank);
+        items.push(score);
     }
+    let scored_ranks: Vec<usize> = items
+        .iter()
+        .filter(|item| item.part_share.is_none_or(|s| s >= CAUSED_AT_LEAST))
+        .map(|item| item.rank)
+        .collect();
+    let maps = kinds
+        .iter()
+        .map(|(kind, _)| {
+            let of_kind: Vec<&LocalisationRow> = rows.iter().filter(|r| r.map == *kind).collect();
+            summarise(*kind, &of_kind, &scored_ranks)
+        })
+        .collect();
     let report = LocalisationReport {
         format: LOCALISATION_FORMAT.into(),
         version: LOCALISATION_VERSION,
         planted: masks.len(),
-        selected: ranks.len(),
-        ranks,
-        maps: vec![
-            summarise(MapKind::Novel, &novel_scores),
-            summarise(MapKind::Difference, &difference_scores),
-        ],
+        selected: items.len(),
+        ranks: items.iter().map(|item| item.rank).collect(),
+        items,
+        caused_at_least: CAUSED_AT_LEAST,
+        scored_ranks,
+        maps,
     };
     Ok((rows, report))
 }
 
-/// The summary as a text table.
+fn maps_error(e: demud_maps::MapsError) -> ReportError {
+    ReportError::Maps(Box::new(e))
+}
+
+/// Means of one map's rows: localisation over the items whose rank is in `scored`, deletion
+/// over all.
+pub fn summarise(map: MapKind, rows: &[&LocalisationRow], scored: &[usize]) -> MapSummary {
+    let scored_rows: Vec<&&LocalisationRow> =
+        rows.iter().filter(|r| scored.contains(&r.rank)).collect();
+    let mean = |values: Vec<f64>| {
+        if values.is_empty() {
+            0.0
+        } else {
+            values.iter().sum::<f64>() / values.len() as f64
+        }
+    };
+    let optional = |values: Vec<Option<f64>>| {
+        let known: Vec<f64> = values.into_iter().flatten().collect();
+        (!known.is_empty()).then(|| mean(known))
+    };
+    let share = |f: &dyn Fn(&LocalisationRow) -> bool| {
+        mean(
+            scored_rows
+                .iter()
+                .map(|r| f64::from(u8::from(f(r))))
+                .collect(),
+        )
+    };
+    MapSummary {
+        map,
+        items: scored_rows.len(),
+        energy_share: mean(scored_rows.iter().map(|r| r.energy_share).collect()),
+        mask_share: mean(scored_rows.iter().map(|r| r.mask_share).collect()),
+        pointing: share(&|r| r.hit),
+        pointing_within_cell: share(&|r| r.hit_within_cell),
+        deletion_auc: optional(rows.iter().map(|r| r.deletion_auc).collect()),
+        random_deletion_auc: optional(rows.iter().map(|r| r.random_deletion_auc).collect()),
+    }
+}
+
+/// The summary as text: the planted parts' share of each score, then one line per map.
 pub fn format_localisation(report: &LocalisationReport) -> String {
     let mut out = format!(
-        "{} of {} planted items selected (ranks {:?})\n{:<24} {:>6} {:>15} {:>8} {:>9}\n",
-        report.selected,
-        report.planted,
-        report.ranks,
+        "{} of {} planted items explained (ranks {:?})\n",
+        report.selected, report.planted, report.ranks
+    );
+    if report.items.iter().any(|i| i.part_share.is_some()) {
+        out += &format!(
+            "{:>5} {:<40} {:>10} {:>10} {:>13} {:>11}\n",
+            "rank", "id", "score", "rescored", "without part", "part share"
+        );
+        for item in &report.items {
+            let number = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+            let apart = if item.part_share.is_some_and(|s| s < report.caused_at_least) {
+                "  (reported apart: the part causes less than half the score)"
+            } else {
+                ""
+            };
+            out += &format!(
+                "{:>5} {:<40} {:>10.4} {:>10} {:>13} {:>11}{apart}\n",
+                item.rank,
+                item.id,
+                item.score,
+                number(item.rescored),
+                number(item.without_part),
+                item.part_share
+                    .map_or("-".into(), |s| format!("{:.0}%", 100.0 * s)),
+            );
+        }
+    }
+    out += &format!(
+        "scored on ranks {:?}\n{:<30} {:>5} {:>9} {:>7} {:>9} {:>12} {:>9} {:>9}\n",
+        report.scored_ranks,
         "map",
         "items",
-        "energy in mask",
+        "energy",
         "chance",
-        "pointing"
+        "pointing",
+        "within cell",
+        "deletion",
+        "random"
     );
     for m in &report.maps {
+        let auc = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
         out += &format!(
-            "{:<24} {:>6} {:>15.3} {:>8.3} {:>9.3}\n",
+            "{:<30} {:>5} {:>9.3} {:>7.3} {:>9.3} {:>12.3} {:>9} {:>9}\n",
             m.map.title(),
             m.items,
             m.energy_share,
             m.mask_share,
-            m.pointing
+            m.pointing,
+            m.pointing_within_cell,
+            auc(m.deletion_auc),
+            auc(m.random_deletion_auc)
         );
     }
     out
@@ -238,21 +480,60 @@ mod tests {
         let max = map.iter().cloned().fold(f32::MIN, f32::max);
         assert_eq!(map[[4, 1]], max);
         assert!(map[[0, 0]] < max / 100.0);
-        let summary = summarise(
-            MapKind::Novel,
-            &[
+        let row = |rank: usize, score: Localisation| LocalisationRow {
+            rank,
+            id: format!("item{rank}"),
+            map: MapKind::Novel,
+            energy_share: score.energy_share,
+            mask_share: score.mask_share,
+            hit: score.hit,
+            hit_within_cell: true,
+            deletion_auc: Some(rank as f64 / 10.0),
+            random_deletion_auc: None,
+        };
+        let rows = [
+            row(
+                1,
                 localise(map.view(), Array2::from_elem((6, 6), true).view()),
+            ),
+            row(
+                2,
                 Localisation {
                     energy_share: 0.0,
                     mask_share: 0.5,
                     hit: false,
                 },
-            ],
-        );
+            ),
+            row(
+                3,
+                Localisation {
+                    energy_share: 0.9,
+                    mask_share: 0.1,
+                    hit: true,
+                },
+            ),
+        ];
+        // Rank 3 is not scored (its part does not cause its score); deletion counts all.
+        let summary = summarise(MapKind::Novel, &rows.iter().collect::<Vec<_>>(), &[1, 2]);
         assert_eq!(summary.items, 2);
         assert!((summary.energy_share - 0.5).abs() < 1e-6);
         assert_eq!(summary.pointing, 0.5);
+        assert_eq!(summary.pointing_within_cell, 1.0);
         assert_eq!(summary.mask_share, 0.75);
+        assert!((summary.deletion_auc.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(summary.random_deletion_auc, None);
+    }
+
+    #[test]
+    fn pointing_within_one_cell_forgives_a_cell() {
+        let mut map = Array2::<f32>::zeros((20, 20));
+        map[[10, 10]] = 1.0;
+        let mut mask = Array2::from_elem((20, 20), false);
+        mask[[10, 14]] = true;
+        assert!(!localise(map.view(), mask.view()).hit);
+        assert!(hit_within(map.view(), mask.view(), 4));
+        assert!(!hit_within(map.view(), mask.view(), 3));
+        assert!(!hit_within(Array2::zeros((20, 20)).view(), mask.view(), 20));
     }
 
     #[test]

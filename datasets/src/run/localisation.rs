@@ -1,7 +1,8 @@
-//! Localisation results in a render folder: `localisation.csv` (one row per planted item and
-//! map) and `localisation.json` (the summary per map).
+//! Localisation results in a run folder: `localisation.csv` (one row per planted selection
+//! and map) and `localisation.json` (the planted parts' share of each score, and the summary
+//! per map).
 
-use super::{read_json, read_rows, write_json, write_rows, RenderFolder};
+use super::{read_json, read_rows, write_json, write_rows, RunFolder};
 use crate::error::{DataError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -13,7 +14,7 @@ pub const LOCALISATION_JSON: &str = "localisation.json";
 /// The `format` of `localisation.json`.
 pub const LOCALISATION_FORMAT: &str = "demud-localisation";
 /// The `localisation.json` version this build writes and reads.
-pub const LOCALISATION_VERSION: u32 = 1;
+pub const LOCALISATION_VERSION: u32 = 2;
 
 /// A kind of explanation map: where in an image a selection's novelty is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,9 +103,33 @@ pub struct LocalisationRow {
     pub mask_share: f64,
     /// Whether the map's maximum is inside the mask.
     pub hit: bool,
+    /// Whether the map's maximum is within one feature-map cell of the mask.
+    pub hit_within_cell: bool,
+    /// The mean drop of the score as the map's top pixels are deleted (empty when not
+    /// measured).
+    pub deletion_auc: Option<f64>,
+    /// The same for pixels in a random order.
+    pub random_deletion_auc: Option<f64>,
 }
 
-/// The means of one map over the planted selections.
+/// A planted selection's score with and without its planted part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlantedScore {
+    /// Rank of the selection.
+    pub rank: usize,
+    /// Its id.
+    pub id: String,
+    /// Its score as the run recorded it.
+    pub score: f64,
+    /// Its score re-made from the image (should equal `score` to rounding).
+    pub rescored: Option<f64>,
+    /// Its score with the planted part in-painted from its surroundings.
+    pub without_part: Option<f64>,
+    /// `1 - without_part / rescored`: the share of the score the planted part causes.
+    pub part_share: Option<f64>,
+}
+
+/// The means of one map over the planted selections the planted part explains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MapSummary {
     /// The map.
@@ -117,6 +142,13 @@ pub struct MapSummary {
     pub mask_share: f64,
     /// Share of items whose map maximum is inside the mask.
     pub pointing: f64,
+    /// Share of items whose map maximum is within one feature-map cell of the mask.
+    pub pointing_within_cell: f64,
+    /// Mean deletion AUC over the selections (all of them, not only the planted ones), when
+    /// measured.
+    pub deletion_auc: Option<f64>,
+    /// Mean deletion AUC of random pixel orders on the same selections.
+    pub random_deletion_auc: Option<f64>,
 }
 
 /// Everything in `localisation.json`.
@@ -128,49 +160,59 @@ pub struct LocalisationReport {
     pub version: u32,
     /// Planted items in the collection.
     pub planted: usize,
-    /// Of them, rendered selections.
+    /// Of them, explained selections.
     pub selected: usize,
     /// Their ranks.
     pub ranks: Vec<usize>,
+    /// Their scores with and without the planted part.
+    pub items: Vec<PlantedScore>,
+    /// The share of the score a planted part must cause for its item to be scored in `maps`
+    /// (items below it are listed in `items` only: a map that ignores a part the selection
+    /// does not depend on is right to).
+    pub caused_at_least: f64,
+    /// Ranks of the items `maps` averages over.
+    pub scored_ranks: Vec<usize>,
     /// One summary per map.
     pub maps: Vec<MapSummary>,
 }
 
-/// Writes the rows, then the summary (each atomically) into a render folder.
+/// Writes the rows, then the summary (each atomically) into a run folder.
 pub fn write_localisation(
-    render_dir: &Path,
+    run_dir: &Path,
     rows: &[LocalisationRow],
     report: &LocalisationReport,
 ) -> Result<()> {
-    write_rows(&render_dir.join(LOCALISATION_CSV), rows)?;
-    write_json(&render_dir.join(LOCALISATION_JSON), report)
+    write_rows(&run_dir.join(LOCALISATION_CSV), rows)?;
+    write_json(&run_dir.join(LOCALISATION_JSON), report)
 }
 
-/// The render folder's localisation summary, if it has been scored; its ranks are checked
-/// against the render's rows.
-pub fn read_localisation(render: &RenderFolder) -> Result<Option<LocalisationReport>> {
-    let path = render.dir().join(LOCALISATION_JSON);
+/// The run's localisation summary, if it has been scored; its ranks are checked against the
+/// run's selections.
+pub fn read_localisation(run: &RunFolder) -> Result<Option<LocalisationReport>> {
+    let path = run.dir().join(LOCALISATION_JSON);
     if !path.is_file() {
         return Ok(None);
     }
     let report: LocalisationReport = read_json(&path, LOCALISATION_FORMAT, LOCALISATION_VERSION)?;
-    if let Some(rank) = report
-        .ranks
-        .iter()
-        .find(|&&r| !render.rows().iter().any(|row| row.rank == r))
-    {
+    if let Some(item) = report.items.iter().find(|item| {
+        run.selections()
+            .get(item.rank.wrapping_sub(1))
+            .is_none_or(|s| s.id != item.id)
+    }) {
         return Err(DataError::file(
             &path,
             format!(
-                "rank {rank} is not among the rendered selections of {}: localise again",
-                render.dir().display()
+                "rank {} ({:?}) is not a selection of the run in {}: localise again",
+                item.rank,
+                item.id,
+                run.dir().display()
             ),
         ));
     }
-    let rows: Vec<LocalisationRow> = read_rows(&render.dir().join(LOCALISATION_CSV))?;
+    let rows: Vec<LocalisationRow> = read_rows(&run.dir().join(LOCALISATION_CSV))?;
     if rows.len() != report.selected * report.maps.len() {
         return Err(DataError::file(
-            &render.dir().join(LOCALISATION_CSV),
+            &run.dir().join(LOCALISATION_CSV),
             format!(
                 "{} rows, {} says {} items x {} maps: localise again",
                 rows.len(),
