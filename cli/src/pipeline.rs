@@ -183,10 +183,12 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
     step("train-decoder", || {
         train_decoder(args, &planted, &features, &decoder, verbosity)
     })?;
+    let maps = MapsFolder::open(&run.maps_dir(), &run)?;
     step("render", || {
         let options = RenderOptions {
             limit: None,
             original_size: 128,
+            maps: Some(&maps),
         };
         Ok(write_render(
             &run.render_dir(),
@@ -194,7 +196,6 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         )?)
     })?;
     let render = RenderFolder::open(&run.render_dir(), &run)?;
-    let maps = MapsFolder::open(&run.maps_dir(), &run)?;
     let localisation = step("localise", || {
         let (rows, report) = localise_run(&LocaliseInputs {
             run: &run,

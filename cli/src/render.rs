@@ -2,14 +2,15 @@
 //!
 //! Per selection (`NNNN` its rank): the image as the encoder saw it, dec(x), dec(x̂) (the
 //! paper's "expected content"), dec(e) ("novel content") and |dec(x) − dec(x̂)| as a heat map,
-//! plus a contact sheet, `renders.csv`, the decoded arrays and `render.json`: a render folder
+//! plus a contact sheet (with each selection's map overlay as a sixth column when the run has
+//! maps), `renders.csv`, the decoded arrays and `render.json`: a render folder
 //! (`demud_datasets::run::RenderFolder`), written whole.
 
 use crate::args::RenderArgs;
 use crate::ui::set_torch_threads;
 use anyhow::Result;
 use demud_datasets::atomic::ensure_outside;
-use demud_datasets::run::{write_render, RunFolder};
+use demud_datasets::run::{write_render, MapsFolder, RunFolder, MAPS_FILE};
 use demud_decoder::explain::{render_run, RenderOptions};
 
 /// `demud render`.
@@ -18,9 +19,15 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let run = RunFolder::open(&args.run)?;
     let out = args.out.clone().unwrap_or_else(|| run.render_dir());
     ensure_outside(&out, &[args.run.as_path(), &args.decoder, &args.images])?;
+    // The run's maps, when made, add each selection's overlay to the contact sheet.
+    let maps = Some(run.maps_dir())
+        .filter(|dir| dir.join(MAPS_FILE).is_file())
+        .map(|dir| MapsFolder::open(&dir, &run))
+        .transpose()?;
     let options = RenderOptions {
         limit: args.limit,
         original_size: args.original_size,
+        maps: maps.as_ref(),
     };
     let render = render_run(&run, &args.decoder, &args.images, options)?;
     write_render(&out, &render)?;

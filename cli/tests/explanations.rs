@@ -607,6 +607,37 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
             .iter()
             .all(|m| m["deletion_auc"].is_number() && m["random_deletion_auc"].is_number()));
     }
+    // A render of a run with maps shows each selection's overlay as a sixth column.
+    let decoder = d.join("decoder");
+    demud(&[
+        "train-decoder",
+        "--images",
+        s(&planted),
+        "--features",
+        s(&features),
+        "--size",
+        "16",
+        "--epochs",
+        "1",
+        "--hidden",
+        "48,32",
+        "--out",
+        s(&decoder),
+        "--quiet",
+    ]);
+    demud(&[
+        "render",
+        "--run",
+        s(&run),
+        "--decoder",
+        s(&decoder),
+        "--images",
+        s(&planted),
+        "--original-size",
+        "64",
+    ]);
+    let sheet = image::open(run.join("render/contact_sheet.png")).unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (6 * 18 + 2, 8 * 18 + 2));
     // Maps made with another layer are refused, naming the item.
     let err = demud_fails(&[
         "maps",

@@ -6,19 +6,22 @@ use crate::network::UpConvDecoder;
 use crate::render::{contact_sheet, decode_explanations, view_file, views, View};
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_datasets::run::{
-    DecodedViews, DecoderSummary, NewRender, RenderRecord, RenderRow, RunFolder, RENDER_FORMAT,
-    RENDER_VERSION,
+    overlay_file, DecodedViews, DecoderSummary, MapsFolder, NewRender, RenderRecord, RenderRow,
+    RunFolder, RENDER_FORMAT, RENDER_VERSION,
 };
 use ndarray::s;
 use std::path::Path;
 
 /// What to draw.
 #[derive(Clone, Copy, Debug)]
-pub struct RenderOptions {
+pub struct RenderOptions<'a> {
     /// Draw only the first this many selections (all when `None`).
     pub limit: Option<usize>,
     /// Side of the saved original images.
     pub original_size: u32,
+    /// The run's explanation maps: the contact sheet gets a sixth column, each selection's
+    /// overlay of the default map (blank for selections without one).
+    pub maps: Option<&'a MapsFolder>,
 }
 
 /// Draws the first selections of `run` with the decoder checkpointed in `decoder_dir`: each
@@ -55,9 +58,25 @@ pub fn render_run(
             label: None,
         })?;
         let drawn = views(&geometry.apply(&image), &decoded, i);
+        let mut sheet_row = drawn.to_vec();
+        if let Some(maps) = options.maps {
+            let side = options.original_size;
+            sheet_row.push(if i < maps.record().selections {
+                let overlays = ImageCollection {
+                    root: maps.dir().to_path_buf(),
+                    items: Vec::new(),
+                };
+                overlays.load(&ImageItem {
+                    id: overlay_file(selection.rank, maps.record().default_map),
+                    label: None,
+                })?
+            } else {
+                image::RgbImage::from_pixel(side, side, image::Rgb([255; 3]))
+            });
+        }
         let files = View::ALL.map(|view| view_file(selection.rank, view));
         files_and_images.extend(files.iter().cloned().zip(drawn.iter().cloned()));
-        sheet_rows.push(drawn);
+        sheet_rows.push(sheet_row);
         let [original, features, expected, novel, difference] = files;
         rows.push(RenderRow {
             rank: selection.rank,

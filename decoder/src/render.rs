@@ -168,14 +168,15 @@ const GAP: u32 = 2;
 
 /// One row per selection, its five views left to right, each resized to `tile` x `tile`, on
 /// white with [`GAP`] px between tiles and around the edge.
-pub fn contact_sheet(rows: &[[RgbImage; 5]], tile: u32) -> RgbImage {
+pub fn contact_sheet<R: AsRef<[RgbImage]>>(rows: &[R], tile: u32) -> RgbImage {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0) as u32;
     let mut sheet = RgbImage::from_pixel(
-        5 * (tile + GAP) + GAP,
+        columns * (tile + GAP) + GAP,
         rows.len() as u32 * (tile + GAP) + GAP,
         Rgb([255; 3]),
     );
     for (i, row) in rows.iter().enumerate() {
-        for (column, view) in row.iter().enumerate() {
+        for (column, view) in row.as_ref().iter().enumerate() {
             let tile_image = imageops::resize(view, tile, tile, imageops::FilterType::Triangle);
             imageops::replace(
                 &mut sheet,
