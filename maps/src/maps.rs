@@ -62,24 +62,30 @@ pub struct SelectionMaps {
     pub features: ndarray::Array1<f64>,
     /// One `side x side` map per kind asked for.
     pub maps: Vec<Array2<f32>>,
+    /// The novelty map's cells (the exact split of the score), when asked for.
+    pub cells: Option<Array2<f64>>,
     /// The feature map's grid, when the layer is a sum over it.
     pub grid: Option<(usize, usize)>,
 }
 
-/// Spreads each cell's value evenly over the pixels of a `side x side` image that fall in it
-/// (pixel `(y, x)` is in cell `(y h / side, x w / side)`): the image map sums to the cells'.
-pub fn block_upsample(cells: ArrayView2<f64>, side: usize) -> Array2<f32> {
+/// A cell map drawn at `side x side` pixels: bilinear interpolation between cell centres
+/// (edges clamped, as CAM-style maps are drawn), in value per pixel (each cell's value over its
+/// `side^2 / (h w)` pixels), so that the peak sits at the centre of the strongest cell and the
+/// image map sums to about the cells' sum (exactly, away from the edges).
+pub fn upsample(cells: ArrayView2<f64>, side: usize) -> Array2<f32> {
     let (h, w) = cells.dim();
-    let cell_of = |p: usize, n: usize| (p * n / side).min(n - 1);
-    let mut counts = Array2::<f64>::zeros((h, w));
-    for y in 0..side {
-        for x in 0..side {
-            counts[[cell_of(y, h), cell_of(x, w)]] += 1.0;
-        }
-    }
+    let per_pixel = (h * w) as f64 / (side * side) as f64;
+    let coordinate = |p: usize, n: usize| {
+        let c = ((p as f64 + 0.5) * n as f64 / side as f64 - 0.5).clamp(0.0, (n - 1) as f64);
+        let low = c.floor() as usize;
+        (low, (low + 1).min(n - 1), c - low as f64)
+    };
     Array2::from_shape_fn((side, side), |(y, x)| {
-        let (cy, cx) = (cell_of(y, h), cell_of(x, w));
-        (cells[[cy, cx]] / counts[[cy, cx]]) as f32
+        let (y0, y1, wy) = coordinate(y, h);
+        let (x0, x1, wx) = coordinate(x, w);
+        let top = cells[[y0, x0]] * (1.0 - wx) + cells[[y0, x1]] * wx;
+        let bottom = cells[[y1, x0]] * (1.0 - wx) + cells[[y1, x1]] * wx;
+        ((top * (1.0 - wy) + bottom * wy) * per_pixel) as f32
     })
 }
 
@@ -186,6 +192,7 @@ pub fn maps_of(
     };
     let mut gradient_maps = None;
     let mut maps = Vec::new();
+    let mut novelty_cells = None;
     for &kind in kinds {
         maps.push(match kind {
             MapKind::Novelty => {
@@ -208,7 +215,9 @@ pub fn maps_of(
                 )
                 .map_err(engine("splitting the score over the feature map"))?;
                 let cells = c.into_shape_with_order((*h, *w)).expect("one value per cell");
-                block_upsample(cells.view(), side)
+                let map = upsample(cells.view(), side);
+                novelty_cells = Some(cells);
+                map
             }
             MapKind::GradientInput | MapKind::Gradient => {
                 if gradient_maps.is_none() {
@@ -246,6 +255,7 @@ pub fn maps_of(
         prepared,
         features,
         maps,
+        cells: novelty_cells,
         grid: parts.map(|(_, grid)| grid),
     })
 }
@@ -331,12 +341,15 @@ pub fn map_run(
                 id: selection.id.clone(),
                 map: kind,
                 score: selection.score,
-                total: map.iter().map(|&v| f64::from(v)).sum(),
+                total: match (&maps.cells, kind) {
+                    (Some(cells), MapKind::Novelty) => cells.sum(),
+                    _ => map.iter().map(|&v| f64::from(v)).sum(),
+                },
                 top_share: top_share(
                     map.view(),
                     settings.top_fraction,
                     if kind == MapKind::Novelty {
-                        selection.score
+                        map.iter().map(|&v| f64::from(v)).sum()
                     } else {
                         positive_mass(map.view())
                     },
@@ -389,18 +402,22 @@ mod tests {
     use ndarray::array;
 
     #[test]
-    fn block_upsampling_keeps_the_sum_and_the_cells() {
-        let cells = array![[1.0, 2.0], [3.0, -4.0]];
-        let map = block_upsample(cells.view(), 5);
-        assert_eq!(map.dim(), (5, 5));
-        let sum: f64 = map.iter().map(|&v| f64::from(v)).sum();
-        assert!((sum - 2.0).abs() < 1e-5, "{sum}");
-        // Rows 0-2 and columns 0-2 fall in cell (0, 0): 9 pixels share its 1.
-        assert!((map[[0, 0]] - 1.0 / 9.0).abs() < 1e-7);
+    fn upsampling_puts_each_cell_at_its_centre_and_keeps_the_sum() {
+        let mut cells = Array2::<f64>::zeros((7, 7));
+        cells[[1, 5]] = 49.0;
+        let map = upsample(cells.view(), 224);
+        assert_eq!(map.dim(), (224, 224));
+        // Cell (1, 5) covers rows 32..64 and columns 160..192: its centre holds the peak.
+        let (x, y) = peak(map.view());
         assert!(
-            (map[[4, 4]] + 1.0).abs() < 1e-7,
-            "cell (1, 1): 4 pixels share -4"
+            (175..=176).contains(&x) && (47..=48).contains(&y),
+            "{x}, {y}"
         );
+        let sum: f64 = map.iter().map(|&v| f64::from(v)).sum();
+        assert!((sum - 49.0).abs() < 1e-3, "{sum}");
+        // A constant stays constant, per pixel.
+        let flat = upsample(Array2::from_elem((2, 2), 4.0).view(), 4);
+        assert!(flat.iter().all(|&v| (v - 1.0).abs() < 1e-6));
     }
 
     #[test]

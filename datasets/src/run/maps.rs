@@ -103,11 +103,12 @@ pub struct MapRow {
     /// DEMUD's score of the selection.
     #[serde(serialize_with = "super::shortest")]
     pub score: f64,
-    /// The map's sum over the image (for the novelty map: the score, to rounding).
+    /// The map's sum (for the novelty map, the sum of its feature-map cells: the score, to
+    /// rounding).
     #[serde(serialize_with = "super::shortest")]
     pub total: f64,
-    /// For the novelty map, the share of the score in its top `top_fraction` of pixels; for
-    /// the others, the share of the map's positive mass there.
+    /// For the novelty map, the share of its sum (the score) in its top `top_fraction` of
+    /// pixels; for the others, the share of the map's positive mass there.
     #[serde(serialize_with = "super::shortest")]
     pub top_share: f64,
     /// Column of the map's maximum.
