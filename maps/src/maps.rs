@@ -399,7 +399,6 @@ pub fn map_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
 
     #[test]
     fn upsampling_puts_each_cell_at_its_centre_and_keeps_the_sum() {
