@@ -42,6 +42,7 @@ pub fn run(args: &PlantArgs) -> Result<()> {
                     label: item.label.clone().unwrap_or_default(),
                     image: source.load(item)?,
                     mask: None,
+                    original: None,
                 });
             }
             PatchRecipe {

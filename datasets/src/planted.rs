@@ -47,6 +47,9 @@ use std::path::Path;
 /// novel parts are planted inside it.
 pub const CENTRAL_SHARE: f64 = 224.0 / 256.0;
 
+/// The mean centre colour of a common flower (each is jittered around it).
+const NORMAL_CENTRE: [u8; 3] = [235, 160, 30];
+
 /// Mask value of a novel pixel (others are 0).
 pub const MASK_ON: u8 = 255;
 
@@ -61,6 +64,9 @@ pub struct PlantedItem {
     pub image: RgbImage,
     /// For planted items: [`MASK_ON`] where the novel part is, 0 elsewhere (image size).
     pub mask: Option<GrayImage>,
+    /// For planted items: the image as it was before the novel part was planted (what
+    /// re-scoring "without the novelty" uses).
+    pub original: Option<RgbImage>,
 }
 
 /// A generated collection; the items are in a seeded random order.
@@ -82,6 +88,10 @@ pub struct PlantedRow {
     pub id: String,
     /// Its mask's path in the folder.
     pub mask: String,
+    /// The image before the novelty was planted, its path in the folder (absent in folders
+    /// written before originals were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
 }
 
 /// One row of [`MANIFEST_FILE`].
@@ -107,9 +117,18 @@ impl PlantedCollection {
                 if let (Some(mask), Some(mask_id)) = (&item.mask, PlantedCollection::mask_id(item))
                 {
                     write_png(&staging.join(&mask_id), mask)?;
+                    let original = match &item.original {
+                        Some(image) => {
+                            let id = PlantedCollection::original_id(item);
+                            write_png(&staging.join(&id), image)?;
+                            Some(id)
+                        }
+                        None => None,
+                    };
                     planted.push(PlantedRow {
                         id: item.id.clone(),
                         mask: mask_id,
+                        original,
                     });
                 }
             }
@@ -121,6 +140,13 @@ impl PlantedCollection {
     /// The planted items of a collection folder, each with its mask's path.
     pub fn read_planted(dir: &Path) -> Result<Vec<PlantedRow>> {
         read_rows(&dir.join(PLANTED_FILE))
+    }
+
+    /// The original's relative path for a planted item: its id with `images/` replaced by
+    /// `originals/` (or `originals/` put in front).
+    pub fn original_id(item: &PlantedItem) -> String {
+        let rest = item.id.strip_prefix("images/").unwrap_or(&item.id);
+        format!("originals/{rest}")
     }
 
     /// The mask's relative path for a planted item: its id with `images/` replaced by
@@ -229,25 +255,31 @@ impl FlowerRecipe {
                 let slot = if planted { 3 } else { class };
                 counters[slot] += 1;
                 let id = format!("images/{label}-{:04}.png", counters[slot]);
-                let (image, mask) = self.draw(&mut rng, class, planted);
+                let (image, planted_part) = self.draw(&mut rng, class, planted);
+                let (mask, original) = match planted_part {
+                    Some((mask, original)) => (Some(mask), Some(original)),
+                    None => (None, None),
+                };
                 PlantedItem {
                     id,
                     label: label.to_string(),
                     image,
                     mask,
+                    original,
                 }
             })
             .collect();
         PlantedCollection { items }
     }
 
-    /// One image of `class`; a planted flower also returns the mask of its dark centre.
+    /// One image of `class`; a planted flower also returns the mask of its dark centre and
+    /// the same flower with a common centre.
     fn draw(
         &self,
         rng: &mut ChaCha8Rng,
         class: usize,
         planted: bool,
-    ) -> (RgbImage, Option<GrayImage>) {
+    ) -> (RgbImage, Option<(GrayImage, RgbImage)>) {
         let size = self.size;
         let mut image = background(rng, size);
         let s = size as f64;
@@ -273,14 +305,24 @@ impl FlowerRecipe {
                 let colour = if planted {
                     jitter(rng, [70, 40, 20], 12)
                 } else {
-                    jitter(rng, [235, 160, 30], 12)
+                    jitter(rng, NORMAL_CENTRE, 12)
                 };
-                draw_filled_circle_mut(&mut image, centre, centre_radius, colour);
                 if planted {
+                    // The same flower with a common centre (the mean colour, no random draw:
+                    // the collection's seeded sequence stays as it was) is the original.
+                    let mut original = image.clone();
+                    draw_filled_circle_mut(
+                        &mut original,
+                        centre,
+                        centre_radius,
+                        Rgb(NORMAL_CENTRE),
+                    );
+                    draw_filled_circle_mut(&mut image, centre, centre_radius, colour);
                     let mut mask = GrayImage::new(size, size);
                     draw_filled_circle_mut(&mut mask, centre, centre_radius, Luma([MASK_ON]));
-                    return (image, Some(mask));
+                    return (image, Some((mask, original)));
                 }
+                draw_filled_circle_mut(&mut image, centre, centre_radius, colour);
             }
             1 => draw_filled_circle_mut(&mut image, centre, radius.round() as i32, yellow),
             _ => {
@@ -346,6 +388,7 @@ impl PatchRecipe {
         chosen.sort_unstable();
         for &i in &chosen {
             let item = &mut items[i];
+            item.original = Some(item.image.clone());
             let (w, h) = item.image.dimensions();
             let short = w.min(h);
             let side = ((short as f64 * self.patch_share).round() as u32).clamp(1, short);
@@ -380,8 +423,58 @@ mod tests {
                 label: "plain".into(),
                 image: RgbImage::from_pixel(w, h, Rgb([128, 128, 128])),
                 mask: None,
+                original: None,
             })
             .collect()
+    }
+
+    /// Pixels where an item's image and its original differ all lie inside its mask, and some
+    /// do.
+    fn differs_only_inside_its_mask(item: &PlantedItem) {
+        let (mask, original) = (item.mask.as_ref().unwrap(), item.original.as_ref().unwrap());
+        let mut changed = 0;
+        for (x, y, p) in item.image.enumerate_pixels() {
+            if p != original.get_pixel(x, y) {
+                assert_eq!(mask.get_pixel(x, y)[0], MASK_ON, "{} at {x}, {y}", item.id);
+                changed += 1;
+            }
+        }
+        assert!(changed > 0, "{}", item.id);
+    }
+
+    #[test]
+    fn planted_items_keep_their_original_which_differs_only_in_the_mask() {
+        let collection = FlowerRecipe {
+            class_sizes: vec![4, 2, 2],
+            planted: 3,
+            ..FlowerRecipe::default()
+        }
+        .generate();
+        let planted: Vec<_> = collection
+            .items
+            .iter()
+            .filter(|i| i.mask.is_some())
+            .collect();
+        assert_eq!(planted.len(), 3);
+        planted.iter().for_each(|i| differs_only_inside_its_mask(i));
+        assert!(collection
+            .items
+            .iter()
+            .all(|i| i.mask.is_some() == i.original.is_some()));
+        let mut items = plain(6, 64, 48);
+        for i in PatchRecipe::default().apply(&mut items) {
+            differs_only_inside_its_mask(&items[i]);
+        }
+        // Written beside the masks, listed in planted.csv.
+        let dir = tempfile::tempdir().unwrap();
+        collection.write(&dir.path().join("c")).unwrap();
+        let rows = PlantedCollection::read_planted(&dir.path().join("c")).unwrap();
+        assert_eq!(rows.len(), 3);
+        for row in rows {
+            let original = row.original.unwrap();
+            assert!(original.starts_with("originals/"));
+            assert!(dir.path().join("c").join(original).is_file());
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! - **the novelty's share of the score**: the item's score with a planted part removed
 //!   (in-painted from its surroundings, [`inpaint`]), against its score as it is. A map that
 //!   points at a part causing little of the score is not explaining the selection;
-//! - **deletion curves**: the score as the top p% of pixels by a map's value are replaced by a
-//!   blurred copy of the image (a flat fill would itself be novel), p = 1..50%, against the
+//! - **deletion curves**: the score as the top p% of pixels by a map's value are deleted,
+//!   in-painted from the pixels kept (a flat fill would itself be novel), p = 1..50%, against the
 //!   same for pixels in a random order. The area between 1 and the curve (the mean drop of
 //!   the score, as a share of it) is larger for a map that ranks the pixels the score depends
 //!   on first.
@@ -23,6 +23,15 @@ use rand_chacha::ChaCha8Rng;
 /// unmasked pixels next to the mask, then takes the mean of its four neighbours, repeatedly
 /// (a harmonic fill: smooth, with the colours of the border).
 pub fn inpaint(image: &RgbImage, mask: ArrayView2<bool>) -> RgbImage {
+    harmonic_fill(image, mask, None)
+}
+
+/// Sweeps of the harmonic fill.
+const FILL_SWEEPS: usize = 100;
+
+/// The harmonic fill of the masked pixels, starting from `start` (the border's mean colour
+/// when `None`).
+fn harmonic_fill(image: &RgbImage, mask: ArrayView2<bool>, start: Option<&RgbImage>) -> RgbImage {
     let (w, h) = image.dimensions();
     let (wu, hu) = (w as usize, h as usize);
     assert_eq!(mask.dim(), (hu, wu), "mask and image sizes");
@@ -38,28 +47,37 @@ pub fn inpaint(image: &RgbImage, mask: ArrayView2<bool>) -> RgbImage {
                     .then_some((ny as usize, nx as usize))
             })
     };
-    // The border's mean colour.
-    let (mut sum, mut count) = ([0f32; 3], 0f32);
-    for ((y, x), &m) in mask.indexed_iter() {
-        if !m && neighbours(y, x).any(|(ny, nx)| mask[[ny, nx]]) {
-            let v = values[[y, x]];
-            (0..3).for_each(|c| sum[c] += v[c]);
-            count += 1.0;
-        }
-    }
-    if count == 0.0 {
-        return image.clone();
-    }
-    let start = sum.map(|s| s / count);
     let masked: Vec<(usize, usize)> = mask
         .indexed_iter()
         .filter(|(_, &m)| m)
         .map(|(p, _)| p)
         .collect();
-    for &(y, x) in &masked {
-        values[[y, x]] = start;
+    if masked.is_empty() || masked.len() == mask.len() {
+        return start.unwrap_or(image).clone();
     }
-    for _ in 0..200 {
+    match start {
+        Some(start) => {
+            for &(y, x) in &masked {
+                values[[y, x]] = start.get_pixel(x as u32, y as u32).0.map(f32::from);
+            }
+        }
+        None => {
+            // The border's mean colour.
+            let (mut sum, mut count) = ([0f32; 3], 0f32);
+            for ((y, x), &m) in mask.indexed_iter() {
+                if !m && neighbours(y, x).any(|(ny, nx)| mask[[ny, nx]]) {
+                    let v = values[[y, x]];
+                    (0..3).for_each(|c| sum[c] += v[c]);
+                    count += 1.0;
+                }
+            }
+            let mean = sum.map(|s| s / count.max(1.0));
+            for &(y, x) in &masked {
+                values[[y, x]] = mean;
+            }
+        }
+    }
+    for _ in 0..FILL_SWEEPS {
         for &(y, x) in &masked {
             let (mut s, mut n) = ([0f32; 3], 0f32);
             for (ny, nx) in neighbours(y, x) {
@@ -112,15 +130,16 @@ pub fn deletion_fractions(steps: u32) -> Vec<f64> {
     }
 }
 
-/// `image` with its first `count` pixels of `order` taken from `replacement`.
-pub fn delete(image: &RgbImage, replacement: &RgbImage, order: &[usize], count: usize) -> RgbImage {
-    let mut out = image.clone();
-    let w = image.width() as usize;
+/// `image` with its first `count` pixels of `order` deleted: filled from the pixels kept
+/// (a harmonic fill started from the blurred image `blur`), so that a deleted region takes the
+/// colours around it rather than a colour of its own.
+pub fn delete(image: &RgbImage, blur: &RgbImage, order: &[usize], count: usize) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let mut mask = Array2::from_elem((h as usize, w as usize), false);
     for &p in &order[..count.min(order.len())] {
-        let (x, y) = ((p % w) as u32, (p / w) as u32);
-        out.put_pixel(x, y, *replacement.get_pixel(x, y));
+        mask[[p / w as usize, p % w as usize]] = true;
     }
-    out
+    harmonic_fill(image, mask.view(), Some(blur))
 }
 
 /// Scores of prepared images (as the network sees them) under the model that scored
@@ -146,7 +165,7 @@ pub fn rescore(
 }
 
 /// The deletion curve of one selection: its score, relative to the unchanged image's, as
-/// the first `fraction` of the pixels in `order` are replaced by the blurred image.
+/// the first `fraction` of the pixels in `order` are deleted ([`delete`]).
 pub fn deletion_curve(
     network: &Network,
     replay: &Replay,
@@ -207,11 +226,13 @@ mod tests {
         assert_eq!(sorted, (0..100).collect::<Vec<_>>());
         assert_ne!(random, sorted);
         assert_eq!(random, random_order(100, 1));
-        let image = RgbImage::from_pixel(2, 2, Rgb([0, 0, 0]));
-        let white = RgbImage::from_pixel(2, 2, Rgb([255, 255, 255]));
-        let out = delete(&image, &white, &[1, 2, 0, 3], 2);
-        assert_eq!(out.get_pixel(1, 0).0, [255; 3]);
-        assert_eq!(out.get_pixel(0, 1).0, [255; 3]);
+        // Deleted pixels take the colour around them: a white pixel among black ones turns
+        // black, whatever the blurred start.
+        let mut image = RgbImage::from_pixel(5, 5, Rgb([0, 0, 0]));
+        image.put_pixel(2, 1, Rgb([255, 255, 255]));
+        let grey = RgbImage::from_pixel(5, 5, Rgb([128, 128, 128]));
+        let out = delete(&image, &grey, &[7, 0], 1);
+        assert_eq!(out.get_pixel(2, 1).0, [0; 3]);
         assert_eq!(out.get_pixel(0, 0).0, [0; 3]);
         assert_eq!(deletion_auc(&[1.0, 0.5, 0.0]), 0.5);
         let f = deletion_fractions(50);

@@ -183,7 +183,22 @@ struct Localisation {
     selected: usize,
     planted: usize,
     ranks: String,
+    items: Vec<LocalisationItem>,
+    caused_at_least: String,
+    scored_ranks: String,
     maps: Vec<LocalisationMap>,
+    /// Over every explained planted item, when that is more than the scored ones.
+    maps_all: Option<Vec<LocalisationMap>>,
+}
+
+#[derive(Serialize)]
+struct LocalisationItem {
+    rank: usize,
+    id: String,
+    score: String,
+    without_part: String,
+    part_share: String,
+    apart: bool,
 }
 
 #[derive(Serialize)]
@@ -193,24 +208,52 @@ struct LocalisationMap {
     energy_share: String,
     mask_share: String,
     pointing: String,
+    within_cell: String,
+    deletion: String,
+    random: String,
+}
+
+fn localisation_maps(maps: &[demud_datasets::run::MapSummary]) -> Vec<LocalisationMap> {
+    let auc = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    maps.iter()
+        .map(|m| LocalisationMap {
+            title: m.map.title(),
+            items: m.items,
+            energy_share: format!("{:.3}", m.energy_share),
+            mask_share: format!("{:.3}", m.mask_share),
+            pointing: format!("{:.3}", m.pointing),
+            within_cell: format!("{:.3}", m.pointing_within_cell),
+            deletion: auc(m.deletion_auc),
+            random: auc(m.random_deletion_auc),
+        })
+        .collect()
 }
 
 fn localisation(report: &LocalisationReport) -> Localisation {
+    let number = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     Localisation {
         selected: report.selected,
         planted: report.planted,
         ranks: format!("{:?}", report.ranks),
-        maps: report
-            .maps
+        items: report
+            .items
             .iter()
-            .map(|m| LocalisationMap {
-                title: m.map.title(),
-                items: m.items,
-                energy_share: format!("{:.3}", m.energy_share),
-                mask_share: format!("{:.3}", m.mask_share),
-                pointing: format!("{:.3}", m.pointing),
+            .map(|item| LocalisationItem {
+                rank: item.rank,
+                id: item.id.clone(),
+                score: format!("{:.4}", item.score),
+                without_part: number(item.without_part),
+                part_share: item
+                    .part_share
+                    .map_or("-".into(), |s| format!("{:.0}%", 100.0 * s)),
+                apart: item.part_share.is_some_and(|s| s < report.caused_at_least),
             })
             .collect(),
+        caused_at_least: format!("{:.0}%", 100.0 * report.caused_at_least),
+        scored_ranks: format!("{:?}", report.scored_ranks),
+        maps: localisation_maps(&report.maps),
+        maps_all: (report.scored_ranks.len() != report.ranks.len())
+            .then(|| localisation_maps(&report.maps_all)),
     }
 }
 

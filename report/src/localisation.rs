@@ -34,7 +34,7 @@
 
 use crate::error::{ReportError, Result};
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
-use demud_datasets::planted::{PlantedCollection, PLANTED_FILE};
+use demud_datasets::planted::{PlantedCollection, PlantedRow, PLANTED_FILE};
 use demud_datasets::run::{
     replay, LocalisationReport, LocalisationRow, MapKind, MapSummary, MapsFolder, PlantedScore,
     RenderFolder, RunFolder, LOCALISATION_FORMAT, LOCALISATION_VERSION,
@@ -171,16 +171,17 @@ const DEFAULT_GRID: usize = 7;
 /// part's share of the score and the deletion AUC of each map against random orders. Returns
 /// the rows of `localisation.csv` and the summary of `localisation.json`.
 pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, LocalisationReport)> {
-    let masks: HashMap<String, String> = PlantedCollection::read_planted(inputs.planted)?
-        .into_iter()
-        .map(|row| (row.id, row.mask))
-        .collect();
+    let planted_rows: HashMap<String, PlantedRow> =
+        PlantedCollection::read_planted(inputs.planted)?
+            .into_iter()
+            .map(|row| (row.id.clone(), row))
+            .collect();
     let mapped = inputs.maps.map_or(0, |m| m.record().selections);
     let rendered = inputs.render.map_or(0, |r| r.rows().len());
     let explained = mapped.max(rendered);
     let selections = &inputs.run.selections()[..explained];
     let planted: Vec<usize> = (0..explained)
-        .filter(|&i| masks.contains_key(&selections[i].id))
+        .filter(|&i| planted_rows.contains_key(&selections[i].id))
         .collect();
     // Every map kind, with its maps (selection x side x side) and its side.
     let mut kinds: Vec<(MapKind, Array3<f32>)> = Vec::new();
@@ -229,7 +230,8 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
     let mut items = Vec::new();
     for &i in &planted {
         let selection = &selections[i];
-        let mask_path = inputs.planted.join(&masks[&selection.id]);
+        let row = &planted_rows[&selection.id];
+        let mask_path = inputs.planted.join(&row.mask);
         let mask = image::open(&mask_path)
             .map_err(|source| ReportError::Mask {
                 planted: inputs.planted.join(PLANTED_FILE),
@@ -255,8 +257,24 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
             })?;
             let prepared = network.prepare(&image);
             let side = network.side();
-            let mask_here = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
-            let without = inpaint(&prepared, mask_here.view());
+            // Without the part: the image before it was planted when the collection kept it,
+            // else the part in-painted from its surroundings.
+            let without = match &row.original {
+                Some(original) => {
+                    let planted_folder = ImageCollection {
+                        root: inputs.planted.to_path_buf(),
+                        items: Vec::new(),
+                    };
+                    network.prepare(&planted_folder.load(&ImageItem {
+                        id: original.clone(),
+                        label: None,
+                    })?)
+                }
+                None => {
+                    let mask_here = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
+                    inpaint(&prepared, mask_here.view())
+                }
+            };
             let scores = rescore(
                 network,
                 replayed,
@@ -333,23 +351,30 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
         .filter(|item| item.part_share.is_none_or(|s| s >= CAUSED_AT_LEAST))
         .map(|item| item.rank)
         .collect();
-    let maps = kinds
-        .iter()
-        .map(|(kind, _)| {
-            let of_kind: Vec<&LocalisationRow> = rows.iter().filter(|r| r.map == *kind).collect();
-            summarise(*kind, &of_kind, &scored_ranks)
-        })
-        .collect();
+    let all_ranks: Vec<usize> = items.iter().map(|item| item.rank).collect();
+    let summaries = |ranks: &[usize]| -> Vec<MapSummary> {
+        kinds
+            .iter()
+            .map(|(kind, _)| {
+                let of_kind: Vec<&LocalisationRow> =
+                    rows.iter().filter(|r| r.map == *kind).collect();
+                summarise(*kind, &of_kind, ranks)
+            })
+            .collect()
+    };
+    let maps = summaries(&scored_ranks);
+    let maps_all = summaries(&all_ranks);
     let report = LocalisationReport {
         format: LOCALISATION_FORMAT.into(),
         version: LOCALISATION_VERSION,
-        planted: masks.len(),
+        planted: planted_rows.len(),
         selected: items.len(),
         ranks: items.iter().map(|item| item.rank).collect(),
         items,
         caused_at_least: CAUSED_AT_LEAST,
         scored_ranks,
         maps,
+        maps_all,
     };
     Ok((rows, report))
 }
@@ -424,30 +449,39 @@ pub fn format_localisation(report: &LocalisationReport) -> String {
             );
         }
     }
-    out += &format!(
-        "scored on ranks {:?}\n{:<30} {:>5} {:>9} {:>7} {:>9} {:>12} {:>9} {:>9}\n",
-        report.scored_ranks,
-        "map",
-        "items",
-        "energy",
-        "chance",
-        "pointing",
-        "within cell",
-        "deletion",
-        "random"
+    let table = |title: String, maps: &[MapSummary]| {
+        let mut out = format!(
+            "{title}\n{:<30} {:>5} {:>9} {:>7} {:>9} {:>12} {:>9} {:>9}\n",
+            "map", "items", "energy", "chance", "pointing", "within cell", "deletion", "random"
+        );
+        for m in maps {
+            let auc = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            out += &format!(
+                "{:<30} {:>5} {:>9.3} {:>7.3} {:>9.3} {:>12.3} {:>9} {:>9}\n",
+                m.map.title(),
+                m.items,
+                m.energy_share,
+                m.mask_share,
+                m.pointing,
+                m.pointing_within_cell,
+                auc(m.deletion_auc),
+                auc(m.random_deletion_auc)
+            );
+        }
+        out
+    };
+    out += &table(
+        format!(
+            "items whose part causes at least {:.0}% of the score (ranks {:?}):",
+            100.0 * report.caused_at_least,
+            report.scored_ranks
+        ),
+        &report.maps,
     );
-    for m in &report.maps {
-        let auc = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        out += &format!(
-            "{:<30} {:>5} {:>9.3} {:>7.3} {:>9.3} {:>12.3} {:>9} {:>9}\n",
-            m.map.title(),
-            m.items,
-            m.energy_share,
-            m.mask_share,
-            m.pointing,
-            m.pointing_within_cell,
-            auc(m.deletion_auc),
-            auc(m.random_deletion_auc)
+    if report.scored_ranks.len() != report.ranks.len() {
+        out += &table(
+            format!("every explained planted item (ranks {:?}):", report.ranks),
+            &report.maps_all,
         );
     }
     out

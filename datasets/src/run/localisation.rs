@@ -172,8 +172,10 @@ pub struct LocalisationReport {
     pub caused_at_least: f64,
     /// Ranks of the items `maps` averages over.
     pub scored_ranks: Vec<usize>,
-    /// One summary per map.
+    /// One summary per map, over the items of `scored_ranks`.
     pub maps: Vec<MapSummary>,
+    /// One summary per map, over every explained planted item.
+    pub maps_all: Vec<MapSummary>,
 }
 
 /// Writes the rows, then the summary (each atomically) into a run folder.
