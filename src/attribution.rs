@@ -144,6 +144,41 @@ mod tests {
         (a - b).abs() / b.abs().max(1e-300)
     }
 
+    /// Runs DEMUD on the conditioned items and checks that every selection's contributions
+    /// sum to its score (and that the score is the run's own).
+    fn assert_every_selection_splits(
+        conditioner: &Conditioner,
+        params: &DemudParams,
+        parts: &Array3<f64>,
+        items: &Array2<f64>,
+        what: &str,
+    ) {
+        let ranked = conditioner.transform(items.view()).unwrap();
+        let scoring = params.scoring();
+        for selection in params.discover(ranked.view()).unwrap() {
+            let s = selection.unwrap();
+            let c = contributions(
+                conditioner,
+                scoring,
+                parts.index_axis(Axis(0), s.index),
+                s.expected.view(),
+                s.residual.view(),
+            )
+            .unwrap();
+            let score = scoring.score(s.residual.view());
+            assert!(
+                relative(c.sum(), score) < 1e-9,
+                "{what}, rank {}: contributions sum to {} for a score of {score}",
+                s.rank,
+                c.sum()
+            );
+            assert!(
+                relative(score, s.score) < 1e-9,
+                "{what}: the run's own score"
+            );
+        }
+    }
+
     #[test]
     fn contributions_sum_to_every_selections_score_under_every_conditioning() {
         let (parts, items) = parted(40, 9, 6, 7);
@@ -153,31 +188,8 @@ mod tests {
                 .unwrap()
                 .fit(items.view())
                 .unwrap();
-            let ranked = conditioner.transform(items.view()).unwrap();
             let params = DemudParams::new(2).init(Init::Svd).n_select(12);
-            let scoring = params.scoring().clone();
-            for selection in params.discover(ranked.view()).unwrap() {
-                let s = selection.unwrap();
-                let c = contributions(
-                    &conditioner,
-                    &scoring,
-                    parts.index_axis(Axis(0), s.index),
-                    s.expected.view(),
-                    s.residual.view(),
-                )
-                .unwrap();
-                let score = scoring.score(s.residual.view());
-                assert!(
-                    relative(c.sum(), score) < 1e-9,
-                    "{name}, rank {}: contributions sum to {} for a score of {score}",
-                    s.rank,
-                    c.sum()
-                );
-                assert!(
-                    relative(score, s.score) < 1e-9,
-                    "{name}: the run's own score"
-                );
-            }
+            assert_every_selection_splits(&conditioner, &params, &parts, &items, name);
         }
     }
 
@@ -189,30 +201,19 @@ mod tests {
             .unwrap()
             .fit(items.view())
             .unwrap();
-        let ranked = conditioner.transform(items.view()).unwrap();
         for method in [ScoreMethod::High, ScoreMethod::Low] {
             let weights = Array1::from(vec![1.0, 0.5, 2.0, 0.0, 1.5]);
             let params = DemudParams::new(2)
                 .score(method)
                 .weights(weights)
                 .n_select(8);
-            let scoring = params.scoring().clone();
-            for selection in params.discover(ranked.view()).unwrap() {
-                let s = selection.unwrap();
-                let c = contributions(
-                    &conditioner,
-                    &scoring,
-                    parts.index_axis(Axis(0), s.index),
-                    s.expected.view(),
-                    s.residual.view(),
-                )
-                .unwrap();
-                let score = scoring.score(s.residual.view());
-                assert!(
-                    (c.sum() - score).abs() <= 1e-9 * score.max(1e-12),
-                    "{method:?}"
-                );
-            }
+            assert_every_selection_splits(
+                &conditioner,
+                &params,
+                &parts,
+                &items,
+                &format!("{method:?}"),
+            );
         }
     }
 

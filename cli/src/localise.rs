@@ -10,9 +10,7 @@
 use crate::args::LocaliseArgs;
 use crate::ui::set_torch_threads;
 use anyhow::{bail, Result};
-use demud_datasets::run::{
-    write_localisation, MapsFolder, RenderFolder, RunFolder, MAPS_FILE, RENDERS_FILE,
-};
+use demud_datasets::run::{write_localisation, MapsFolder, RenderFolder, RunFolder};
 use demud_maps::faithfulness::deletion_fractions;
 use demud_maps::Network;
 use demud_report::localisation::{format_localisation, localise_run, LocaliseInputs, Rescoring};
@@ -25,20 +23,8 @@ pub fn run(args: &LocaliseArgs) -> Result<()> {
         (None, Some(render)) => RenderFolder::open_with_run(render)?.0,
         (None, None) => bail!("give --run (or --render)"),
     };
-    let maps_dir = args
-        .maps
-        .clone()
-        .or_else(|| Some(run.maps_dir()).filter(|d| d.join(MAPS_FILE).is_file()));
-    let maps = maps_dir
-        .map(|dir| MapsFolder::open(&dir, &run))
-        .transpose()?;
-    let render_dir = args
-        .render
-        .clone()
-        .or_else(|| Some(run.render_dir()).filter(|d| d.join(RENDERS_FILE).is_file()));
-    let render = render_dir
-        .map(|dir| RenderFolder::open(&dir, &run))
-        .transpose()?;
+    let maps = MapsFolder::open_or_default(args.maps.as_deref(), &run)?;
+    let render = RenderFolder::open_or_default(args.render.as_deref(), &run)?;
     if maps.is_none() && render.is_none() {
         bail!(
             "{} has neither maps (demud maps) nor a render (demud render): nothing to score",

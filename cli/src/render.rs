@@ -10,7 +10,7 @@ use crate::args::RenderArgs;
 use crate::ui::set_torch_threads;
 use anyhow::Result;
 use demud_datasets::atomic::ensure_outside;
-use demud_datasets::run::{write_render, MapsFolder, RunFolder, MAPS_FILE};
+use demud_datasets::run::{write_render, MapsFolder, RunFolder};
 use demud_decoder::explain::{render_run, RenderOptions};
 
 /// `demud render`.
@@ -20,10 +20,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| run.render_dir());
     ensure_outside(&out, &[args.run.as_path(), &args.decoder, &args.images])?;
     // The run's maps, when made, add each selection's overlay to the contact sheet.
-    let maps = Some(run.maps_dir())
-        .filter(|dir| dir.join(MAPS_FILE).is_file())
-        .map(|dir| MapsFolder::open(&dir, &run))
-        .transpose()?;
+    let maps = MapsFolder::open_or_default(None, &run)?;
     let options = RenderOptions {
         limit: args.limit,
         original_size: args.original_size,

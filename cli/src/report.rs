@@ -3,9 +3,7 @@
 use crate::args::ReportArgs;
 use anyhow::Result;
 use demud_datasets::atomic::ensure_outside;
-use demud_datasets::run::{
-    read_localisation, MapsFolder, RenderFolder, RunFolder, MAPS_FILE, RENDERS_FILE,
-};
+use demud_datasets::run::{read_localisation, MapsFolder, RenderFolder, RunFolder};
 use demud_report::html::{collection_labels, write_report, ReportInput};
 
 /// `demud report`.
@@ -13,22 +11,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let run = RunFolder::open(&args.run)?;
     let out = args.out.clone().unwrap_or_else(|| args.run.join("report"));
     ensure_outside(&out, &[args.run.as_path()])?;
-    let render_dir = args
-        .render
-        .clone()
-        .or_else(|| Some(run.render_dir()).filter(|d| d.join(RENDERS_FILE).is_file()));
-    let render = render_dir
-        .map(|dir| RenderFolder::open(&dir, &run))
-        .transpose()?;
+    let render = RenderFolder::open_or_default(args.render.as_deref(), &run)?;
     // The localisation scores live in the run folder (`demud localise`).
     let localisation = read_localisation(&run)?;
     // The run's maps (`demud maps`), when made in their default folder.
-    let maps_dir = run.maps_dir();
-    let maps = maps_dir
-        .join(MAPS_FILE)
-        .is_file()
-        .then(|| MapsFolder::open(&maps_dir, &run))
-        .transpose()?;
+    let maps = MapsFolder::open_or_default(None, &run)?;
     let labels = collection_labels(&run, args.labels.as_deref())?;
     let page = write_report(
         &out,

@@ -213,6 +213,21 @@ impl MapsFolder {
         })
     }
 
+    /// The maps folder `dir` when given, else the run's own (`<run>/maps`) when it has been
+    /// made; `None` when neither.
+    pub fn open_or_default(dir: Option<&Path>, run: &RunFolder) -> Result<Option<Self>> {
+        match dir {
+            Some(dir) => Self::open(dir, run).map(Some),
+            None => {
+                let dir = run.maps_dir();
+                dir.join(MAPS_FILE)
+                    .is_file()
+                    .then(|| Self::open(&dir, run))
+                    .transpose()
+            }
+        }
+    }
+
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -469,12 +469,7 @@ impl RunFolder {
     /// ranked its features as they were, the explanation files with the identity; for a
     /// conditioned run, `conditioner.json` and the `ranked_*.npy` files.
     pub fn ranked_explanations(&self) -> Result<RankedExplanations> {
-        let conditioned = self
-            .record
-            .conditioning
-            .as_ref()
-            .is_some_and(|c| !c.steps.is_none());
-        if !conditioned {
+        if !self.is_conditioned() {
             let e = self.explanations()?;
             return Ok(RankedExplanations {
                 conditioner: demud::Conditioner::identity(self.record.n_features),
@@ -492,6 +487,14 @@ impl RunFolder {
         })
     }
 
+    /// Whether the run ranked conditioned features (a conditioning with at least one step).
+    pub fn is_conditioned(&self) -> bool {
+        self.record
+            .conditioning
+            .as_ref()
+            .is_some_and(|c| !c.steps.is_none())
+    }
+
     /// The run's scoring: its score method and, when it had them, its feature weights.
     pub fn scoring(&self) -> Result<demud::scoring::Scoring> {
         let scoring = demud::scoring::Scoring::new(self.record.score);
@@ -506,12 +509,7 @@ impl RunFolder {
     /// The run's fitted conditioning: the identity for a run that ranked its features as they
     /// were, else `conditioner.json` (checked).
     pub fn conditioner(&self) -> Result<demud::Conditioner> {
-        let conditioned = self
-            .record
-            .conditioning
-            .as_ref()
-            .is_some_and(|c| !c.steps.is_none());
-        if !conditioned {
+        if !self.is_conditioned() {
             return Ok(demud::Conditioner::identity(self.record.n_features));
         }
         let path = self.dir.join(CONDITIONER_FILE);

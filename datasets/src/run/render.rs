@@ -224,6 +224,21 @@ impl RenderFolder {
         })
     }
 
+    /// The render folder `dir` when given, else the run's own (`<run>/render`) when it has
+    /// been made; `None` when neither.
+    pub fn open_or_default(dir: Option<&Path>, run: &RunFolder) -> Result<Option<Self>> {
+        match dir {
+            Some(dir) => Self::open(dir, run).map(Some),
+            None => {
+                let dir = run.render_dir();
+                dir.join(RENDERS_FILE)
+                    .is_file()
+                    .then(|| Self::open(&dir, run))
+                    .transpose()
+            }
+        }
+    }
+
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
