@@ -43,6 +43,16 @@ pub enum DecoderError {
         /// The rate given.
         value: f64,
     },
+    /// The loss stopped being a number: the weights are lost (nothing is saved).
+    #[error("training diverged at epoch {epoch}, step {step}: the loss is {loss}; lower the learning rate (--lr); no checkpoint was written")]
+    Diverged {
+        /// The epoch (1-based).
+        epoch: usize,
+        /// The step in it (1-based).
+        step: usize,
+        /// The loss.
+        loss: f64,
+    },
     /// Feature vectors of another length than the decoder reads.
     #[error("the decoder reads {expected} features, these vectors have {found}")]
     FeatureWidth {

@@ -212,6 +212,13 @@ impl Trainer {
             self.adam.step(&mut self.variables);
             self.record.steps = self.adam.steps();
             let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                return Err(DecoderError::Diverged {
+                    epoch: self.record.epochs_done + 1,
+                    step: b + 1,
+                    loss: value,
+                });
+            }
             total += value;
             batches += 1;
             on_step((b * self.record.batch_size + chunk.len()).min(n), value);

@@ -161,6 +161,38 @@ fn resuming_from_a_checkpoint_continues_exactly() {
 }
 
 #[test]
+fn a_diverging_training_stops_with_its_reason_and_saves_nothing() {
+    let (features, images) = squares(16);
+    let params = TrainParams {
+        learning_rate: 1e10,
+        batch_size: 4,
+        ..TrainParams::default()
+    };
+    let mut trainer = Trainer::new(small_arch(14, 16), &params).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = demud_decoder::fit::Schedule {
+        epochs: 5,
+        checkpoint_every: 1,
+    };
+    let err = demud_decoder::fit::train_with_checkpoints::<demud_decoder::DecoderError>(
+        &mut trainer,
+        features.view(),
+        images.view(),
+        dir.path(),
+        schedule,
+        |_| {},
+        |_| Ok(()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("diverged") && err.contains("--lr"), "{err}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no checkpoint of NaN weights"
+    );
+}
+
+#[test]
 fn sizes_that_are_not_powers_of_two_are_reached() {
     let decoder = UpConvDecoder::new(small_arch(5, 20), 0).unwrap();
     assert_eq!(
