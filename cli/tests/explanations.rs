@@ -578,12 +578,12 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
     ]);
     // Maps: one row per selection and kind, the novelty map summing to the score.
     let maps = rows(&run.join("maps/maps.csv"));
-    assert_eq!(maps.len(), 8 * 3);
+    assert_eq!(maps.len(), 8 * 4);
     for row in maps.iter().filter(|r| r[3] == "novelty") {
         let (score, total): (f64, f64) = (row[4].parse().unwrap(), row[5].parse().unwrap());
         assert!((score - total).abs() <= 1e-4 * score, "{row:?}");
     }
-    for kind in ["novelty", "gradient-input", "gradient"] {
+    for kind in ["novelty", "novelty-fine", "gradient-input", "gradient"] {
         let overlay = image::open(run.join(format!("maps/0001-{kind}.png"))).unwrap();
         assert_eq!((overlay.width(), overlay.height()), (224, 224), "{kind}");
     }
@@ -601,7 +601,7 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
     }
     let maps = localisation["maps"].as_array().unwrap();
     let kinds: Vec<&str> = maps.iter().map(|m| m["map"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["novelty", "gradient-input", "gradient"]);
+    assert_eq!(kinds, ["novelty", "novelty-fine", "gradient-input", "gradient"]);
     if !items.is_empty() {
         assert!(maps
             .iter()

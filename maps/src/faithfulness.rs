@@ -6,7 +6,10 @@
 //!   points at a part causing little of the score is not explaining the selection;
 //! - **deletion curves**: the score as the top p% of pixels by a map's value are deleted,
 //!   in-painted from the pixels kept (a flat fill would itself be novel), p = 1..50%, against the
-//!   same for pixels in a random order. The area between 1 and the curve (the mean drop of
+//!   same for pixels in a random order. For a planted novelty whose original is known the
+//!   removed pixels can instead be put back as they were ([`Removal::Restore`]): the score then
+//!   falls only as the novelty goes, so the curve measures whether the map ranks the pixels
+//!   that cause the score first. The area between 1 and the curve (the mean drop of
 //!   the score, as a share of it) is larger for a map that ranks the pixels the score depends
 //!   on first.
 
@@ -164,8 +167,29 @@ pub fn rescore(
     Ok(scores)
 }
 
+/// How deleted pixels are filled.
+#[derive(Clone, Copy, Debug)]
+pub enum Removal<'a> {
+    /// In-painted from the pixels kept ([`delete`]): for any image.
+    InPaint,
+    /// Put back as they were before a novelty was planted (this image, prepared as the network
+    /// sees it): the score then falls only as the novelty goes.
+    Restore(&'a RgbImage),
+}
+
+/// `image` with its first `count` pixels of `order` taken from `original`.
+pub fn restore(image: &RgbImage, original: &RgbImage, order: &[usize], count: usize) -> RgbImage {
+    let mut out = image.clone();
+    let w = image.width() as usize;
+    for &p in &order[..count.min(order.len())] {
+        let (x, y) = ((p % w) as u32, (p / w) as u32);
+        out.put_pixel(x, y, *original.get_pixel(x, y));
+    }
+    out
+}
+
 /// The deletion curve of one selection: its score, relative to the unchanged image's, as
-/// the first `fraction` of the pixels in `order` are deleted ([`delete`]).
+/// the first `fraction` of the pixels in `order` are removed.
 pub fn deletion_curve(
     network: &Network,
     replay: &Replay,
@@ -173,12 +197,16 @@ pub fn deletion_curve(
     prepared: &RgbImage,
     order: &[usize],
     fractions: &[f64],
+    removal: Removal,
 ) -> Result<Vec<f64>> {
     let blur = blurred(prepared);
     let mut images = vec![prepared.clone()];
     for &f in fractions {
         let count = (f * order.len() as f64).round() as usize;
-        images.push(delete(prepared, &blur, order, count));
+        images.push(match removal {
+            Removal::InPaint => delete(prepared, &blur, order, count),
+            Removal::Restore(original) => restore(prepared, original, order, count),
+        });
     }
     let scores = rescore(network, replay, rank, &images)?;
     let base = scores[0];

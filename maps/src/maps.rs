@@ -135,11 +135,17 @@ pub fn peak(map: ArrayView2<f32>) -> (usize, usize) {
     best.1
 }
 
+/// How much larger the image is for the finer novelty map.
+pub const FINE_SCALE: u32 = 2;
+
 /// The kinds a layer allows, in the default order.
-pub fn available_kinds(has_parts: bool) -> Vec<MapKind> {
+pub fn available_kinds(has_parts: bool, has_finer_parts: bool) -> Vec<MapKind> {
     let mut kinds = Vec::new();
     if has_parts {
         kinds.push(MapKind::Novelty);
+    }
+    if has_parts && has_finer_parts {
+        kinds.push(MapKind::NoveltyFine);
     }
     kinds.extend([MapKind::GradientInput, MapKind::Gradient]);
     kinds
@@ -218,6 +224,36 @@ pub fn maps_of(
                 let map = upsample(cells.view(), side);
                 novelty_cells = Some(cells);
                 map
+            }
+            MapKind::NoveltyFine => {
+                let larger = network.prepare_scaled(image, FINE_SCALE);
+                let fine = match (&parts, network.parts(&larger)) {
+                    (Some((_, grid)), Ok(Some((p, fine_grid)))) if fine_grid.0 > grid.0 => {
+                        Some((p, fine_grid))
+                    }
+                    _ => None,
+                };
+                let Some((p, (h, w))) = fine else {
+                    return Err(MapsError::Setting {
+                        name: "maps",
+                        reason: format!(
+                            "layer {} of {} has no finer feature map at {} px: ask for novelty",
+                            network.layer(),
+                            network.name(),
+                            side * FINE_SCALE as usize
+                        ),
+                    });
+                };
+                let c = contributions(
+                    explained.conditioner,
+                    explained.scoring,
+                    p.view(),
+                    explained.expected,
+                    explained.residual,
+                )
+                .map_err(engine("splitting the score over the finer feature map"))?;
+                let cells = c.into_shape_with_order((h, w)).expect("one value per cell");
+                upsample(cells.view(), side)
             }
             MapKind::GradientInput | MapKind::Gradient => {
                 if gradient_maps.is_none() {
@@ -298,8 +334,17 @@ pub fn map_run(
             label: None,
         })?;
         if kinds.is_empty() && probe_parts {
-            let prepared = network.prepare(&image);
-            kinds = available_kinds(network.parts(&prepared)?.is_some());
+            let grid = network
+                .parts(&network.prepare(&image))?
+                .map(|(_, grid)| grid);
+            // A finer map where the network takes a larger image and its grid grows with it.
+            let finer = network
+                .parts(&network.prepare_scaled(&image, FINE_SCALE))
+                .ok()
+                .flatten()
+                .map(|(_, fine)| fine);
+            let has_finer = matches!((grid, finer), (Some(g), Some(f)) if f.0 > g.0);
+            kinds = available_kinds(grid.is_some(), has_finer);
         }
         let explained = Explained {
             conditioner: &ranked.conditioner,

@@ -63,14 +63,21 @@ impl Network {
         self.preprocess.apply(image)
     }
 
-    /// Prepared images as the network's normalised input, `n x 3 x side x side`.
+    /// An image resized and cropped as the network sees it, at `scale` times its input side
+    /// (the same window of the image, in finer pixels).
+    pub fn prepare_scaled(&self, image: &RgbImage, scale: u32) -> RgbImage {
+        Preprocess::imagenet(self.preprocess.crop * scale).apply(image)
+    }
+
+    /// Prepared images (all of one size) as the network's normalised input,
+    /// `n x 3 x h x w`.
     pub fn input(&self, prepared: &[RgbImage]) -> Tensor {
-        let side = self.side() as i64;
-        let mut pixels = Vec::with_capacity(prepared.len() * 3 * (side * side) as usize);
+        let (w, h) = prepared.first().map_or((0, 0), |i| i.dimensions());
+        let mut pixels = Vec::with_capacity(prepared.len() * 3 * (w * h) as usize);
         for image in prepared {
             pixels.extend(self.preprocess.normalise(image));
         }
-        Tensor::from_slice(&pixels).view([prepared.len() as i64, 3, side, side])
+        Tensor::from_slice(&pixels).view([prepared.len() as i64, 3, i64::from(h), i64::from(w)])
     }
 
     /// The layer's values for prepared images, one row each.
@@ -86,7 +93,9 @@ impl Network {
     }
 
     /// The layer's value for one prepared image as a sum of parts over its feature map's
-    /// positions (`m x d`, and the grid), when the layer is one.
+    /// positions (`m x d`, and the grid), when the layer is one. The image may be larger than
+    /// the network's input side for networks that take any size (EfficientNet): the grid is
+    /// then finer.
     pub fn parts(&self, prepared: &RgbImage) -> Result<Option<Parts>> {
         let input = self.input(std::slice::from_ref(prepared));
         let Some(parts) = tch::no_grad(|| self.encoder.layer_parts(&input, &self.layer))? else {

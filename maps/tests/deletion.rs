@@ -10,6 +10,7 @@ use demud_datasets::run::Replay;
 use demud_encoders::{Encoder, Result as EncoderResult};
 use demud_maps::faithfulness::{
     deletion_auc, deletion_curve, deletion_fractions, inpaint, order_by, random_order, rescore,
+    Removal,
 };
 use demud_maps::Network;
 use image::{Rgb, RgbImage};
@@ -88,13 +89,23 @@ fn deleting_the_novel_pixels_first_beats_random_order() {
         &novel,
         &order_by(truth.view()),
         &fractions,
+        Removal::InPaint,
     )
     .unwrap();
     let mut random = 0.0;
     for seed in 0..3 {
         let order = random_order((SIDE * SIDE) as usize, seed);
         random += deletion_auc(
-            &deletion_curve(&network, &replay, 1, &novel, &order, &fractions).unwrap(),
+            &deletion_curve(
+                &network,
+                &replay,
+                1,
+                &novel,
+                &order,
+                &fractions,
+                Removal::InPaint,
+            )
+            .unwrap(),
         ) / 3.0;
     }
     let truth_auc = deletion_auc(&by_truth);
@@ -104,4 +115,22 @@ fn deleting_the_novel_pixels_first_beats_random_order() {
     );
     // The score falls as pixels go, never rises much above the start.
     assert!(by_truth.iter().all(|r| *r < 1.05));
+    // Restoring the original pixels: the truth first takes the whole score away at 4% of the
+    // pixels (the patch is 36 of 1024).
+    let seen_image = seen[0].clone();
+    let restored = deletion_curve(
+        &network,
+        &replay,
+        1,
+        &novel,
+        &order_by(truth.view()),
+        &[0.04, 0.5],
+        Removal::Restore(&seen_image),
+    )
+    .unwrap();
+    let floor = scores[1] / scores[0];
+    assert!(
+        restored.iter().all(|r| (r - floor).abs() < 1e-3),
+        "{restored:?} vs {floor}"
+    );
 }

@@ -37,11 +37,11 @@ use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_datasets::planted::{PlantedCollection, PlantedRow, PLANTED_FILE};
 use demud_datasets::run::{
     replay, LocalisationReport, LocalisationRow, MapKind, MapSummary, MapsFolder, PlantedScore,
-    RenderFolder, RunFolder, LOCALISATION_FORMAT, LOCALISATION_VERSION,
+    RemovalKind, RenderFolder, RunFolder, LOCALISATION_FORMAT, LOCALISATION_VERSION,
 };
 use demud_decoder::render::difference_map;
 use demud_maps::faithfulness::{
-    deletion_auc, deletion_curve, inpaint, order_by, random_order, rescore,
+    deletion_auc, deletion_curve, inpaint, order_by, random_order, rescore, Removal,
 };
 use demud_maps::Network;
 use image::GrayImage;
@@ -247,6 +247,7 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
             rescored: None,
             without_part: None,
             part_share: None,
+            removal: None,
         };
         let mut deletion_base = None;
         if let (Some(rescoring), Some(replayed)) = (&inputs.rescoring, &replayed) {
@@ -259,22 +260,33 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
             let side = network.side();
             // Without the part: the image before it was planted when the collection kept it,
             // else the part in-painted from its surroundings.
-            let without = match &row.original {
-                Some(original) => {
+            let original = row
+                .original
+                .as_ref()
+                .map(|original| {
                     let planted_folder = ImageCollection {
                         root: inputs.planted.to_path_buf(),
                         items: Vec::new(),
                     };
-                    network.prepare(&planted_folder.load(&ImageItem {
-                        id: original.clone(),
-                        label: None,
-                    })?)
-                }
+                    planted_folder
+                        .load(&ImageItem {
+                            id: original.clone(),
+                            label: None,
+                        })
+                        .map(|image| network.prepare(&image))
+                })
+                .transpose()?;
+            let without = match &original {
+                Some(original) => original.clone(),
                 None => {
                     let mask_here = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
                     inpaint(&prepared, mask_here.view())
                 }
             };
+            score.removal = Some(match original {
+                Some(_) => RemovalKind::Original,
+                None => RemovalKind::InPaint,
+            });
             let scores = rescore(
                 network,
                 replayed,
@@ -300,11 +312,16 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
                         &prepared,
                         &order,
                         &rescoring.fractions,
+                        removal(&original),
                     )
                     .map_err(maps_error)?;
                     random += deletion_auc(&curve);
                 }
-                deletion_base = Some((prepared, random / rescoring.random_orders.max(1) as f64));
+                deletion_base = Some((
+                    prepared,
+                    original,
+                    random / rescoring.random_orders.max(1) as f64,
+                ));
             }
         }
         for (kind, maps) in &kinds {
@@ -316,7 +333,7 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
             let grid_mask = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
             let score_here = localise(map, grid_mask.view());
             let (deletion, random) = match (&deletion_base, &inputs.rescoring, &replayed) {
-                (Some((prepared, random)), Some(rescoring), Some(replayed)) => {
+                (Some((prepared, original, random)), Some(rescoring), Some(replayed)) => {
                     let network_side = rescoring.network.side();
                     let full = nearest(map, network_side);
                     let curve = deletion_curve(
@@ -326,6 +343,7 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
                         prepared,
                         &order_by(full.view()),
                         &rescoring.fractions,
+                        removal(original),
                     )
                     .map_err(maps_error)?;
                     (Some(deletion_auc(&curve)), Some(*random))
@@ -377,6 +395,14 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
         maps_all,
     };
     Ok((rows, report))
+}
+
+/// Restore the original's pixels when the planted collection kept it, else in-paint.
+fn removal(original: &Option<image::RgbImage>) -> Removal<'_> {
+    match original {
+        Some(image) => Removal::Restore(image),
+        None => Removal::InPaint,
+    }
 }
 
 fn maps_error(e: demud_maps::MapsError) -> ReportError {

@@ -23,6 +23,10 @@ pub enum MapKind {
     /// The exact split of the score over the layer's feature-map positions (the contributions
     /// of `demud::attribution`), upsampled to the image: sums to the score.
     Novelty,
+    /// The same split for the image at twice the network's input side (a 14 x 14 map for
+    /// EfficientNet at 224 px), with the run's x̂ and e: finer, and approximate (it sums to the
+    /// larger image's score under the model, not the run's).
+    NoveltyFine,
     /// Gradient x input of the score with respect to the pixels (summed over colour).
     GradientInput,
     /// The gradient's magnitude per pixel (summed over colour).
@@ -35,8 +39,9 @@ pub enum MapKind {
 
 impl MapKind {
     /// Every kind, in the order tables list them.
-    pub const ALL: [MapKind; 5] = [
+    pub const ALL: [MapKind; 6] = [
         MapKind::Novelty,
+        MapKind::NoveltyFine,
         MapKind::GradientInput,
         MapKind::Gradient,
         MapKind::Novel,
@@ -47,6 +52,7 @@ impl MapKind {
     pub fn title(self) -> &'static str {
         match self {
             MapKind::Novelty => "novelty map (exact split)",
+            MapKind::NoveltyFine => "novelty map at 2x (finer)",
             MapKind::GradientInput => "gradient x input",
             MapKind::Gradient => "|gradient|",
             MapKind::Novel => "novel content dec(e)",
@@ -58,6 +64,7 @@ impl MapKind {
     pub fn name(self) -> &'static str {
         match self {
             MapKind::Novelty => "novelty",
+            MapKind::NoveltyFine => "novelty-fine",
             MapKind::GradientInput => "gradient-input",
             MapKind::Gradient => "gradient",
             MapKind::Novel => "novel",
@@ -127,6 +134,19 @@ pub struct PlantedScore {
     pub without_part: Option<f64>,
     /// `1 - without_part / rescored`: the share of the score the planted part causes.
     pub part_share: Option<f64>,
+    /// How the part was removed, for its score without it and for the deletion curves.
+    #[serde(default)]
+    pub removal: Option<RemovalKind>,
+}
+
+/// How a planted part is removed when its image is re-scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemovalKind {
+    /// The image before the part was planted (its pixels put back).
+    Original,
+    /// The part in-painted from its surroundings (the collection kept no original).
+    InPaint,
 }
 
 /// The means of one map over the planted selections the planted part explains.

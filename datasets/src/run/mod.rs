@@ -35,8 +35,8 @@ pub use discover::{
 
 pub use localisation::{
     read_localisation, write_localisation, LocalisationReport, LocalisationRow, MapKind,
-    MapSummary, PlantedScore, LOCALISATION_CSV, LOCALISATION_FORMAT, LOCALISATION_JSON,
-    LOCALISATION_VERSION,
+    MapSummary, PlantedScore, RemovalKind, LOCALISATION_CSV, LOCALISATION_FORMAT,
+    LOCALISATION_JSON, LOCALISATION_VERSION,
 };
 pub use maps::{
     colour_bar_file, map_array_file, map_image_file, overlay_file, write_maps, MapRow, MapScale,
