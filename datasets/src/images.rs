@@ -114,7 +114,33 @@ impl ImageCollection {
                 .is_some_and(|r| r.id.eq_ignore_ascii_case("path")),
         );
         let mut items = Vec::with_capacity(rows.len());
+        let mut seen = std::collections::HashMap::new();
         for row in &rows[skip..] {
+            // Paths stay inside the image folder: relative, without `..`.
+            let inside = Path::new(&row.id).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !inside {
+                return Err(DataError::line(
+                    manifest,
+                    row.line,
+                    format!(
+                        "{:?} is not a path inside the image folder {} (absolute paths and .. are refused)",
+                        row.id,
+                        root.display()
+                    ),
+                ));
+            }
+            if let Some(first) = seen.insert(row.id.clone(), row.line) {
+                return Err(DataError::line(
+                    manifest,
+                    row.line,
+                    format!("{:?} is listed twice (first on line {first})", row.id),
+                ));
+            }
             if !root.join(&row.id).is_file() {
                 return Err(DataError::line(
                     manifest,
@@ -380,6 +406,36 @@ impl Preprocess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifests_may_not_leave_the_image_folder_or_list_an_image_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(images.join("sub")).unwrap();
+        RgbImage::new(2, 2).save(images.join("sub/a.png")).unwrap();
+        RgbImage::new(2, 2)
+            .save(dir.path().join("outside.png"))
+            .unwrap();
+        let manifest = dir.path().join("manifest.csv");
+        let outside = dir.path().join("outside.png");
+        for (text, expected) in [
+            ("path,label\n../outside.png,x\n".to_string(), "line 2"),
+            (format!("path,label\n{},x\n", outside.display()), "absolute"),
+            (
+                "path,label\nsub/a.png,x\n./sub/a.png,y\nsub/a.png,z\n".to_string(),
+                "line 4",
+            ),
+        ] {
+            std::fs::write(&manifest, &text).unwrap();
+            let err = ImageCollection::from_manifest(&images, &manifest)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
+        std::fs::write(&manifest, "path,label\nsub/a.png,x\n").unwrap();
+        let collection = ImageCollection::from_manifest(&images, &manifest).unwrap();
+        assert_eq!(collection.items.len(), 1);
+    }
 
     #[test]
     fn transparent_pixels_are_shown_on_white_not_by_their_stored_colour() {
