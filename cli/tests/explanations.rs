@@ -601,7 +601,10 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
     }
     let maps = localisation["maps"].as_array().unwrap();
     let kinds: Vec<&str> = maps.iter().map(|m| m["map"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["novelty", "novelty-fine", "gradient-input", "gradient"]);
+    assert_eq!(
+        kinds,
+        ["novelty", "novelty-fine", "gradient-input", "gradient"]
+    );
     if !items.is_empty() {
         assert!(maps
             .iter()
