@@ -511,7 +511,7 @@ document.getElementById('f').addEventListener('load', () => {
     let shot = user_data.path().join("report.png");
     let status = chromium_command(user_data.path())
         .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1280,1600")
+        .arg("--window-size=1280,2600")
         .arg(format!("http://127.0.0.1:{port}/index.html"))
         .output()
         .expect("chromium runs");
@@ -521,7 +521,7 @@ document.getElementById('f').addEventListener('load', () => {
         String::from_utf8_lossy(&status.stderr)
     );
     let image = image::open(&shot).unwrap().to_rgb8();
-    assert_eq!(image.dimensions(), (1280, 1600));
+    assert_eq!(image.dimensions(), (1280, 2600));
     let coloured = image
         .pixels()
         .filter(|p| {
