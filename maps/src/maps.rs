@@ -196,6 +196,18 @@ pub fn maps_of(
         let context = context.to_string();
         move |source| MapsError::Engine { context, source }
     };
+    // The score split over a feature map's cells.
+    let split = |parts: &Array2<f64>, (h, w): (usize, usize)| -> Result<Array2<f64>> {
+        let c = contributions(
+            explained.conditioner,
+            explained.scoring,
+            parts.view(),
+            explained.expected,
+            explained.residual,
+        )
+        .map_err(engine("splitting the score over the feature map"))?;
+        Ok(c.into_shape_with_order((h, w)).expect("one value per cell"))
+    };
     let mut gradient_maps = None;
     let mut maps = Vec::new();
     let mut novelty_cells = None;
@@ -212,15 +224,7 @@ pub fn maps_of(
                         ),
                     });
                 };
-                let c = contributions(
-                    explained.conditioner,
-                    explained.scoring,
-                    p.view(),
-                    explained.expected,
-                    explained.residual,
-                )
-                .map_err(engine("splitting the score over the feature map"))?;
-                let cells = c.into_shape_with_order((*h, *w)).expect("one value per cell");
+                let cells = split(p, (*h, *w))?;
                 let map = upsample(cells.view(), side);
                 novelty_cells = Some(cells);
                 map
@@ -244,16 +248,7 @@ pub fn maps_of(
                         ),
                     });
                 };
-                let c = contributions(
-                    explained.conditioner,
-                    explained.scoring,
-                    p.view(),
-                    explained.expected,
-                    explained.residual,
-                )
-                .map_err(engine("splitting the score over the finer feature map"))?;
-                let cells = c.into_shape_with_order((h, w)).expect("one value per cell");
-                upsample(cells.view(), side)
+                upsample(split(&p, (h, w))?.view(), side)
             }
             MapKind::GradientInput | MapKind::Gradient => {
                 if gradient_maps.is_none() {
