@@ -38,6 +38,14 @@ pub enum EncoderError {
         /// Which output, as libtorch shows it.
         what: String,
     },
+    /// A weights file whose tensors do not fit the network.
+    #[error("{}: {reason}", path.display())]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit, naming the tensor.
+        reason: String,
+    },
     /// A class-names file that cannot be read.
     #[error("{}: {source}", path.display())]
     ClassNamesIo {
