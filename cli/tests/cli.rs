@@ -583,6 +583,27 @@ fn curve_reports_hand_computed_nauc_with_baselines_and_charts() {
         s(&write(dir.path(), "l2.csv", "1,a\n")),
     ]);
     assert!(err.contains("not in the labels file"), "{err}");
+    // An item selected twice, and runs of different collections, are refused.
+    let twice = write(
+        dir.path(),
+        "twice.csv",
+        "rank,index,id,label,score\n1,0,1,a,9\n2,0,1,a,8\n",
+    );
+    let err = fails(&["curve", s(&twice)]);
+    assert!(
+        err.contains("line 3") && err.contains("selected again"),
+        "{err}"
+    );
+    let other = write(
+        dir.path(),
+        "other.csv",
+        "rank,index,id,label,score\n1,0,x,q,9\n2,1,y,r,8\n",
+    );
+    let err = fails(&["curve", s(&run2), s(&other)]);
+    assert!(
+        err.contains("class \"q\"") && err.contains("different collections"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -62,8 +62,18 @@ pub fn read_run_labels(
     let file = selections_path(path);
     let rows = read_selections(&file)?;
     let mut labels = Vec::with_capacity(rows.len());
+    let mut seen = HashMap::new();
     for (i, row) in rows.into_iter().enumerate() {
         let line = i as u64 + 2;
+        if let Some(first) = seen.insert(row.id.clone(), line) {
+            return Err(ReportError::Selections {
+                path: file,
+                reason: format!(
+                    "line {line}: item {:?} is selected again (first on line {first})",
+                    row.id
+                ),
+            });
+        }
         let label = match population {
             Some(map) => map
                 .get(&row.id)
@@ -99,6 +109,20 @@ pub fn evaluate(
     seed: u64,
 ) -> Result<Vec<TableRow>> {
     let (codes, n_classes) = class_codes(population);
+    // A run's classes must be the collection's: a run of another collection would find
+    // "classes" the population does not have (and nAUC above 100).
+    let classes: std::collections::HashSet<&String> = population.iter().collect();
+    for run in runs {
+        if let Some(label) = run.labels.iter().find(|l| !classes.contains(l)) {
+            return Err(ReportError::Selections {
+                path: run.name.clone().into(),
+                reason: format!(
+                    "selects an item of class {label:?}, which the collection's {} items do not have: the runs rank different collections (give --labels for the whole collection)",
+                    population.len()
+                ),
+            });
+        }
+    }
     let horizon = runs
         .iter()
         .map(|r| r.labels.len())

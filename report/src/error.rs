@@ -72,6 +72,15 @@ pub enum ReportError {
     /// The HTML template failed.
     #[error("writing the report page: {0}")]
     Template(#[from] minijinja::Error),
+    /// Selections that cannot be scored: an item selected twice, or classes the collection
+    /// does not have.
+    #[error("{}: {reason}", path.display())]
+    Selections {
+        /// The selections file (or the run's name).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// Re-scoring images with the network (explanation faithfulness).
     #[error(transparent)]
     Maps(Box<demud_maps::MapsError>),
