@@ -216,16 +216,7 @@ impl MapsFolder {
     /// The maps folder `dir` when given, else the run's own (`<run>/maps`) when it has been
     /// made; `None` when neither.
     pub fn open_or_default(dir: Option<&Path>, run: &RunFolder) -> Result<Option<Self>> {
-        match dir {
-            Some(dir) => Self::open(dir, run).map(Some),
-            None => {
-                let dir = run.maps_dir();
-                dir.join(MAPS_FILE)
-                    .is_file()
-                    .then(|| Self::open(&dir, run))
-                    .transpose()
-            }
-        }
+        super::open_or_default(dir, run.maps_dir(), MAPS_FILE, |d| Self::open(d, run))
     }
 
     /// The folder.

@@ -557,6 +557,24 @@ impl RunFolder {
     }
 }
 
+/// Opens the folder `dir` when given, else `default` when it holds `marker` (a folder a
+/// later step wrote into the run); `None` when neither.
+fn open_or_default<T>(
+    dir: Option<&Path>,
+    default: PathBuf,
+    marker: &str,
+    open: impl Fn(&Path) -> Result<T>,
+) -> Result<Option<T>> {
+    match dir {
+        Some(dir) => open(dir).map(Some),
+        None => default
+            .join(marker)
+            .is_file()
+            .then(|| open(&default))
+            .transpose(),
+    }
+}
+
 /// Writes a number as Rust's shortest round-trip text (`0`, `0.1`, `1e-7`), as the run files
 /// always have: exact on reading back, and `0` rather than the CSV serialiser's `0.0`.
 pub(crate) fn shortest<S: serde::Serializer>(

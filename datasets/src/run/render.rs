@@ -227,16 +227,7 @@ impl RenderFolder {
     /// The render folder `dir` when given, else the run's own (`<run>/render`) when it has
     /// been made; `None` when neither.
     pub fn open_or_default(dir: Option<&Path>, run: &RunFolder) -> Result<Option<Self>> {
-        match dir {
-            Some(dir) => Self::open(dir, run).map(Some),
-            None => {
-                let dir = run.render_dir();
-                dir.join(RENDERS_FILE)
-                    .is_file()
-                    .then(|| Self::open(&dir, run))
-                    .transpose()
-            }
-        }
+        super::open_or_default(dir, run.render_dir(), RENDERS_FILE, |d| Self::open(d, run))
     }
 
     /// The folder.
