@@ -195,6 +195,20 @@ fn the_commands_chain_and_write_what_they_promise() {
         err.contains("where the run's have 768") && err.contains("network, layer and images"),
         "{err}"
     );
+    let err = demud_fails(&[
+        "maps",
+        "--run",
+        s(&d.join("run")),
+        "--images",
+        s(&d.join("planted")),
+        "--model",
+        "pixels",
+    ]);
+    assert!(
+        err.contains("need the network that made the features"),
+        "{err}"
+    );
+    assert!(!d.join("run/maps").exists(), "nothing written");
 
     // Resuming adds epochs to the same checkpoint.
     let decoder = d.join("decoder-resumed");
