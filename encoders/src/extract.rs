@@ -218,6 +218,17 @@ pub fn input_gradient(
     Ok(pixels.grad())
 }
 
+/// Prepared images (resized and cropped, all of one size) as a network's normalised input,
+/// `n x 3 x h x w`.
+pub fn normalised_batch(preprocess: &Preprocess, prepared: &[RgbImage]) -> Tensor {
+    let (w, h) = prepared.first().map_or((0, 0), |i| i.dimensions());
+    let mut pixels = Vec::with_capacity(prepared.len() * 3 * (w * h) as usize);
+    for image in prepared {
+        pixels.extend(preprocess.normalise(image));
+    }
+    Tensor::from_slice(&pixels).view([prepared.len() as i64, 3, i64::from(h), i64::from(w)])
+}
+
 /// Positions of `requested` among the encoder's layers, or an error naming the unknown one.
 pub fn select_layers(
     encoder: &(impl Encoder + ?Sized),
@@ -270,12 +281,8 @@ impl FeatureExtractor for LayerExtractor {
         self.batch_size
     }
     fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>> {
-        let side = self.preprocess.crop as i64;
-        let mut pixels = Vec::with_capacity(images.len() * 3 * (side * side) as usize);
-        for image in images {
-            pixels.extend(self.preprocess.normalise(&self.preprocess.apply(image)));
-        }
-        let input = Tensor::from_slice(&pixels).view([images.len() as i64, 3, side, side]);
+        let prepared: Vec<RgbImage> = images.iter().map(|i| self.preprocess.apply(i)).collect();
+        let input = normalised_batch(&self.preprocess, &prepared);
         let mut outputs = tch::no_grad(|| self.encoder.forward_all(&input))?;
         let out = outputs.swap_remove(self.position);
         let flat = out.flatten(1, -1).to_kind(tch::Kind::Float).contiguous();

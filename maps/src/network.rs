@@ -3,6 +3,7 @@
 
 use crate::error::{MapsError, Result, TorchContext};
 use demud_datasets::images::Preprocess;
+use demud_encoders::extract::normalised_batch;
 use demud_encoders::{input_gradient, Encoder, ExtractorSpec};
 use image::RgbImage;
 use ndarray::{Array1, Array2, Array3, ArrayView1};
@@ -72,12 +73,7 @@ impl Network {
     /// Prepared images (all of one size) as the network's normalised input,
     /// `n x 3 x h x w`.
     pub fn input(&self, prepared: &[RgbImage]) -> Tensor {
-        let (w, h) = prepared.first().map_or((0, 0), |i| i.dimensions());
-        let mut pixels = Vec::with_capacity(prepared.len() * 3 * (w * h) as usize);
-        for image in prepared {
-            pixels.extend(self.preprocess.normalise(image));
-        }
-        Tensor::from_slice(&pixels).view([prepared.len() as i64, 3, i64::from(h), i64::from(w)])
+        normalised_batch(&self.preprocess, prepared)
     }
 
     /// The layer's values for prepared images, one row each.
