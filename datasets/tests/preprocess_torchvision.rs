@@ -1,17 +1,23 @@
 //! `Preprocess` against real torchvision: `fixtures/preprocess_golden.json` holds what
-//! torchvision 0.28 (`Resize(resize)` then `CenterCrop(crop)` on a PIL image) made of
-//! gradient images, written once by `fixtures/make_preprocess_golden.py`; nothing here needs
-//! Python.
+//! torchvision 0.28 made of gradient images on a PIL image, written once by
+//! `fixtures/make_preprocess_golden.py`; nothing here needs Python. Each crop mode is
+//! torchvision's own transforms:
+//! - `center`: `Resize(resize)` then `CenterCrop(crop)`;
+//! - `none` (stretch): `Resize((crop, crop))`;
+//! - `pad` (letterbox): `v2.Resize(size=None, max_size=crop)` (the longer side to `crop`, the
+//!   shorter `int(crop * short / long)`: truncated), then `Pad` with the fill colour, split as
+//!   `CenterCrop(crop)` splits its padding (`(crop - w) // 2` before, the rest after).
 //!
 //! Each input is a triangle wave of x in red, of y in green and of x a quarter period later in
 //! blue, about 32 output pixels a period (fewer in the tiny upscaled images), so a crop one
 //! pixel off changes most values by 5 to 16 levels. Both bilinear filters reproduce such
 //! piecewise-linear waves to within a level, so the geometry must match exactly, and the
-//! crop's middle row and column and its channel means within tolerances well under what one
+//! output's middle row and column and its channel means within tolerances well under what one
 //! pixel of shift costs: with the old arithmetic (rounded long side, floored offsets) the
-//! worst case here is still off by 1.6 levels on average along a line.
+//! worst case here is still off by 1.6 levels on average along a line. Padding must be the
+//! fill exactly, and an image that is not resampled must come through exactly.
 //!
-//! The cases (width x height, resize, crop):
+//! The `center` cases (width x height, resize, crop):
 //! - 7 x 5 and 8 x 5 at 256/224: far smaller than the crop; 8 x 5 truncates (409.6 -> 409)
 //!   and its 185-px margin rounds 92.5 to even 92;
 //! - 300 x 199 and 223 x 500 at 256/224: the long side truncates (385.9 -> 385,
@@ -22,8 +28,23 @@
 //! - 1000 x 700 at 73/64 (`Preprocess::imagenet(64)`): shrinking ten times (antialiasing);
 //! - 300 x 199 at 61/64, 100 x 1000 at 20/64, 225 x 225 at 51/64: resized smaller than the
 //!   crop along one side, the other, both: zero padding, odd amounts included.
+//!
+//! The `none` cases (width x height -> side): 300 x 199 -> 224 (both sides scaled, by
+//! different factors); 7 x 5 -> 224 (upscaled 32 and 45 times); 224 x 224 -> 224 (not
+//! resampled); 1000 x 700 -> 64 and 100 x 1000 -> 64 (antialiased shrinks, up to 15.6 times).
+//!
+//! The `pad` cases (width x height at side, fill):
+//! - 300 x 199 at 224, black: 148.58 -> 148 (rounding would give 149), bands 38 and 38 above
+//!   and below;
+//! - 199 x 300 at 224, (12, 200, 77): the same turned, bands left and right in colour;
+//! - 301 x 201 at 224, (12, 200, 77): 149.58 -> 149, an odd 75 px of padding: 37 above, 38
+//!   below;
+//! - 225 x 225 at 224, black: square, resized to the input, no padding at all;
+//! - 100 x 1000 at 64, (12, 200, 77): a 6.4 -> 6 px wide strip, 29 px bands either side;
+//! - 1000 x 999 at 224, black: near-square, 223.78 -> 223: no band above, one row below;
+//! - 7 x 5 at 224, black: upscaled (exactly 160 high), bands 32 and 32.
 
-use demud_datasets::images::{Geometry, Preprocess};
+use demud_datasets::images::{Colour, Crop, Geometry, Preprocess};
 use image::{GrayImage, RgbImage};
 use std::collections::BTreeMap;
 
@@ -32,145 +53,35 @@ const MAX_LEVELS: f64 = 2.0;
 /// Largest mean |ours - torchvision| over the middle row or column (measured: 0.006; one
 /// pixel off: 1.6 or more).
 const MEAN_LEVELS: f64 = 0.25;
-/// Largest difference of a channel mean over the whole crop (measured: 0.006).
+/// Largest difference of a channel mean over the whole output (measured: 0.006).
 const CHANNEL_MEAN_LEVELS: f64 = 0.05;
 
-/// Just enough JSON for the fixture: objects, arrays, numbers, strings without escapes.
-#[derive(Debug)]
-enum Json {
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(BTreeMap<String, Json>),
+/// The fixture as the generator writes it.
+#[derive(serde::Deserialize)]
+struct Fixture {
+    versions: BTreeMap<String, String>,
+    cases: Vec<Record>,
 }
 
-impl Json {
-    fn parse(text: &str) -> Json {
-        let mut parser = Parser {
-            bytes: text.as_bytes(),
-            at: 0,
-        };
-        let value = parser.value();
-        parser.space();
-        assert_eq!(parser.at, text.len(), "trailing text in the fixture");
-        value
-    }
-    fn get(&self, key: &str) -> &Json {
-        match self {
-            Json::Obj(map) => map.get(key).unwrap_or_else(|| panic!("no {key:?}")),
-            other => panic!("{other:?} is not an object"),
-        }
-    }
-    fn num(&self) -> f64 {
-        match self {
-            Json::Num(v) => *v,
-            other => panic!("{other:?} is not a number"),
-        }
-    }
-    fn arr(&self) -> &[Json] {
-        match self {
-            Json::Arr(items) => items,
-            other => panic!("{other:?} is not an array"),
-        }
-    }
-    fn nums(&self) -> Vec<f64> {
-        self.arr().iter().map(Json::num).collect()
-    }
-    fn int(&self) -> i64 {
-        let v = self.num();
-        assert_eq!(v.fract(), 0.0, "{v} is not an integer");
-        v as i64
-    }
-    fn pair(&self) -> (i64, i64) {
-        let v = self.arr();
-        assert_eq!(v.len(), 2);
-        (v[0].int(), v[1].int())
-    }
-}
-
-struct Parser<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn space(&mut self) {
-        while self.at < self.bytes.len() && self.bytes[self.at].is_ascii_whitespace() {
-            self.at += 1;
-        }
-    }
-    fn eat(&mut self, byte: u8) -> bool {
-        self.space();
-        let hit = self.bytes.get(self.at) == Some(&byte);
-        self.at += usize::from(hit);
-        hit
-    }
-    fn expect(&mut self, byte: u8) {
-        assert!(self.eat(byte), "expected {:?} at {}", byte as char, self.at);
-    }
-    fn string(&mut self) -> String {
-        self.expect(b'"');
-        let start = self.at;
-        while self.bytes[self.at] != b'"' {
-            assert_ne!(self.bytes[self.at], b'\\', "escapes are not supported");
-            self.at += 1;
-        }
-        self.at += 1;
-        String::from_utf8(self.bytes[start..self.at - 1].to_vec()).unwrap()
-    }
-    fn value(&mut self) -> Json {
-        self.space();
-        match self.bytes[self.at] {
-            b'{' => {
-                self.at += 1;
-                let mut map = BTreeMap::new();
-                if !self.eat(b'}') {
-                    loop {
-                        self.space();
-                        let key = self.string();
-                        self.expect(b':');
-                        map.insert(key, self.value());
-                        if !self.eat(b',') {
-                            break;
-                        }
-                    }
-                    self.expect(b'}');
-                }
-                Json::Obj(map)
-            }
-            b'[' => {
-                self.at += 1;
-                let mut items = Vec::new();
-                if !self.eat(b']') {
-                    loop {
-                        items.push(self.value());
-                        if !self.eat(b',') {
-                            break;
-                        }
-                    }
-                    self.expect(b']');
-                }
-                Json::Arr(items)
-            }
-            b'"' => Json::Str(self.string()),
-            _ => {
-                let start = self.at;
-                while self.at < self.bytes.len()
-                    && matches!(
-                        self.bytes[self.at],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
-                {
-                    self.at += 1;
-                }
-                let text = std::str::from_utf8(&self.bytes[start..self.at]).unwrap();
-                Json::Num(
-                    text.parse()
-                        .unwrap_or_else(|_| panic!("bad number {text:?}")),
-                )
-            }
-        }
-    }
+/// One case of the fixture.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    mode: String,
+    width: u32,
+    height: u32,
+    crop: u32,
+    /// `center` only.
+    resize: Option<u32>,
+    /// `pad` only.
+    fill: Option<[u8; 3]>,
+    period: (u32, u32),
+    input_fnv1a: u32,
+    resized: (u32, u32),
+    offset: (i64, i64),
+    mean: Vec<f64>,
+    row: Vec<f64>,
+    column: Vec<f64>,
 }
 
 /// The generator's `triangle`: 0 at multiples of `period`, 255 half way, integers only.
@@ -201,6 +112,8 @@ struct Case {
     width: u32,
     height: u32,
     preprocess: Preprocess,
+    /// The colour of the padding in the image (black for `center`, none for `none`).
+    padding: Option<Colour>,
     period: (u32, u32),
     input_fnv1a: u32,
     geometry: Geometry,
@@ -210,44 +123,66 @@ struct Case {
 }
 
 fn golden() -> Vec<Case> {
-    let text = include_str!("fixtures/preprocess_golden.json");
-    let json = Json::parse(text);
-    if let Json::Obj(versions) = json.get("versions") {
-        assert!(
-            matches!(versions.get("torchvision"), Some(Json::Str(v)) if !v.is_empty()),
-            "the fixture names its torchvision"
-        );
-    }
-    json.get("cases")
-        .arr()
-        .iter()
+    let fixture: Fixture =
+        serde_json::from_str(include_str!("fixtures/preprocess_golden.json")).unwrap();
+    assert!(
+        fixture
+            .versions
+            .get("torchvision")
+            .is_some_and(|v| v.starts_with("0.28")),
+        "the fixture names its torchvision: {:?}",
+        fixture.versions
+    );
+    fixture
+        .cases
+        .into_iter()
         .map(|c| {
-            let (width, height) = (c.get("width").int() as u32, c.get("height").int() as u32);
-            let (resize, crop) = (c.get("resize").int() as u32, c.get("crop").int() as u32);
-            let (px, py) = c.get("period").pair();
-            let (rw, rh) = c.get("resized").pair();
+            let (width, height, side) = (c.width, c.height, c.crop);
+            let (crop, name, padding) = match (c.mode.as_str(), c.resize, c.fill) {
+                ("center", Some(resize), None) => (
+                    Crop::Center { resize },
+                    format!("{width} x {height} at Resize({resize}), CenterCrop({side})"),
+                    Some(Colour::BLACK),
+                ),
+                ("none", None, None) => (
+                    Crop::Stretch,
+                    format!("{width} x {height} at Resize(({side}, {side}))"),
+                    None,
+                ),
+                ("pad", None, Some(fill)) => (
+                    Crop::Pad { fill: Colour(fill) },
+                    format!(
+                        "{width} x {height} at v2.Resize(None, max_size={side}), \
+                         Pad to {side} with {fill:?}"
+                    ),
+                    Some(Colour(fill)),
+                ),
+                (mode, resize, fill) => {
+                    panic!("a {mode:?} case with resize {resize:?} and fill {fill:?}")
+                }
+            };
             Case {
-                name: format!("{width} x {height} at Resize({resize}), CenterCrop({crop})"),
+                name,
                 width,
                 height,
-                preprocess: Preprocess {
-                    resize,
-                    crop,
-                    mean: [0.0; 3],
-                    std: [1.0; 3],
-                },
-                period: (px as u32, py as u32),
-                input_fnv1a: c.get("input_fnv1a").int() as u32,
+                preprocess: Preprocess::imagenet(side).with_crop(crop).unnormalised(),
+                padding,
+                period: c.period,
+                input_fnv1a: c.input_fnv1a,
                 geometry: Geometry {
-                    resized: (rw as u32, rh as u32),
-                    offset: c.get("offset").pair(),
+                    resized: c.resized,
+                    offset: c.offset,
                 },
-                mean: c.get("mean").nums(),
-                row: c.get("row").nums(),
-                column: c.get("column").nums(),
+                mean: c.mean,
+                row: c.row,
+                column: c.column,
             }
         })
         .collect()
+}
+
+fn mode(case: &Case) -> &'static str {
+    case.preprocess.crop.name()
 }
 
 /// (max, mean) |a - b|.
@@ -262,31 +197,108 @@ fn differences(ours: &[f64], theirs: &[f64]) -> (f64, f64) {
     (max, diffs.iter().sum::<f64>() / diffs.len() as f64)
 }
 
+/// The output's middle row and column, RGB flattened, as the generator records them.
+fn middle_lines(out: &RgbImage) -> (Vec<f64>, Vec<f64>) {
+    let side = out.width();
+    let mid = side / 2;
+    let values = |pixels: Vec<&image::Rgb<u8>>| -> Vec<f64> {
+        pixels
+            .into_iter()
+            .flat_map(|p| p.0.map(f64::from))
+            .collect()
+    };
+    (
+        values((0..side).map(|x| out.get_pixel(x, mid)).collect()),
+        values((0..side).map(|y| out.get_pixel(mid, y)).collect()),
+    )
+}
+
 #[test]
 fn the_fixture_covers_what_it_claims() {
     let cases = golden();
-    assert_eq!(cases.len(), 13);
-    let flooring_differs = cases.iter().any(|c| {
+    assert_eq!(cases.len(), 25);
+    let of = |name: &str| -> Vec<&Case> { cases.iter().filter(|c| mode(c) == name).collect() };
+    let (center, stretch, pad) = (of("center"), of("none"), of("pad"));
+    assert_eq!((center.len(), stretch.len(), pad.len()), (13, 5, 7));
+
+    let flooring_differs = center.iter().any(|c| {
         let (w, h) = c.geometry.resized;
-        let crop = c.preprocess.crop;
+        let crop = c.preprocess.side;
         [w, h].iter().any(|&s| s >= crop && (s - crop) % 4 == 3)
     });
     assert!(
         flooring_differs,
         "a margin where halves-to-even is not floor"
     );
-    assert!(cases
+    assert!(center
         .iter()
         .any(|c| c.geometry.offset.0 < 0 && c.geometry.offset.1 < 0));
-    assert!(cases
+    assert!(center
         .iter()
         .any(|c| c.geometry.offset.0 < 0 && c.geometry.offset.1 >= 0));
-    assert!(cases
+    assert!(center
         .iter()
         .any(|c| c.geometry.offset.0 >= 0 && c.geometry.offset.1 < 0));
-    assert!(cases
+    assert!(center
         .iter()
-        .any(|c| c.width.max(c.height) < c.preprocess.crop));
+        .any(|c| c.width.max(c.height) < c.preprocess.side));
+
+    // Stretch: enlarged, not resampled, shrunk ten times or more along both sides.
+    for c in &stretch {
+        let side = c.preprocess.side;
+        assert_eq!(c.geometry.resized, (side, side), "{}", c.name);
+        assert_eq!(c.geometry.offset, (0, 0), "{}", c.name);
+    }
+    assert!(stretch
+        .iter()
+        .any(|c| c.width.max(c.height) < c.preprocess.side));
+    assert!(stretch
+        .iter()
+        .any(|c| (c.width, c.height) == c.geometry.resized));
+    assert!(stretch
+        .iter()
+        .any(|c| c.width.min(c.height) >= 10 * c.preprocess.side));
+    assert!(stretch.iter().any(|c| c.width != c.height
+        && c.width.max(c.height) > c.preprocess.side
+        && c.width.min(c.height) < c.preprocess.side));
+
+    // Pad: the long side is the input's; bands both ways, odd and one pixel wide, none at all;
+    // a short side where truncating is not rounding; colour bands either way.
+    let bands = |c: &Case| {
+        let side = c.preprocess.side;
+        let (w, h) = c.geometry.resized;
+        (side - w, side - h)
+    };
+    for c in &pad {
+        let (w, h) = c.geometry.resized;
+        assert_eq!(w.max(h), c.preprocess.side, "{}", c.name);
+    }
+    assert!(pad.iter().any(|c| bands(c).0 > 0 && bands(c).1 == 0));
+    assert!(pad.iter().any(|c| bands(c).0 == 0 && bands(c).1 > 0));
+    assert!(pad.iter().any(|c| bands(c) == (0, 0)));
+    assert!(pad
+        .iter()
+        .any(|c| (bands(c).0 + bands(c).1) % 2 == 1 && bands(c).1 > 1));
+    assert!(pad.iter().any(|c| bands(c) == (0, 1)));
+    assert!(pad
+        .iter()
+        .any(|c| c.geometry.resized.0.min(c.geometry.resized.1) < 10));
+    assert!(pad
+        .iter()
+        .any(|c| c.width.max(c.height) < c.preprocess.side));
+    let truncated = pad.iter().any(|c| {
+        let (short, long) = (c.width.min(c.height), c.width.max(c.height));
+        let exact = f64::from(c.preprocess.side) * f64::from(short) / f64::from(long);
+        exact.fract() >= 0.5
+    });
+    assert!(truncated, "a short side that rounding would make longer");
+    let coloured: Vec<&Case> = pad
+        .iter()
+        .copied()
+        .filter(|c| c.padding.is_some_and(|p| p != Colour::BLACK))
+        .collect();
+    assert!(coloured.iter().any(|c| bands(c).0 > 0));
+    assert!(coloured.iter().any(|c| bands(c).1 > 0));
 }
 
 #[test]
@@ -312,20 +324,12 @@ fn pixels_match_torchvision_within_resampling_differences() {
             case.name
         );
         let out = case.preprocess.apply(&image);
-        let crop = case.preprocess.crop;
-        assert_eq!(out.dimensions(), (crop, crop));
-        let mid = crop / 2;
-        let values = |pixels: Vec<&image::Rgb<u8>>| -> Vec<f64> {
-            pixels
-                .into_iter()
-                .flat_map(|p| p.0.map(f64::from))
-                .collect()
-        };
-        let row = values((0..crop).map(|x| out.get_pixel(x, mid)).collect());
-        let column = values((0..crop).map(|y| out.get_pixel(mid, y)).collect());
+        let side = case.preprocess.side;
+        assert_eq!(out.dimensions(), (side, side));
+        let (row, column) = middle_lines(&out);
         let (row_max, row_mean) = differences(&row, &case.row);
         let (column_max, column_mean) = differences(&column, &case.column);
-        let plane = f64::from(crop * crop);
+        let plane = f64::from(side * side);
         let means: Vec<f64> = (0..3)
             .map(|c| out.pixels().map(|p| f64::from(p[c])).sum::<f64>() / plane)
             .collect();
@@ -355,6 +359,76 @@ fn pixels_match_torchvision_within_resampling_differences() {
 }
 
 #[test]
+fn images_already_at_the_resized_size_come_through_exactly() {
+    let mut seen = 0;
+    for case in golden() {
+        if case.geometry.resized != (case.width, case.height) {
+            continue;
+        }
+        seen += 1;
+        let out = case
+            .preprocess
+            .apply(&make_image(case.width, case.height, case.period));
+        let (row, column) = middle_lines(&out);
+        assert_eq!(row, case.row, "{}: middle row", case.name);
+        assert_eq!(column, case.column, "{}: middle column", case.name);
+    }
+    assert_eq!(seen, 2, "259 x 256 centre-cropped and 224 x 224 stretched");
+}
+
+#[test]
+fn padding_is_the_fill_colour_here_and_in_torchvision() {
+    for case in golden() {
+        let out = case
+            .preprocess
+            .apply(&make_image(case.width, case.height, case.period));
+        let side = case.preprocess.side;
+        let mid = side / 2;
+        let mut padded = 0;
+        for (x, y, p) in out.enumerate_pixels() {
+            if case.geometry.source(x, y).is_some() {
+                continue;
+            }
+            padded += 1;
+            let fill = case
+                .padding
+                .unwrap_or_else(|| panic!("{}: padding at ({x}, {y})", case.name));
+            assert_eq!(p.0, fill.0, "{}: padding at ({x}, {y})", case.name);
+            // The fixture's middle lines saw torchvision's padding there.
+            let theirs = |line: &[f64], at: u32| -> [u8; 3] {
+                let at = 3 * at as usize;
+                [line[at] as u8, line[at + 1] as u8, line[at + 2] as u8]
+            };
+            if y == mid {
+                assert_eq!(
+                    theirs(&case.row, x),
+                    fill.0,
+                    "{}: torchvision's row",
+                    case.name
+                );
+            }
+            if x == mid {
+                assert_eq!(
+                    theirs(&case.column, y),
+                    fill.0,
+                    "{}: torchvision's column",
+                    case.name
+                );
+            }
+        }
+        let (w, h) = case.geometry.resized;
+        let inside = |side_len: u32, offset: i64| {
+            let start = offset.max(0);
+            let end = (offset + i64::from(side)).min(i64::from(side_len));
+            (end - start).max(0) as u64
+        };
+        let expected = u64::from(side * side)
+            - inside(w, case.geometry.offset.0) * inside(h, case.geometry.offset.1);
+        assert_eq!(padded, expected, "{}: padded pixels", case.name);
+    }
+}
+
+#[test]
 fn masks_take_the_same_crop_as_their_images() {
     for case in golden() {
         let image = make_image(case.width, case.height, case.period);
@@ -362,11 +436,13 @@ fn masks_take_the_same_crop_as_their_images() {
             image::Luma([image.get_pixel(x, y)[0]])
         });
         let out = case.preprocess.apply(&image);
-        let mask = case.preprocess.apply(&red);
+        let mask = case.preprocess.apply_mask(&red);
+        assert_eq!(mask.dimensions(), out.dimensions(), "{}", case.name);
         for (x, y, p) in mask.enumerate_pixels() {
-            assert_eq!(p[0], out.get_pixel(x, y)[0], "{} at ({x}, {y})", case.name);
             if case.geometry.source(x, y).is_none() {
                 assert_eq!(p[0], 0, "{}: padding at ({x}, {y})", case.name);
+            } else {
+                assert_eq!(p[0], out.get_pixel(x, y)[0], "{} at ({x}, {y})", case.name);
             }
         }
     }
