@@ -25,6 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod imagenet;
 pub mod kinds;
+pub mod pipeline;
 pub mod torchscript;
 pub mod weights;
 
