@@ -2,12 +2,13 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 use demud::{Compatibility, Init, MissingPolicy, ScoreMethod, UpdateMethod};
+use demud_datasets::images::{Colour, CropMode};
 use demud_datasets::planted::{FlowerRecipe, PatchRecipe};
-use demud_datasets::run::MapKind;
+use demud_datasets::run::{MapKind, RunFolder};
 use demud_datasets::synthetic::Recipe;
 use demud_datasets::Detect;
 use demud_decoder::TrainParams;
-use demud_encoders::{ExtractorSpec, Model};
+use demud_encoders::{ExtractorSpec, Model, Preprocessing};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -212,42 +213,116 @@ value_enum!(MissingArg => MissingPolicy { Error => MissingPolicy::Error, Zero =>
 value_enum!(CompatArg => Compatibility { Clean => Compatibility::Clean, Reference => Compatibility::Reference });
 value_enum!(DetectArg => Detect { Auto => Detect::Auto, Yes => Detect::Yes, No => Detect::No });
 
+/// How images are brought to a network's input: `extract`, `benchmark` and `maps`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PreprocessArgs {
+    /// How an image is fitted to the square input: `center` (the shorter side resized to
+    /// --resize, the centre kept: ImageNet's evaluation transform, which cuts 1/16 off each
+    /// edge at 224), `none` (the whole image resized to the input, aspect ratio not kept: for
+    /// icons, tiles, scans and frames whose content fills the canvas), `pad` (the longer side
+    /// resized to the input, bands of --fill around). Default: center for networks and pixels,
+    /// none for the bag of words.
+    #[arg(long, value_name = "center|none|pad")]
+    pub crop: Option<CropMode>,
+    /// With --crop center: the shorter side before cropping (default 256 for a 224 input,
+    /// i.e. the input x 8/7).
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub resize: Option<u32>,
+    /// The colour behind transparent pixels: white (default), black, grey, #rrggbb or r,g,b.
+    #[arg(long, value_name = "COLOUR")]
+    pub background: Option<Colour>,
+    /// With --crop pad: the colour of the bands (default: the background).
+    #[arg(long, value_name = "COLOUR")]
+    pub fill: Option<Colour>,
+}
+
+impl PreprocessArgs {
+    /// The choices these options make.
+    pub fn choice(&self) -> Preprocessing {
+        Preprocessing {
+            crop: self.crop,
+            resize: self.resize,
+            background: self.background,
+            fill: self.fill,
+        }
+    }
+
+    /// Whether any option was given.
+    pub fn is_given(&self) -> bool {
+        self.choice() != Preprocessing::default()
+    }
+}
+
 /// The network that makes (or made) the features: `extract` and `maps`.
 #[derive(Args, Debug, Clone)]
 pub struct NetworkArgs {
-    /// The encoder.
-    #[arg(long, value_enum, default_value_t = ModelArg::EfficientnetLite0)]
-    pub model: ModelArg,
+    /// The encoder (default: efficientnet-lite0; for `maps`, the one the run's features
+    /// were extracted with).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// Layer: efficientnet-lite0 `block`, `pool` (default), `logits`; alexnet `pool5`, `fc6`,
     /// `fc7` (default), `fc8`; torchscript `output` (default) or its tuple/dict names.
-    #[arg(long)]
-    pub layer: Option<String>,
+    /// `extract` takes several, comma-separated, from one forward pass.
+    #[arg(long, value_delimiter = ',', value_name = "LAYER[,LAYER...]")]
+    pub layer: Vec<String>,
     /// Weights (.safetensors). Default for efficientnet-lite0: efficientnet-lite0.safetensors in
     /// the models folder ($DEMUD_MODELS, else the checkout's models/, filled by scripts/setup);
     /// required for alexnet; the module file for torchscript.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
-    /// Input side of a TorchScript module.
-    #[arg(long, default_value_t = 224)]
-    pub input_size: u32,
+    /// Input side of a TorchScript module (default 224).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub input_size: Option<u32>,
+    /// How images are brought to the network's input.
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
 }
 
 impl NetworkArgs {
     /// The extractor these options name (the baselines' own options at their defaults).
     pub fn spec(&self) -> ExtractorSpec {
-        let model = match self.model {
+        let model = match self.model.unwrap_or(ModelArg::EfficientnetLite0) {
             ModelArg::EfficientnetLite0 => Model::EfficientNetLite0,
             ModelArg::Alexnet => Model::AlexNet,
             ModelArg::Torchscript => Model::TorchScript,
             ModelArg::Pixels => Model::Pixels,
             ModelArg::Bow => Model::BagOfWords,
         };
+        let defaults = ExtractorSpec::new(model);
         ExtractorSpec {
-            layer: self.layer.clone(),
+            layers: self.layer.clone(),
             weights: self.weights.clone(),
-            input_size: self.input_size,
-            ..ExtractorSpec::new(model)
+            input_size: self.input_size.unwrap_or(defaults.input_size),
+            preprocessing: self.preprocess.choice(),
+            ..defaults
         }
+    }
+
+    /// The network of a run's features (its extraction record), with what these options name
+    /// instead: another model or layer replaces the record's network, moved weights its
+    /// weights file, preprocessing options its preprocessing (and the maps refuse what
+    /// differs from the record). Without a record (features from elsewhere), the options
+    /// alone.
+    pub fn spec_for_run(&self, run: &RunFolder) -> anyhow::Result<ExtractorSpec> {
+        let Some(record) = run.record().extraction.as_ref() else {
+            return Ok(self.spec());
+        };
+        let recorded = ExtractorSpec::from_record(record, self.weights.clone())?;
+        let mut spec = if self.model.is_some() || !self.layer.is_empty() {
+            ExtractorSpec {
+                preprocessing: recorded.preprocessing,
+                ..self.spec()
+            }
+        } else {
+            recorded
+        };
+        if self.preprocess.is_given() {
+            spec.preprocessing = self.preprocess.choice();
+        }
+        if let Some(side) = self.input_size {
+            spec.input_size = side;
+        }
+        Ok(spec)
     }
 }
 
@@ -375,6 +450,9 @@ pub struct BenchmarkArgs {
     /// Weights of an alexnet or torchscript kind (EfficientNet uses the models folder's).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    /// With --images: how images are brought to each kind's input (every kind alike).
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
     /// A label set, `NAME=FILE` or FILE (a CSV `id,label`); repeat for several label levels.
     /// Default: the labels of the feature files' items (or of the manifest).
     #[arg(long = "labels", value_name = "NAME=FILE")]

@@ -6,9 +6,7 @@ use anyhow::{bail, Context, Result};
 use demud::Conditioning;
 use demud_datasets::atomic::{ensure_outside, write_atomic};
 use demud_datasets::benchmark::Variant;
-use demud_datasets::features::{
-    content_hash, read_features, read_items, write_npy_features, ItemRow,
-};
+use demud_datasets::features::{content_hash, read_features, read_items, ItemRow};
 use demud_datasets::images::ImageCollection;
 use demud_datasets::{CsvLayout, FeatureTable};
 use demud_encoders::{extract, ExtractorSpec, OnUnreadable};
@@ -126,8 +124,9 @@ fn plan(args: &BenchmarkArgs) -> Result<Plan> {
     })
 }
 
-/// Extracts each kind of `--kinds` into `OUT/features/<name>.npy`, unless an earlier run left
-/// it there (its items file's fingerprint proves it whole).
+/// Extracts each kind of `--kinds` into `OUT/features/<name>-<hash>.npy`, unless an earlier
+/// run left it there (its items file's fingerprint proves it whole). The layers of one network
+/// that are missing come from one forward pass.
 fn extract_kinds(args: &BenchmarkArgs, images: &Path, verbosity: Verbosity) -> Result<Vec<Named>> {
     set_torch_threads(args.threads);
     let collection = match &args.manifest {
@@ -136,59 +135,90 @@ fn extract_kinds(args: &BenchmarkArgs, images: &Path, verbosity: Verbosity) -> R
     };
     let dir = args.out.join("features");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut named = Vec::new();
+    let order = collection
+        .items
+        .iter()
+        .map(|i| i.id.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut kinds = Vec::new();
     for kind in &args.kinds {
         let mut spec: ExtractorSpec = kind.parse().with_context(|| format!("--kinds {kind:?}"))?;
         spec.weights = spec.weights.or_else(|| args.weights.clone());
         spec.seed = args.seed;
+        spec.preprocessing = args.preprocess.choice();
         // The file name holds a hash of everything the features depend on (the extractor and
         // its options, the images and their order), so that changed inputs are extracted
         // anew instead of reusing an earlier run's file.
-        let identity = format!(
-            "{spec:?}|{}|{}",
-            images.display(),
-            collection
-                .items
-                .iter()
-                .map(|i| i.id.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        let identity = format!("{spec:?}|{}|{order}", images.display());
         let path = dir.join(format!(
             "{}-{:08x}.npy",
             spec.name(),
             xxhash_rust::xxh3::xxh3_64(identity.as_bytes()) as u32
         ));
-        if !path.exists() || read_features(&path, CsvLayout::default(), None).is_err() {
-            let mut extractor = spec.build()?;
-            let bar = progress_bar(verbosity, &spec.name(), collection.items.len() as u64);
-            let result = extract(
-                extractor.as_mut(),
-                &collection,
-                OnUnreadable::Skip,
-                |done| bar.set_position(done as u64),
-            )?;
-            bar.finish_and_clear();
-            for (item, why) in &result.skipped {
-                eprintln!("warning: skipped {}: {why}", item.id);
-            }
-            let ids: Vec<String> = result.kept.iter().map(|i| i.id.clone()).collect();
-            let labels: Option<Vec<String>> =
-                result.kept.iter().any(|i| i.label.is_some()).then(|| {
-                    result
-                        .kept
-                        .iter()
-                        .map(|i| i.label.clone().unwrap_or_default())
-                        .collect()
-                });
-            write_npy_features(&path, &ids, labels.as_deref(), &result.features)?;
+        let done = path.exists() && read_features(&path, CsvLayout::default(), None).is_ok();
+        kinds.push((spec, path, done));
+    }
+    // Missing kinds grouped by extractor: a network's layers together, each baseline alone.
+    let mut groups: Vec<(ExtractorSpec, Vec<PathBuf>)> = Vec::new();
+    for (spec, path, done) in &kinds {
+        if *done {
+            continue;
         }
-        named.push(Named {
+        let same_network = |g: &ExtractorSpec| {
+            spec.model.default_layer().is_some()
+                && ExtractorSpec {
+                    layers: Vec::new(),
+                    ..g.clone()
+                } == ExtractorSpec {
+                    layers: Vec::new(),
+                    ..spec.clone()
+                }
+                && !g.layers().contains(&spec.layers()[0])
+        };
+        match groups.iter_mut().find(|(g, _)| same_network(g)) {
+            Some((group, paths)) => {
+                group.layers.extend(spec.layers());
+                paths.push(path.clone());
+            }
+            None => groups.push((
+                ExtractorSpec {
+                    layers: spec.layers(),
+                    ..spec.clone()
+                },
+                vec![path.clone()],
+            )),
+        }
+    }
+    for (spec, paths) in groups {
+        let mut extractor = spec.build()?;
+        let bar = progress_bar(
+            verbosity,
+            &extractor.describe(),
+            collection.items.len() as u64,
+        );
+        let result = extract(
+            extractor.as_mut(),
+            &collection,
+            OnUnreadable::Skip,
+            |done| bar.set_position(done as u64),
+        )?;
+        bar.finish_and_clear();
+        for (item, why) in &result.skipped {
+            eprintln!("warning: skipped {}: {why}", item.id);
+        }
+        let records = spec.records(extractor.as_ref())?;
+        for (output, (path, record)) in paths.iter().zip(&records).enumerate() {
+            result.write(output, path, record)?;
+        }
+    }
+    Ok(kinds
+        .into_iter()
+        .map(|(spec, path, _)| Named {
             name: spec.name(),
             path,
-        });
-    }
-    Ok(named)
+        })
+        .collect())
 }
 
 /// The label sets of `--labels`, or the first feature set's own labels (its items file's or

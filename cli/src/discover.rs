@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use demud::{DemudParams, ScorePath};
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::run::{
-    run_discovery, write_model_state, write_run, DiscoveryInputs, DiscoveryOutputs,
+    run_discovery, write_run, write_saved_model, DiscoveryInputs, DiscoveryOutputs,
     DiscoverySettings, ExplanationFiles,
 };
 use demud_datasets::CsvLayout;
@@ -98,7 +98,7 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
     // The model first: an unwritable --model-out then fails before the run folder is replaced.
     if let Some(path) = &args.model_out {
         let model = finished.model.context("the run produced no model")?;
-        write_model_state(path, &model)?;
+        write_saved_model(path, &model)?;
     }
     write_run(&args.out, &finished.run)?;
     if verbosity == Verbosity::Normal {

@@ -3,12 +3,14 @@
 
 use crate::args::ExtractArgs;
 use crate::ui::{progress_bar, set_torch_threads, Verbosity};
-use anyhow::{bail, Context, Result};
-use demud_datasets::features::{items_path, write_csv_features, write_npy_features};
+use anyhow::{bail, Result};
+use demud_datasets::extraction::{describe_geometry, ExtractionRecord};
+use demud_datasets::features::write_csv_features;
 use demud_datasets::images::ImageCollection;
 use demud_encoders::imagenet::{class_names, write_top5};
 use demud_encoders::weights::models_dir;
 use demud_encoders::{extract, ExtractorSpec, OnUnreadable};
+use std::path::{Path, PathBuf};
 
 /// The extractor `--model`, `--layer`, `--weights` and the baselines' options name.
 fn spec(args: &ExtractArgs) -> ExtractorSpec {
@@ -19,6 +21,16 @@ fn spec(args: &ExtractArgs) -> ExtractorSpec {
         seed: args.seed,
         ..args.network.spec()
     }
+}
+
+/// Where output `layer` goes: `--out` itself for one output, `<stem>.<layer>.npy` beside it
+/// for several.
+fn output_path(out: &Path, layer: &str, outputs: usize) -> PathBuf {
+    if outputs == 1 {
+        return out.to_path_buf();
+    }
+    let stem = out.file_stem().unwrap_or_default().to_string_lossy();
+    out.with_file_name(format!("{stem}.{layer}.npy"))
 }
 
 /// `demud extract`.
@@ -34,7 +46,13 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         Some(manifest) => ImageCollection::from_manifest(&args.images, manifest)?,
         None => ImageCollection::from_folder(&args.images)?,
     };
-    let mut extractor = spec(args).build()?;
+    let spec = spec(args);
+    let mut extractor = spec.build()?;
+    let outputs = extractor.outputs();
+    let paths: Vec<PathBuf> = outputs
+        .iter()
+        .map(|o| output_path(&args.out, o, outputs.len()))
+        .collect();
     let verbosity = Verbosity::from_quiet(args.quiet);
     let started = std::time::Instant::now();
     let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);
@@ -50,28 +68,27 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     for (item, why) in &result.skipped {
         eprintln!("warning: skipped {}: {why}", item.id);
     }
-    let features = &result.features;
-    let ids: Vec<String> = result.kept.iter().map(|i| i.id.clone()).collect();
-    let labels: Option<Vec<String>> = result.kept.iter().any(|i| i.label.is_some()).then(|| {
-        result
-            .kept
-            .iter()
-            .map(|i| i.label.clone().unwrap_or_default())
-            .collect()
-    });
-    write_npy_features(&args.out, &ids, labels.as_deref(), features)?;
-    if args.csv {
-        let names: Vec<String> = (0..features.ncols()).map(|j| format!("f{j}")).collect();
-        let all_labels = labels
-            .clone()
-            .unwrap_or_else(|| vec![String::new(); ids.len()]);
-        write_csv_features(
-            &args.out.with_extension("csv"),
-            &ids,
-            Some(&all_labels),
-            &names,
-            features.view(),
-        )?;
+    let records = spec.records(extractor.as_ref())?;
+    for (o, (path, record)) in paths.iter().zip(&records).enumerate() {
+        let record = ExtractionRecord {
+            images: args.images.clone(),
+            ..record.clone()
+        };
+        result.write(o, path, &record)?;
+        if args.csv {
+            let features = &result.features[o];
+            let names: Vec<String> = (0..features.ncols()).map(|j| format!("f{j}")).collect();
+            let labels = result
+                .labels()
+                .unwrap_or_else(|| vec![String::new(); result.kept.len()]);
+            write_csv_features(
+                &path.with_extension("csv"),
+                &result.ids(),
+                Some(&labels),
+                &names,
+                features.view(),
+            )?;
+        }
     }
     if let Some(path) = &args.top5 {
         let classes = args
@@ -79,18 +96,36 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| models_dir().join("imagenet-classes.json"));
         let names = class_names(&classes)?;
+        // The layer whose values are one per class (logits, fc8).
+        let Some(logits) = result.features.iter().find(|f| f.ncols() == names.len()) else {
+            bail!(
+                "--top5 needs a logits layer ({} values, one per class of {}); the layers extracted have {}",
+                names.len(),
+                classes.display(),
+                result
+                    .features
+                    .iter()
+                    .map(|f| f.ncols().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
         let ids: Vec<&str> = result.kept.iter().map(|i| i.id.as_str()).collect();
-        write_top5(path, &names, &ids, features.view())
-            .with_context(|| "--top5 needs a logits layer")?;
+        write_top5(path, &names, &ids, logits.view())?;
     }
     if verbosity == Verbosity::Normal {
         let seconds = started.elapsed().as_secs_f64();
+        let shapes: Vec<String> = outputs
+            .iter()
+            .zip(&result.features)
+            .zip(&paths)
+            .map(|((o, f), p)| format!("{o}: {} x {} -> {}", f.nrows(), f.ncols(), p.display()))
+            .collect();
         eprintln!(
-            "{}: {} images -> {} x {} features in {:.1} s ({:.1} images/s){}; kept items in {}",
+            "{} ({}): {} images in {:.1} s ({:.1} images/s){}; {}",
             extractor.describe(),
+            describe_geometry(&extractor.preprocess()),
             collection.items.len(),
-            features.nrows(),
-            features.ncols(),
             seconds,
             collection.items.len() as f64 / seconds,
             if result.skipped.is_empty() {
@@ -98,7 +133,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             } else {
                 format!(", {} skipped", result.skipped.len())
             },
-            items_path(&args.out).display()
+            shapes.join("; ")
         );
     }
     Ok(())

@@ -34,8 +34,8 @@ pub fn run(args: &LocaliseArgs) -> Result<()> {
     let network = if args.no_rescoring {
         None
     } else {
-        let mut spec = args.network.spec();
-        if let Some(maps) = &maps {
+        let mut spec = args.network.spec_for_run(&run)?;
+        if let Some(maps) = maps.as_ref().filter(|_| run.record().extraction.is_none()) {
             let record = maps.record();
             if spec.model.name() != record.network {
                 bail!(
@@ -44,7 +44,9 @@ pub fn run(args: &LocaliseArgs) -> Result<()> {
                     record.network
                 );
             }
-            spec.layer = spec.layer.or_else(|| Some(record.layer.clone()));
+            if spec.layers.is_empty() {
+                spec.layers = vec![record.layer.clone()];
+            }
         }
         Some(Network::from_spec(&spec)?)
     };

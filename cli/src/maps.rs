@@ -16,7 +16,7 @@ pub fn run(args: &MapsArgs) -> Result<()> {
     let mut inputs = vec![args.run.as_path(), args.images.as_path()];
     inputs.extend(args.network.weights.as_deref());
     ensure_outside(&out, &inputs)?;
-    let network = Network::from_spec(&args.network.spec())?;
+    let network = Network::from_spec(&args.network.spec_for_run(&run)?)?;
     let settings = MapSettings {
         limit: args.limit,
         kinds: args.maps.clone(),

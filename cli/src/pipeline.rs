@@ -17,7 +17,6 @@ use crate::args::PipelineArgs;
 use crate::ui::{progress_bar, Verbosity};
 use anyhow::Result;
 use demud::DemudParams;
-use demud_datasets::features::write_npy_features;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, MANIFEST_FILE};
 use demud_datasets::run::{
@@ -29,9 +28,7 @@ use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet
 use demud_decoder::network::DEFAULT_HIDDEN;
 use demud_decoder::training::targets;
 use demud_decoder::{TrainParams, Trainer};
-use demud_encoders::efficientnet::EfficientNetLite0;
-use demud_encoders::weights::models_dir;
-use demud_encoders::{extract, ExtractorSpec, LayerExtractor, Model, OnUnreadable};
+use demud_encoders::{extract, ExtractorSpec, Model, OnUnreadable};
 use demud_maps::faithfulness::deletion_fractions;
 use demud_maps::{map_run, MapSettings, Network};
 use demud_report::charts::write_loss;
@@ -53,21 +50,18 @@ fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
 fn extract_pool(collection_dir: &Path, out: &Path, verbosity: Verbosity) -> Result<()> {
     let collection =
         ImageCollection::from_manifest(collection_dir, &collection_dir.join(MANIFEST_FILE))?;
-    let weights = models_dir().join("efficientnet-lite0.safetensors");
-    let model = Box::new(EfficientNetLite0::load(&weights)?);
-    let mut extractor = LayerExtractor::new(model, "pool", 32)?;
+    let spec = ExtractorSpec::new(Model::EfficientNetLite0);
+    let mut extractor = spec.build()?;
     let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);
-    let result = extract(&mut extractor, &collection, OnUnreadable::Skip, |done| {
-        bar.set_position(done as u64)
-    })?;
+    let result = extract(
+        extractor.as_mut(),
+        &collection,
+        OnUnreadable::Skip,
+        |done| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
-    let ids: Vec<String> = result.kept.iter().map(|i| i.id.clone()).collect();
-    let labels: Vec<String> = result
-        .kept
-        .iter()
-        .map(|i| i.label.clone().unwrap_or_default())
-        .collect();
-    write_npy_features(out, &ids, Some(&labels), &result.features)?;
+    let record = spec.records(extractor.as_ref())?.remove(0);
+    result.write(0, out, &record)?;
     Ok(())
 }
 

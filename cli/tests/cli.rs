@@ -811,6 +811,143 @@ fn extract_then_discover_on_an_image_folder() {
     assert!(bow.rows().into_iter().all(|r| (r.sum() - 1.0).abs() < 1e-4));
 }
 
+/// Features extracted with another crop, background, layer or network never meet: a prior,
+/// a saved model or the explanation maps made another way are refused, naming the options.
+#[test]
+fn preprocessing_is_recorded_and_batches_made_differently_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    image_folder(&images);
+    std::fs::remove_file(images.join("sky/broken.jpg")).unwrap();
+    let extract = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "extract",
+            "--images",
+            s(&images),
+            "--out",
+            s(&out),
+            "--threads",
+            "2",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args);
+        out
+    };
+    let read = |p: &Path| Array2::<f32>::read_npy(std::fs::File::open(p).unwrap()).unwrap();
+    // Two layers from one pass: one file each, equal to their own passes.
+    extract("both.npy", &["--layer", "pool,logits", "--crop", "none"]);
+    let pool = extract("pool.npy", &["--layer", "pool", "--crop", "none"]);
+    let logits = extract("logits.npy", &["--layer", "logits", "--crop", "none"]);
+    assert_eq!(read(&dir.path().join("both.pool.npy")), read(&pool));
+    assert_eq!(read(&dir.path().join("both.logits.npy")), read(&logits));
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("both.logits.extraction.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["kind"], "efficientnet-lite0:logits");
+    assert_eq!(record["preprocess"]["crop"], "none");
+    assert_eq!(record["preprocess"]["background"], "#ffffff");
+    assert_eq!(rows(&dir.path().join("both.pool.items.csv")).len(), 10);
+
+    // A prior cropped another way is refused before anything is written.
+    let centre = extract("centre.npy", &[]);
+    let run_dir = dir.path().join("run");
+    let discover = |features: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "discover",
+            "--features",
+            s(features),
+            "--k",
+            "2",
+            "--n",
+            "3",
+            "--out",
+            s(&run_dir),
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        demud(&args)
+    };
+    let refused = discover(&pool, &["--prior", s(&centre)]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        err.contains("centre.npy: does not go with")
+            && err.contains("--crop none (224 px input) for")
+            && err.contains("--crop center --resize 256 (224 px input) for"),
+        "{err}"
+    );
+    assert!(!run_dir.exists());
+    // The saved model carries the record: a batch of another layer cannot continue it.
+    let model = dir.path().join("model.json");
+    let made = discover(&pool, &["--model-out", s(&model)]);
+    assert!(made.status.success());
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["extraction"]["preprocess"]["crop"], "none");
+    let err =
+        String::from_utf8_lossy(&discover(&logits, &["--model-in", s(&model)]).stderr).to_string();
+    assert!(
+        err.contains("efficientnet-lite0:logits for")
+            && err.contains("efficientnet-lite0:pool for"),
+        "{err}"
+    );
+    let black = extract(
+        "black.npy",
+        &["--layer", "pool", "--crop", "none", "--background", "black"],
+    );
+    let err =
+        String::from_utf8_lossy(&discover(&black, &["--model-in", s(&model)]).stderr).to_string();
+    assert!(err.contains("--background #000000 for"), "{err}");
+    assert!(discover(&pool, &["--model-in", s(&model)]).status.success());
+
+    // The maps take the run's preprocessing; another one is refused.
+    let maps = dir.path().join("maps");
+    let err = fails(&[
+        "maps",
+        "--run",
+        s(&run_dir),
+        "--images",
+        s(&images),
+        "--crop",
+        "pad",
+        "--out",
+        s(&maps),
+    ]);
+    assert!(
+        err.contains("--crop pad --fill #ffffff (224 px input) for the network given"),
+        "{err}"
+    );
+    assert!(!maps.exists());
+
+    // Options that do not fit the crop mode, and bad values, are named.
+    let out = dir.path().join("bad.npy");
+    for (extra, expected) in [
+        (
+            &["--crop", "none", "--resize", "300"][..],
+            "--resize applies to --crop center",
+        ),
+        (&["--fill", "black"][..], "--fill applies to --crop pad"),
+        (
+            &["--crop", "diagonal"][..],
+            "\"diagonal\" is not a crop mode",
+        ),
+        (
+            &["--background", "#12345"][..],
+            "\"#12345\" is not a colour",
+        ),
+        (&["--resize", "0"][..], "--resize"),
+    ] {
+        let mut args = vec!["extract", "--images", s(&images), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let err = fails(&args);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert!(!out.exists());
+    }
+}
+
 #[test]
 fn the_engine_links_openblas_ahead_of_libtorch() {
     // libtorch_cpu.so exports its own dgemm_/dgesdd_; OpenBLAS must come first in the binary's
@@ -916,6 +1053,102 @@ fn labelled_kinds(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         write(dir, "b.csv", &b),
         write(dir, "labels.csv", &labels),
     )
+}
+
+/// `benchmark --images` extracts each kind once, a network's layers in one pass, with the
+/// preprocessing asked for, and reuses the files on the next run.
+#[test]
+fn benchmark_extracts_a_networks_layers_in_one_pass_with_the_chosen_crop() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    image_folder(&images);
+    std::fs::remove_file(images.join("sky/broken.jpg")).unwrap();
+    let out = dir.path().join("bench");
+    let args = [
+        "benchmark",
+        "--images",
+        s(&images),
+        "--kinds",
+        "pixels:8,effnet:pool,effnet:logits",
+        "--crop",
+        "none",
+        "--methods",
+        "demud,static",
+        "--conditioning",
+        "none",
+        "--k",
+        "2",
+        "--k-sweep",
+        "--at",
+        "2,4",
+        "--random",
+        "20",
+        "--threads",
+        "2",
+        "--out",
+        s(&out),
+    ];
+    ok(&args);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("features"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "npy"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 3, "{names:?}");
+    let record = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p.with_extension("extraction.json")).unwrap())
+            .unwrap()
+    };
+    for file in &files {
+        assert_eq!(
+            record(file)["preprocess"]["crop"],
+            "none",
+            "{}",
+            file.display()
+        );
+    }
+    // The layers equal `extract`'s one pass of both.
+    ok(&[
+        "extract",
+        "--images",
+        s(&images),
+        "--layer",
+        "pool,logits",
+        "--crop",
+        "none",
+        "--out",
+        s(&dir.path().join("x.npy")),
+        "--quiet",
+    ]);
+    let read = |p: &Path| Array2::<f32>::read_npy(std::fs::File::open(p).unwrap()).unwrap();
+    for layer in ["pool", "logits"] {
+        let benched = files
+            .iter()
+            .find(|p| names_of(p).starts_with(&format!("efficientnet-lite0-{layer}-")))
+            .unwrap();
+        assert_eq!(
+            read(benched),
+            read(&dir.path().join(format!("x.{layer}.npy")))
+        );
+    }
+    // A second run reuses every file.
+    let modified: Vec<_> = files
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    ok(&args);
+    for (file, before) in files.iter().zip(modified) {
+        assert_eq!(std::fs::metadata(file).unwrap().modified().unwrap(), before);
+    }
+}
+
+fn names_of(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 #[test]

@@ -192,7 +192,7 @@ fn the_commands_chain_and_write_what_they_promise() {
         s(&d.join("planted")),
     ]);
     assert!(
-        err.contains("where the run's have 768") && err.contains("network, layer and images"),
+        err.contains("need the network that made the features; pixels is not one"),
         "{err}"
     );
     let err = demud_fails(&[
@@ -655,7 +655,28 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
     ]);
     let sheet = image::open(run.join("render/contact_sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (6 * 18 + 2, 8 * 18 + 2));
-    // Maps made with another layer are refused, naming the item.
+    // Maps made with another layer are refused, naming both.
+    let err = demud_fails(&[
+        "maps",
+        "--run",
+        s(&run),
+        "--images",
+        s(&planted),
+        "--layer",
+        "logits",
+    ]);
+    assert!(
+        err.contains("efficientnet-lite0:logits for the network given")
+            && err.contains("efficientnet-lite0:pool for the run's features"),
+        "{err}"
+    );
+    // Without the record (features from elsewhere), the features made again tell, item by
+    // item.
+    let run_json = run.join("run.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    record.as_object_mut().unwrap().remove("extraction");
+    std::fs::write(&run_json, serde_json::to_string(&record).unwrap()).unwrap();
     let err = demud_fails(&[
         "maps",
         "--run",

@@ -22,7 +22,7 @@
 
 use crate::error::{DataError, Result};
 use crate::features::read_items;
-use image::{imageops::FilterType, ImageBuffer, Pixel, RgbImage};
+use image::{imageops::FilterType, GrayImage, ImageBuffer, Pixel, RgbImage};
 use std::path::{Path, PathBuf};
 
 /// File extensions read as images.
@@ -167,16 +167,22 @@ impl ImageCollection {
         self.root.join(&item.id)
     }
 
+    /// Decodes an item as RGB, transparent pixels on white ([`ImageCollection::load_over`]).
+    pub fn load(&self, item: &ImageItem) -> Result<RgbImage> {
+        self.load_over(item, Colour::WHITE)
+    }
+
     /// Decodes an item as RGB. Grey images are converted; images with transparency are
-    /// composited onto white, as a page shows them (dropping alpha would expose whatever
-    /// colour the transparent pixels happen to store: emoji keep their edge colours there).
+    /// composited onto `background` ([`Preprocess::background`]; white by default, as a page
+    /// shows them). Dropping alpha would expose whatever colour the transparent pixels happen
+    /// to store: emoji keep their edge colours there.
     ///
     /// Hostile or odd files are refused before they can exhaust memory: a side over
     /// [`MAX_IMAGE_SIDE`], more than [`MAX_IMAGE_ALLOC`] bytes to decode, or a long side more
     /// than [`MAX_ASPECT`] times the short one (resizing its short side to a model's input
     /// would make the long one enormous). Extraction skips such an image with a warning, as it
     /// skips any unreadable one.
-    pub fn load(&self, item: &ImageItem) -> Result<RgbImage> {
+    pub fn load_over(&self, item: &ImageItem, background: Colour) -> Result<RgbImage> {
         let path = self.path(item);
         let decode_error = |e| DataError::parse(&path, None, "cannot decode image", e);
         let mut reader = image::io::Reader::open(&path)
@@ -204,11 +210,12 @@ impl ImageCollection {
         let rgba = image.to_rgba8();
         Ok(RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
             let [r, g, b, a] = rgba.get_pixel(x, y).0;
-            let over_white = |c: u8| {
+            let over = |c: u8, behind: u8| {
                 let a = u32::from(a);
-                ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8
+                ((u32::from(c) * a + u32::from(behind) * (255 - a) + 127) / 255) as u8
             };
-            image::Rgb([over_white(r), over_white(g), over_white(b)])
+            let [br, bg, bb] = background.0;
+            image::Rgb([over(r, br), over(g, bg), over(b, bb)])
         }))
     }
 }
@@ -220,10 +227,150 @@ pub const MAX_IMAGE_ALLOC: u64 = 1 << 30;
 /// The most elongated image accepted (long side / short side).
 pub const MAX_ASPECT: u32 = 64;
 
-/// Resize, centre-crop and normalisation a model expects: torchvision's evaluation transform
-/// `Resize(resize)`, `CenterCrop(crop)`, `ToTensor()`, `Normalize(mean, std)` on a PIL image.
+/// A colour, written `#rrggbb`, `r,g,b` or a name (`white`, `black`, `grey`/`gray`: 128).
 ///
-/// The geometry ([`Preprocess::geometry`]: the resized size and where the crop window sits)
+/// ```
+/// use demud_datasets::images::Colour;
+/// let c: Colour = "#ff8000".parse().unwrap();
+/// assert_eq!(c, Colour([255, 128, 0]));
+/// assert_eq!("255,128,0".parse::<Colour>().unwrap(), c);
+/// assert_eq!(c.to_string(), "#ff8000");
+/// assert!("orange-ish".parse::<Colour>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Colour(pub [u8; 3]);
+
+impl Colour {
+    /// White, behind transparent pixels as a page shows them.
+    pub const WHITE: Colour = Colour([255, 255, 255]);
+    /// Black, torchvision's padding.
+    pub const BLACK: Colour = Colour([0, 0, 0]);
+}
+
+impl std::fmt::Display for Colour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [r, g, b] = self.0;
+        write!(f, "#{r:02x}{g:02x}{b:02x}")
+    }
+}
+
+impl std::str::FromStr for Colour {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let bad = || {
+            format!(
+                "{text:?} is not a colour: give #rrggbb, r,g,b (0-255 each) or white, black, grey"
+            )
+        };
+        let t = text.trim();
+        match t.to_ascii_lowercase().as_str() {
+            "white" => return Ok(Colour::WHITE),
+            "black" => return Ok(Colour::BLACK),
+            "grey" | "gray" => return Ok(Colour([128; 3])),
+            _ => {}
+        }
+        if let Some(hex) = t.strip_prefix('#') {
+            if hex.len() != 6 || !hex.is_ascii() {
+                return Err(bad());
+            }
+            let mut rgb = [0u8; 3];
+            for (c, v) in rgb.iter_mut().enumerate() {
+                *v = u8::from_str_radix(&hex[2 * c..2 * c + 2], 16).map_err(|_| bad())?;
+            }
+            return Ok(Colour(rgb));
+        }
+        let parts: Vec<&str> = t.split(',').map(str::trim).collect();
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let mut rgb = [0u8; 3];
+        for (v, part) in rgb.iter_mut().zip(parts) {
+            *v = part.parse().map_err(|_| bad())?;
+        }
+        Ok(Colour(rgb))
+    }
+}
+
+impl From<Colour> for String {
+    fn from(c: Colour) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for Colour {
+    type Error = String;
+    fn try_from(text: String) -> std::result::Result<Self, String> {
+        text.parse()
+    }
+}
+
+/// How an image is brought to a network's square input (`--crop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "crop", rename_all = "kebab-case")]
+pub enum Crop {
+    /// torchvision's `Resize(resize)` then `CenterCrop(side)`: the shorter side to `resize`,
+    /// the centre square kept (ImageNet's evaluation transform; `resize` 256 for 224 inputs
+    /// cuts 1/16 off each edge).
+    Center {
+        /// The shorter side after resizing.
+        resize: u32,
+    },
+    /// torchvision's `Resize((side, side))`: the whole image squeezed to the square, nothing
+    /// cut, the aspect ratio not kept (`--crop none`; icons, tiles, scans and rover frames
+    /// whose content fills the canvas).
+    #[serde(rename = "none")]
+    Stretch,
+    /// Letterbox: torchvision's `transforms.v2.Resize(None, max_size=side)` (the longer side to `side`, the
+    /// shorter to `int(side * short / long)`), then `Pad` to the square with `fill`, split as
+    /// `CenterCrop` splits its padding (`(side - w) // 2` before, the rest after).
+    Pad {
+        /// The colour of the bands.
+        fill: Colour,
+    },
+}
+
+impl Crop {
+    /// The mode's name on the command line: `center`, `none` or `pad`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Crop::Center { .. } => "center",
+            Crop::Stretch => "none",
+            Crop::Pad { .. } => "pad",
+        }
+    }
+}
+
+/// A crop mode as `--crop` names it, before its sizes and colours are known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CropMode {
+    /// `center`: [`Crop::Center`].
+    Center,
+    /// `none`: [`Crop::Stretch`].
+    None,
+    /// `pad`: [`Crop::Pad`].
+    Pad,
+}
+
+impl std::str::FromStr for CropMode {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.trim() {
+            "center" | "centre" => Ok(CropMode::Center),
+            "none" => Ok(CropMode::None),
+            "pad" => Ok(CropMode::Pad),
+            other => Err(format!(
+                "{other:?} is not a crop mode: center (resize the shorter side, keep the centre), none (resize the whole image to the input), pad (letterbox)"
+            )),
+        }
+    }
+}
+
+/// How a model sees an image: the colour behind transparent pixels, the resize and crop to its
+/// square input, and the normalisation. Recorded with every extraction so that a later batch,
+/// the explanation maps and the decoder see images the same way.
+///
+/// The geometry ([`Preprocess::geometry`]: the resized size and where the input window sits)
 /// is torchvision's to the pixel, checked against torchvision 0.28 by
 /// `tests/preprocess_torchvision.rs`:
 ///
@@ -236,41 +383,44 @@ pub const MAX_ASPECT: u32 = 64;
 /// - A resized side shorter than `crop` (only when `resize < crop`) is padded with zeros,
 ///   `(crop - side) / 2` (floored) before it and the rest after, as torchvision's
 ///   `center_crop` does: black in an image, "off" in a mask.
+/// - [`Crop::Stretch`] and [`Crop::Pad`] are described there.
 ///
 /// The pixel values are close to PIL's, not identical: the resize is `image`'s triangle
 /// (bilinear) filter, which like PIL's bilinear widens with the scale when shrinking
 /// (antialiasing), but computes in `f32` where PIL rounds each pass to 8 bits in fixed point.
 /// On uniform noise and on a drawing with hard edges, shrunk and enlarged, no value was more
 /// than one level from torchvision's (mean 0.2 levels at most).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Preprocess {
-    /// The shorter side is resized to this many pixels (aspect ratio kept, the longer side
-    /// truncated)...
-    pub resize: u32,
-    /// ...then the centre `crop x crop` square is taken (zero-padded where the resized image
-    /// is narrower).
-    pub crop: u32,
+    /// The side of the square input.
+    pub side: u32,
+    /// How the image is brought to `side x side`.
+    #[serde(flatten)]
+    pub crop: Crop,
+    /// The colour transparent pixels are shown on when decoding
+    /// ([`ImageCollection::load_over`]).
+    pub background: Colour,
     /// Per-channel mean (RGB) subtracted from values in [0, 1].
     pub mean: [f32; 3],
     /// Per-channel standard deviation the result is divided by.
     pub std: [f32; 3],
 }
 
-/// Where [`Preprocess`] takes its crop from an image of a given size: pixel `(x, y)` of the
-/// `crop x crop` output is pixel `(x + offset.0, y + offset.1)` of the image resized to
-/// `resized`, or zero where that falls outside it.
+/// Where [`Preprocess`] takes its input window from an image of a given size: pixel `(x, y)`
+/// of the `side x side` output is pixel `(x + offset.0, y + offset.1)` of the image resized
+/// to `resized`, or padding where that falls outside it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
-    /// Width and height after `Resize(resize)`.
+    /// Width and height after resizing.
     pub resized: (u32, u32),
-    /// Left and top of the crop window in the resized image; negative along a side shorter
-    /// than the crop (the zero padding before it).
+    /// Left and top of the window in the resized image; negative along a side shorter than
+    /// the input (the padding before it).
     pub offset: (i64, i64),
 }
 
 impl Geometry {
     /// The pixel of the resized image that lands on output pixel `(x, y)`, if any (none in
-    /// the zero padding).
+    /// the padding).
     pub fn source(&self, x: u32, y: u32) -> Option<(u32, u32)> {
         let sx = i64::from(x) + self.offset.0;
         let sy = i64::from(y) + self.offset.1;
@@ -285,7 +435,7 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// torchvision's `CenterCrop` offset along one side of `side` pixels, padding included:
-/// `int(round((side - crop) / 2.0))` with Python's halves-to-even, or minus the zero padding
+/// `int(round((side - crop) / 2.0))` with Python's halves-to-even, or minus the padding
 /// `(crop - side) // 2` placed before a side shorter than the crop.
 fn centre_offset(side: u32, crop: u32) -> i64 {
     if side < crop {
@@ -301,79 +451,166 @@ fn centre_offset(side: u32, crop: u32) -> i64 {
     })
 }
 
+/// Python's `int(size * a / b)` for sizes: an exact product, a correctly rounded division,
+/// truncation; f64 does the same (products below 2^53).
+fn scaled_side(size: u32, a: u32, b: u32) -> u32 {
+    (f64::from(size) * f64::from(a) / f64::from(b)) as u32
+}
+
 impl Preprocess {
-    /// The usual ImageNet evaluation transform at input size `crop`: shorter side to
-    /// `round(crop * 256 / 224)`, centre crop, ImageNet mean and std.
+    /// The usual ImageNet evaluation transform at input size `side`: shorter side to
+    /// `round(side * 256 / 224)`, centre crop, ImageNet mean and std, transparent pixels on
+    /// white.
     ///
     /// The 256/224 ratio (crop fraction 0.875) is torchvision's default (`resize_size=256`
     /// for 224 inputs); at 224 every rule gives 256, so EfficientNet-Lite0 and the other
     /// 224 models are unaffected by what follows. At other sizes conventions differ by one
-    /// pixel where `crop % 7` is 4, 5 or 6: torchvision's own Inception v3 preset rounds
+    /// pixel where `side % 7` is 4, 5 or 6: torchvision's own Inception v3 preset rounds
     /// (299 -> 342), while timm (`math.floor(299 / 0.875)`) and the common
     /// `Resize(int(crop / 0.875))` floor (341). This rounds, as torchvision's presets do, and
-    /// so keeps the sizes it has always produced (decoder targets included); set `resize`
-    /// directly to follow another recipe. (efficientnet-lite-pytorch's own example only
-    /// resizes, `Resize(image_size)`, with no crop.)
-    pub fn imagenet(crop: u32) -> Self {
+    /// so keeps the sizes it has always produced (decoder targets included); set the resize
+    /// with [`Preprocess::with_crop`] to follow another recipe.
+    pub fn imagenet(side: u32) -> Self {
         Preprocess {
-            // round(crop * 8 / 7): the remainder is never exactly half.
-            resize: ((u64::from(crop) * 8 + 3) / 7) as u32,
-            crop,
+            side,
+            crop: Crop::Center {
+                resize: Self::imagenet_resize(side),
+            },
+            background: Colour::WHITE,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
         }
     }
 
+    /// `round(side * 8 / 7)`, the ImageNet resize for a `side` input (the remainder is never
+    /// exactly half).
+    pub fn imagenet_resize(side: u32) -> u32 {
+        ((u64::from(side) * 8 + 3) / 7) as u32
+    }
+
+    /// The same with another crop mode.
+    pub fn with_crop(self, crop: Crop) -> Self {
+        Preprocess { crop, ..self }
+    }
+
+    /// Values in [0, 1], not normalised (pixel baselines and decoder targets).
+    pub fn unnormalised(self) -> Self {
+        Preprocess {
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            ..self
+        }
+    }
+
+    /// The same window of the image at `scale` times the input side (finer pixels): sides
+    /// and the centre crop's resize scaled.
+    pub fn scaled(self, scale: u32) -> Self {
+        let crop = match self.crop {
+            Crop::Center { resize } => Crop::Center {
+                resize: resize * scale,
+            },
+            other => other,
+        };
+        Preprocess {
+            side: self.side * scale,
+            crop,
+            ..self
+        }
+    }
+
+    /// The same view of the image at another input side (a render's or a map's grid): a
+    /// centre crop's resize scaled in proportion and rounded, as [`Preprocess::imagenet`]
+    /// rounds (`imagenet(224).at_side(64) == imagenet(64)`).
+    pub fn at_side(self, side: u32) -> Self {
+        let crop = match self.crop {
+            Crop::Center { resize } => Crop::Center {
+                resize: ((u64::from(resize) * u64::from(side) * 2 + u64::from(self.side))
+                    / (2 * u64::from(self.side).max(1))) as u32,
+            },
+            other => other,
+        };
+        Preprocess { side, crop, ..self }
+    }
+
     /// torchvision's geometry for a `width x height` image: the resized size
-    /// (`_compute_resized_output_size`: shorter side `resize`, longer side
-    /// `int(resize * long / short)`, the shorter being the width on a tie) and the crop
-    /// offset (`center_crop`). Pure arithmetic, for anything that must follow images through
-    /// [`Preprocess::apply`] without resampling them (pixel baselines, masks, boxes).
+    /// (`_compute_resized_output_size`) and the window's offset (`center_crop`'s, which is
+    /// also where [`Crop::Pad`] puts the image). Pure arithmetic, for anything that must follow
+    /// images through [`Preprocess::apply`] without resampling them (pixel baselines, masks,
+    /// boxes).
     ///
     /// ```
-    /// use demud_datasets::images::{Geometry, Preprocess};
+    /// use demud_datasets::images::{Crop, Colour, Geometry, Preprocess};
     /// let pre = Preprocess::imagenet(224);
     /// // 256 * 300 / 199 = 385.9 is truncated; the 161-pixel margin leaves 80.5: even 80.
     /// assert_eq!(pre.geometry(300, 199), Geometry { resized: (385, 256), offset: (80, 16) });
     /// // A 35-pixel margin: 17.5 rounds to 18.
     /// assert_eq!(pre.geometry(259, 256).offset, (18, 16));
+    /// // Nothing cut: squeezed, or letterboxed (224 * 199 / 300 = 148.6 -> 148; 76 / 2 = 38).
+    /// assert_eq!(pre.with_crop(Crop::Stretch).geometry(300, 199).resized, (224, 224));
+    /// let pad = pre.with_crop(Crop::Pad { fill: Colour::BLACK }).geometry(300, 199);
+    /// assert_eq!(pad, Geometry { resized: (224, 148), offset: (0, -38) });
     /// ```
     pub fn geometry(&self, width: u32, height: u32) -> Geometry {
         let (short, long) = (width.min(height), width.max(height));
-        // Python's `int(size * long / short)`: an exact product, a correctly rounded
-        // division, truncation; f64 does the same (products below 2^53). An empty image has
-        // nothing to resize.
-        let new_long = if short == 0 {
-            0
+        // An empty image has nothing to resize.
+        let resized = if short == 0 {
+            (0, 0)
         } else {
-            (f64::from(self.resize) * f64::from(long) / f64::from(short)) as u32
-        };
-        let new_short = if short == 0 { 0 } else { self.resize };
-        let resized = if width <= height {
-            (new_short, new_long)
-        } else {
-            (new_long, new_short)
+            match self.crop {
+                Crop::Center { resize } => {
+                    let new_long = scaled_side(resize, long, short);
+                    if width <= height {
+                        (resize, new_long)
+                    } else {
+                        (new_long, resize)
+                    }
+                }
+                Crop::Stretch => (self.side, self.side),
+                Crop::Pad { .. } => {
+                    // `size=None, max_size=side`: the longer side (the height on a tie) to
+                    // `side`, the shorter truncated.
+                    let new_short = scaled_side(self.side, short, long);
+                    if width < height {
+                        (new_short, self.side)
+                    } else {
+                        (self.side, new_short)
+                    }
+                }
+            }
         };
         Geometry {
             resized,
             offset: (
-                centre_offset(resized.0, self.crop),
-                centre_offset(resized.1, self.crop),
+                centre_offset(resized.0, self.side),
+                centre_offset(resized.1, self.side),
             ),
         }
     }
 
-    /// Resized and cropped image (before normalisation), with [`Preprocess::geometry`]. Works
-    /// on any 8-bit image, so masks go through exactly the geometry their images do; the
-    /// padding, if any, is zero in every channel.
-    pub fn apply<P>(&self, image: &ImageBuffer<P, Vec<u8>>) -> ImageBuffer<P, Vec<u8>>
+    /// The image resized and cropped or padded to `side x side` (before normalisation), with
+    /// [`Preprocess::geometry`]. Padding is black in [`Crop::Center`] (torchvision's) and the
+    /// fill colour in [`Crop::Pad`].
+    pub fn apply(&self, image: &RgbImage) -> RgbImage {
+        let fill = match self.crop {
+            Crop::Pad { fill } => fill.0,
+            _ => [0; 3],
+        };
+        self.fit(image, image::Rgb(fill))
+    }
+
+    /// A mask through the same geometry as its image, the padding "off" (zero).
+    pub fn apply_mask(&self, mask: &GrayImage) -> GrayImage {
+        self.fit(mask, image::Luma([0]))
+    }
+
+    fn fit<P>(&self, image: &ImageBuffer<P, Vec<u8>>, padding: P) -> ImageBuffer<P, Vec<u8>>
     where
         P: Pixel<Subpixel = u8> + 'static,
     {
         let (w, h) = image.dimensions();
         let geometry = self.geometry(w, h);
         let (nw, nh) = geometry.resized;
-        let mut out = ImageBuffer::new(self.crop, self.crop);
+        let mut out = ImageBuffer::from_pixel(self.side, self.side, padding);
         if nw == 0 || nh == 0 {
             return out;
         }

@@ -8,6 +8,8 @@
 //! - [`benchmark`]: the benchmark folder, one record per finished cell, and computing a cell;
 //! - [`atomic`]: all-or-nothing writes of a file or a whole folder;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
+//! - [`extraction`]: how a features file was made from images (kind, weights, preprocessing),
+//!   checked wherever features from two extractions meet;
 //! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
 //!   record, reader and writer per file;
 //! - [`planted`]: seeded image collections with planted novelties and their masks;
@@ -23,6 +25,7 @@ extern crate openblas_src;
 pub mod atomic;
 pub mod benchmark;
 pub mod error;
+pub mod extraction;
 pub mod features;
 pub mod images;
 pub mod planted;

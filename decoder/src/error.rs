@@ -53,6 +53,12 @@ pub enum DecoderError {
         /// The loss.
         loss: f64,
     },
+    /// A decoder trained on images prepared otherwise than a run's features.
+    #[error("{reason}; train the decoder on features extracted like the run's")]
+    View {
+        /// The two preprocessings.
+        reason: String,
+    },
     /// Feature vectors of another length than the decoder reads.
     #[error("the decoder reads {expected} features, these vectors have {found}")]
     FeatureWidth {

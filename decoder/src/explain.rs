@@ -1,10 +1,11 @@
 //! A run's explanations drawn: from a run folder and a decoder checkpoint to the contents of
 //! a render folder (`demud_datasets::run::NewRender`), for `demud render` and the main job.
 
-use crate::error::Result;
+use crate::error::{DecoderError, Result};
 use crate::network::UpConvDecoder;
 use crate::render::{contact_sheet, decode_explanations, view_file, views, View};
-use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
+use demud_datasets::extraction::describe_geometry;
+use demud_datasets::images::{ImageCollection, ImageItem};
 use demud_datasets::run::{
     overlay_file, DecodedViews, DecoderSummary, MapsFolder, NewRender, RenderRecord, RenderRow,
     RunFolder, RENDER_FORMAT, RENDER_VERSION,
@@ -48,15 +49,35 @@ pub fn render_run(
         root: images.to_path_buf(),
         items: Vec::new(),
     };
-    let geometry = Preprocess::imagenet(options.original_size);
+    // The originals as the features saw them: the decoder's record of its features' view,
+    // which must be the run's.
+    let arch = decoder.arch().clone();
+    if let (Some(view), Some(made)) = (arch.view, run.record().extraction.as_ref()) {
+        let run_view = made.preprocess;
+        if view.crop != run_view.at_side(view.side).crop || view.background != run_view.background {
+            return Err(DecoderError::View {
+                reason: format!(
+                    "the decoder was trained on images prepared with {} and --background {}, the run's features with {} and --background {}",
+                    describe_geometry(&view),
+                    view.background,
+                    describe_geometry(&run_view),
+                    run_view.background
+                ),
+            });
+        }
+    }
+    let geometry = arch.view_at(options.original_size);
     let mut files_and_images = Vec::new();
     let mut sheet_rows = Vec::new();
     let mut rows = Vec::new();
     for (i, selection) in run.selections()[..n].iter().enumerate() {
-        let image = collection.load(&ImageItem {
-            id: selection.id.clone(),
-            label: None,
-        })?;
+        let image = collection.load_over(
+            &ImageItem {
+                id: selection.id.clone(),
+                label: None,
+            },
+            geometry.background,
+        )?;
         let drawn = views(&geometry.apply(&image), &decoded, i);
         let mut sheet_row = drawn.to_vec();
         if let Some(maps) = options.maps {

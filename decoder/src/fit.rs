@@ -5,8 +5,9 @@
 use crate::error::{DecoderError, Result};
 use crate::network::DecoderArch;
 use crate::training::{Trainer, TrainingRecord};
+use demud_datasets::extraction::read_extraction_record;
 use demud_datasets::features::{items_path, read_features};
-use demud_datasets::images::{ImageCollection, ImageItem};
+use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_datasets::{CsvLayout, FeatureMatrix};
 use ndarray::{Array2, ArrayView2, ArrayView4};
 use std::path::Path;
@@ -18,6 +19,8 @@ pub struct TrainingSet {
     pub ids: Vec<String>,
     /// The features, in f32.
     pub features: Array2<f32>,
+    /// How their images were prepared (the features' extraction record), when known.
+    pub view: Option<Preprocess>,
 }
 
 impl TrainingSet {
@@ -39,9 +42,11 @@ impl TrainingSet {
                 path: features.to_path_buf(),
             });
         }
+        let view = read_extraction_record(features)?.map(|r| r.preprocess);
         Ok(TrainingSet {
             ids: table.ids,
             features: matrix,
+            view,
         })
     }
 
@@ -66,6 +71,7 @@ impl TrainingSet {
         DecoderArch {
             input_scale: input_scale(self.features.view()),
             hidden: hidden.to_vec(),
+            view: self.view,
             ..DecoderArch::new(self.features.ncols(), image_size)
         }
     }

@@ -46,6 +46,10 @@ pub struct DecoderArch {
     pub leak: f64,
     /// Side of the output image in pixels.
     pub image_size: usize,
+    /// How the features' images were prepared (their extraction record): the decoder draws
+    /// the same view, at `image_size`. Absent: ImageNet's centre crop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<Preprocess>,
 }
 
 impl DecoderArch {
@@ -62,6 +66,7 @@ impl DecoderArch {
             min_channels: 16,
             leak: 0.3,
             image_size,
+            view: None,
         }
     }
 
@@ -103,15 +108,19 @@ impl DecoderArch {
         stages
     }
 
-    /// The geometry of the images the decoder is trained to draw: the same shorter-side
-    /// resize and centre crop (224 of 256) as the ImageNet encoders, at `image_size`, with
-    /// values left in [0, 1].
+    /// The view of the images the decoder is trained to draw: the features' own (crop mode,
+    /// background) at `image_size`, or ImageNet's shorter-side resize and centre crop (224 of
+    /// 256) when unknown; values left in [0, 1].
     pub fn target_preprocess(&self) -> Preprocess {
-        Preprocess {
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            ..Preprocess::imagenet(self.image_size as u32)
-        }
+        self.view_at(self.image_size as u32)
+    }
+
+    /// The features' view of an image at `side` pixels, values in [0, 1] (the originals a
+    /// render shows beside the decoded images).
+    pub fn view_at(&self, side: u32) -> Preprocess {
+        self.view
+            .map_or(Preprocess::imagenet(side), |v| v.at_side(side))
+            .unnormalised()
     }
 }
 

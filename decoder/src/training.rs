@@ -250,7 +250,8 @@ pub fn targets(
     let s = arch.image_size;
     let mut all = Array4::zeros((items.len(), 3, s, s));
     for (mut slot, item) in all.outer_iter_mut().zip(items) {
-        slot.assign(&target(&collection.load(item)?, arch));
+        let image = collection.load_over(item, arch.target_preprocess().background)?;
+        slot.assign(&target(&image, arch));
     }
     Ok(all)
 }

@@ -14,7 +14,7 @@
 
 use crate::error::{EncoderError, Result};
 use crate::extract::FeatureExtractor;
-use demud_datasets::images::Preprocess;
+use demud_datasets::images::{Crop, Preprocess};
 use image::{imageops::FilterType, GrayImage, RgbImage};
 use imageproc::hog::{hog, HogOptions};
 use ndarray::{Array2, ArrayView1, Axis};
@@ -24,41 +24,58 @@ use rand_chacha::ChaCha8Rng;
 /// Pixel features: the image resized (shorter side) and centre-cropped to `side x side`, RGB
 /// values in [0, 1], flattened row by row.
 pub fn pixel_features(image: &RgbImage, side: u32) -> Vec<f32> {
-    let geometry = Preprocess {
-        resize: side,
-        crop: side,
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
-    geometry
-        .apply(image)
-        .into_raw()
-        .into_iter()
-        .map(|v| v as f32 / 255.0)
+    flattened(&PixelExtractor::new(side).preprocess.apply(image))
+}
+
+/// An image's RGB values in [0, 1], row by row.
+fn flattened(image: &RgbImage) -> Vec<f32> {
+    image
+        .as_raw()
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
         .collect()
 }
 
-/// The pixel baseline as a [`FeatureExtractor`]: [`pixel_features`] at `side` px.
+/// The pixel baseline as a [`FeatureExtractor`]: each image prepared by `preprocess`
+/// (by default [`pixel_features`]' resize and centre crop), then flattened.
 #[derive(Clone, Copy, Debug)]
 pub struct PixelExtractor {
-    /// Side of the resized, centre-cropped image.
-    pub side: u32,
+    /// The image's geometry; its `side` is the side of the flattened image.
+    pub preprocess: Preprocess,
+}
+
+impl PixelExtractor {
+    /// Pixels of `side x side`: the shorter side resized to `side`, the centre kept, values
+    /// in [0, 1], transparent pixels on white.
+    pub fn new(side: u32) -> Self {
+        PixelExtractor {
+            preprocess: Preprocess::imagenet(side)
+                .with_crop(Crop::Center { resize: side })
+                .unnormalised(),
+        }
+    }
 }
 
 impl FeatureExtractor for PixelExtractor {
     fn describe(&self) -> String {
-        format!("pixels {0} x {0}", self.side)
+        format!("pixels {0} x {0}", self.preprocess.side)
+    }
+    fn outputs(&self) -> Vec<String> {
+        vec!["pixels".into()]
+    }
+    fn preprocess(&self) -> Preprocess {
+        self.preprocess
     }
     fn batch_size(&self) -> usize {
         64
     }
-    fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>> {
-        let d = (self.side * self.side * 3) as usize;
-        let values: Vec<f32> = images
-            .iter()
-            .flat_map(|image| pixel_features(image, self.side))
-            .collect();
-        Ok(Array2::from_shape_vec((images.len(), d), values).expect("n x d values"))
+    fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
+        let side = self.preprocess.side;
+        let d = (side * side * 3) as usize;
+        let values: Vec<f32> = prepared.iter().flat_map(flattened).collect();
+        Ok(vec![
+            Array2::from_shape_vec((prepared.len(), d), values).expect("n x d values")
+        ])
     }
 }
 
@@ -72,22 +89,48 @@ pub struct BagOfWordsExtractor {
     pub words: usize,
     /// Seed of the k-means.
     pub seed: u64,
+    /// The image's geometry before the descriptors (by default the whole image squeezed to
+    /// 96 x 96, [`BagOfWordsExtractor::new`]).
+    pub preprocess: Preprocess,
+}
+
+impl BagOfWordsExtractor {
+    /// A vocabulary of `words` words fitted with `seed`, on the whole image resized to the
+    /// descriptors' 96 x 96.
+    pub fn new(words: usize, seed: u64) -> Self {
+        BagOfWordsExtractor {
+            words,
+            seed,
+            preprocess: Preprocess::imagenet(DESCRIPTOR_IMAGE_SIDE)
+                .with_crop(Crop::Stretch)
+                .unnormalised(),
+        }
+    }
 }
 
 impl FeatureExtractor for BagOfWordsExtractor {
     fn describe(&self) -> String {
         format!("bag of {} visual words", self.words)
     }
+    fn outputs(&self) -> Vec<String> {
+        vec!["bow".into()]
+    }
+    fn preprocess(&self) -> Preprocess {
+        self.preprocess
+    }
     fn batch_size(&self) -> usize {
         64
     }
-    fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>> {
-        let blocks: Vec<Array2<f32>> = images.iter().map(dense_hog).collect();
+    fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
+        let blocks: Vec<Array2<f32>> = prepared.iter().map(dense_hog).collect();
         let d = blocks[0].len();
         let values: Vec<f32> = blocks.iter().flat_map(|b| b.iter().copied()).collect();
-        Ok(Array2::from_shape_vec((images.len(), d), values).expect("n x d values"))
+        Ok(vec![
+            Array2::from_shape_vec((prepared.len(), d), values).expect("n x d values")
+        ])
     }
-    fn finish(&mut self, rows: Array2<f32>) -> Result<Array2<f32>> {
+    fn finish(&mut self, outputs: Vec<Array2<f32>>) -> Result<Vec<Array2<f32>>> {
+        let rows = outputs.into_iter().next().expect("one output");
         let width = DESCRIPTOR_LENGTH;
         let blocks: Vec<Array2<f32>> = rows
             .rows()
@@ -107,10 +150,11 @@ impl FeatureExtractor for BagOfWordsExtractor {
             },
         )?;
         let histograms: Vec<f32> = blocks.iter().flat_map(|b| words.histogram_of(b)).collect();
-        Ok(
-            Array2::from_shape_vec((blocks.len(), self.words), histograms)
-                .expect("n x words values"),
+        Ok(vec![Array2::from_shape_vec(
+            (blocks.len(), self.words),
+            histograms,
         )
+        .expect("n x words values")])
     }
 }
 

@@ -6,26 +6,38 @@
 //! order, so row i of the features is `kept[i]`.
 
 use crate::error::{EncoderError, Result, TorchContext};
+use demud_datasets::extraction::{write_extraction_record, ExtractionRecord};
+use demud_datasets::features::write_npy_features;
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_datasets::DataError;
 use image::RgbImage;
 use ndarray::Array2;
+use std::path::Path;
 use tch::Tensor;
 
-/// Anything that turns images into feature rows of a fixed length.
+/// Anything that turns images into feature rows of a fixed length, one matrix per output (a
+/// network's layers, taken in one forward pass; a baseline has one).
 pub trait FeatureExtractor {
-    /// What the features are, for messages ("efficientnet-lite0 layer pool").
+    /// What the features are, for messages ("efficientnet-lite0 layers pool, logits").
     fn describe(&self) -> String;
+    /// The names of its outputs, in the order of [`FeatureExtractor::extract_batch`]'s
+    /// matrices.
+    fn outputs(&self) -> Vec<String>;
+    /// How every image is decoded and brought to the extractor's input size before
+    /// [`FeatureExtractor::extract_batch`] sees it; the extraction loop applies it, on worker
+    /// threads.
+    fn preprocess(&self) -> Preprocess;
     /// Images handed to [`FeatureExtractor::extract_batch`] at a time.
     fn batch_size(&self) -> usize {
         1
     }
-    /// One row per image, every row of the same length.
-    fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>>;
+    /// One matrix per output, one row per image (`prepared` by
+    /// [`FeatureExtractor::preprocess`]), every row of an output of the same length.
+    fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>>;
     /// A last step over the rows of every kept image (the bag of words fits its vocabulary
     /// on all descriptors here); by default the rows are the features.
-    fn finish(&mut self, rows: Array2<f32>) -> Result<Array2<f32>> {
-        Ok(rows)
+    fn finish(&mut self, outputs: Vec<Array2<f32>>) -> Result<Vec<Array2<f32>>> {
+        Ok(outputs)
     }
 }
 
@@ -42,33 +54,66 @@ pub enum OnUnreadable {
 /// The features of the images that could be read.
 #[derive(Debug)]
 pub struct Extraction {
-    /// The images that were read, in collection order; row i of `features` is `kept[i]`.
+    /// The images that were read, in collection order; row i of each features matrix is
+    /// `kept[i]`.
     pub kept: Vec<ImageItem>,
     /// Images that could not be read, with the reason.
     pub skipped: Vec<(ImageItem, DataError)>,
-    /// `kept.len() x d`.
-    pub features: Array2<f32>,
+    /// One `kept.len() x d` matrix per output of the extractor
+    /// ([`FeatureExtractor::outputs`]).
+    pub features: Vec<Array2<f32>>,
 }
 
-/// Runs `extractor` over every image of `collection`. `progress` is called with the number of
-/// images handled so far.
+impl Extraction {
+    /// The kept items' ids, in row order.
+    pub fn ids(&self) -> Vec<String> {
+        self.kept.iter().map(|i| i.id.clone()).collect()
+    }
+
+    /// The kept items' labels (empty where unknown), or `None` when no item has one.
+    pub fn labels(&self) -> Option<Vec<String>> {
+        self.kept.iter().any(|i| i.label.is_some()).then(|| {
+            self.kept
+                .iter()
+                .map(|i| i.label.clone().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    /// Writes output `output` as `.npy` features at `path`, then its items file and last its
+    /// extraction record (each atomically; the later ones carry the features' fingerprint, so
+    /// an interrupted write over an earlier extraction is an error when read, never a mix).
+    pub fn write(&self, output: usize, path: &Path, record: &ExtractionRecord) -> Result<()> {
+        let ids = self.ids();
+        write_npy_features(path, &ids, self.labels().as_deref(), &self.features[output])?;
+        write_extraction_record(path, record)?;
+        Ok(())
+    }
+}
+
+/// Runs `extractor` over every image of `collection`: each image is decoded onto the
+/// preprocessing's background and resized and cropped by it
+/// ([`FeatureExtractor::preprocess`]) before the extractor sees it. `progress` is called with
+/// the number of images handled so far.
 pub fn extract(
     extractor: &mut dyn FeatureExtractor,
     collection: &ImageCollection,
     on_unreadable: OnUnreadable,
     mut progress: impl FnMut(usize),
 ) -> Result<Extraction> {
+    let preprocess = extractor.preprocess();
+    let outputs = extractor.outputs().len();
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
-    let mut values = Vec::new();
-    let mut d = 0;
+    let mut values: Vec<Vec<f32>> = vec![Vec::new(); outputs];
+    let mut widths = vec![0; outputs];
     let mut done = 0;
     for chunk in collection.items.chunks(extractor.batch_size().max(1)) {
         let mut images = Vec::with_capacity(chunk.len());
         for item in chunk {
-            match collection.load(item) {
+            match collection.load_over(item, preprocess.background) {
                 Ok(image) => {
-                    images.push(image);
+                    images.push(preprocess.apply(&image));
                     kept.push(item.clone());
                 }
                 Err(e) => match on_unreadable {
@@ -78,9 +123,11 @@ pub fn extract(
             }
         }
         if !images.is_empty() {
-            let rows = extractor.extract_batch(&images)?;
-            d = rows.ncols();
-            values.extend(rows.iter());
+            let batch = extractor.extract_batch(&images)?;
+            for ((rows, values), width) in batch.iter().zip(&mut values).zip(&mut widths) {
+                *width = rows.ncols();
+                values.extend(rows.iter());
+            }
         }
         done += chunk.len();
         progress(done);
@@ -91,11 +138,16 @@ pub fn extract(
             first: skipped.into_iter().next().map(|(_, e)| e),
         });
     }
-    let rows = Array2::from_shape_vec((kept.len(), d), values).expect("rows of d values");
+    let n = kept.len();
+    let matrices = values
+        .into_iter()
+        .zip(widths)
+        .map(|(values, d)| Array2::from_shape_vec((n, d), values).expect("rows of d values"))
+        .collect();
     Ok(Extraction {
         kept,
         skipped,
-        features: extractor.finish(rows)?,
+        features: extractor.finish(matrices)?,
     })
 }
 
@@ -250,24 +302,45 @@ pub fn select_layers(
         .collect()
 }
 
-/// One layer of a CNN as a [`FeatureExtractor`] (spatial maps flattened).
+/// Layers of a CNN as a [`FeatureExtractor`], all from one forward pass per batch (spatial
+/// maps flattened).
 pub struct LayerExtractor {
     encoder: Box<dyn Encoder>,
-    layer: String,
-    position: usize,
+    layers: Vec<String>,
+    positions: Vec<usize>,
     preprocess: Preprocess,
     batch_size: usize,
 }
 
 impl LayerExtractor {
-    /// `layer` of `encoder`, `batch_size` images per forward pass.
-    pub fn new(encoder: Box<dyn Encoder>, layer: &str, batch_size: usize) -> Result<Self> {
-        let position = select_layers(encoder.as_ref(), &[layer.to_string()])?[0];
+    /// `layers` of `encoder` (at least one, each once), images prepared by `preprocess`,
+    /// `batch_size` images per forward pass.
+    pub fn new(
+        encoder: Box<dyn Encoder>,
+        layers: &[String],
+        preprocess: Preprocess,
+        batch_size: usize,
+    ) -> Result<Self> {
+        if layers.is_empty() {
+            return Err(EncoderError::Spec {
+                reason: "no layer to extract".into(),
+            });
+        }
+        if let Some(twice) = layers
+            .iter()
+            .enumerate()
+            .find(|(i, l)| layers[..*i].contains(l))
+        {
+            return Err(EncoderError::Spec {
+                reason: format!("layer {} is asked for twice", twice.1),
+            });
+        }
+        let positions = select_layers(encoder.as_ref(), layers)?;
         Ok(LayerExtractor {
-            preprocess: encoder.preprocess(),
+            preprocess,
             encoder,
-            layer: layer.to_string(),
-            position,
+            layers: layers.to_vec(),
+            positions,
             batch_size: batch_size.max(1),
         })
     }
@@ -275,20 +348,38 @@ impl LayerExtractor {
 
 impl FeatureExtractor for LayerExtractor {
     fn describe(&self) -> String {
-        format!("{} layer {}", self.encoder.name(), self.layer)
+        let plural = if self.layers.len() == 1 { "" } else { "s" };
+        format!(
+            "{} layer{plural} {}",
+            self.encoder.name(),
+            self.layers.join(", ")
+        )
+    }
+    fn outputs(&self) -> Vec<String> {
+        self.layers.clone()
+    }
+    fn preprocess(&self) -> Preprocess {
+        self.preprocess
     }
     fn batch_size(&self) -> usize {
         self.batch_size
     }
-    fn extract_batch(&mut self, images: &[RgbImage]) -> Result<Array2<f32>> {
-        let prepared: Vec<RgbImage> = images.iter().map(|i| self.preprocess.apply(i)).collect();
-        let input = normalised_batch(&self.preprocess, &prepared);
-        let mut outputs = tch::no_grad(|| self.encoder.forward_all(&input))?;
-        let out = outputs.swap_remove(self.position);
-        let flat = out.flatten(1, -1).to_kind(tch::Kind::Float).contiguous();
-        let d = flat.size()[1] as usize;
-        let values = Vec::<f32>::try_from(flat.flatten(0, -1))
-            .context(|| format!("reading layer {}", self.layer))?;
-        Ok(Array2::from_shape_vec((images.len(), d), values).expect("n x d values"))
+    fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
+        let input = normalised_batch(&self.preprocess, prepared);
+        let outputs = tch::no_grad(|| self.encoder.forward_all(&input))?;
+        self.positions
+            .iter()
+            .zip(&self.layers)
+            .map(|(&position, layer)| {
+                let flat = outputs[position]
+                    .flatten(1, -1)
+                    .to_kind(tch::Kind::Float)
+                    .contiguous();
+                let d = flat.size()[1] as usize;
+                let values = Vec::<f32>::try_from(flat.flatten(0, -1))
+                    .context(|| format!("reading layer {layer}"))?;
+                Ok(Array2::from_shape_vec((prepared.len(), d), values).expect("n x d values"))
+            })
+            .collect()
     }
 }

@@ -6,7 +6,7 @@
 //! use demud_encoders::kinds::{ExtractorSpec, Model};
 //!
 //! let spec: ExtractorSpec = "effnet:logits".parse().unwrap();
-//! assert_eq!((spec.model, spec.layer.as_deref()), (Model::EfficientNetLite0, Some("logits")));
+//! assert_eq!((spec.model, spec.layers()), (Model::EfficientNetLite0, vec!["logits".to_string()]));
 //! assert_eq!(spec.name(), "efficientnet-lite0-logits");
 //! let pixels: ExtractorSpec = "pixels:16".parse().unwrap();
 //! assert_eq!((pixels.model, pixels.pixels_side), (Model::Pixels, 16));
@@ -19,6 +19,8 @@ use crate::error::{EncoderError, Result};
 use crate::extract::{select_layers, Encoder, FeatureExtractor, LayerExtractor};
 use crate::torchscript::TorchScript;
 use crate::weights::models_dir;
+use demud_datasets::extraction::{ExtractionRecord, WeightsRecord};
+use demud_datasets::images::{Colour, Crop, CropMode, Preprocess};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -60,13 +62,114 @@ impl Model {
     }
 }
 
+/// The user's preprocessing choices (`--crop`, `--resize`, `--background`, `--fill`); what is
+/// left out is the extractor's own default ([`Encoder::preprocess`] for a network: ImageNet's
+/// resize and centre crop).
+///
+/// ```
+/// use demud_datasets::images::{Colour, Crop, CropMode, Preprocess};
+/// use demud_encoders::kinds::Preprocessing;
+/// let choice = Preprocessing { crop: Some(CropMode::Pad), ..Preprocessing::default() };
+/// let pre = choice.applied_to(Preprocess::imagenet(224)).unwrap();
+/// // The bands take the background's colour unless --fill says otherwise.
+/// assert_eq!(pre.crop, Crop::Pad { fill: Colour::WHITE });
+/// let wrong = Preprocessing { resize: Some(300), ..choice };
+/// assert!(wrong.applied_to(Preprocess::imagenet(224)).unwrap_err().to_string().contains("--resize"));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Preprocessing {
+    /// The crop mode.
+    pub crop: Option<CropMode>,
+    /// The shorter side before a centre crop.
+    pub resize: Option<u32>,
+    /// The colour behind transparent pixels.
+    pub background: Option<Colour>,
+    /// The colour of a letterbox's bands (default: the background).
+    pub fill: Option<Colour>,
+}
+
+impl Preprocessing {
+    /// The choices that give `preprocess` (its mean, std and side aside).
+    pub fn of(preprocess: &Preprocess) -> Self {
+        let (crop, resize, fill) = match preprocess.crop {
+            Crop::Center { resize } => (CropMode::Center, Some(resize), None),
+            Crop::Stretch => (CropMode::None, None, None),
+            Crop::Pad { fill } => (CropMode::Pad, None, Some(fill)),
+        };
+        Preprocessing {
+            crop: Some(crop),
+            resize,
+            background: Some(preprocess.background),
+            fill,
+        }
+    }
+
+    /// `default` with these choices made; an option that does not apply to the crop mode
+    /// (`--resize` without a centre crop, `--fill` without padding) is refused.
+    pub fn applied_to(&self, default: Preprocess) -> Result<Preprocess> {
+        let mode = self.crop.unwrap_or(match default.crop {
+            Crop::Center { .. } => CropMode::Center,
+            Crop::Stretch => CropMode::None,
+            Crop::Pad { .. } => CropMode::Pad,
+        });
+        let refuse = |option: &str, applies: &str| {
+            Err(EncoderError::Spec {
+                reason: format!("{option} applies to --crop {applies} only"),
+            })
+        };
+        if self.resize.is_some() && mode != CropMode::Center {
+            return refuse("--resize", "center");
+        }
+        if self.fill.is_some() && mode != CropMode::Pad {
+            return refuse("--fill", "pad");
+        }
+        if self.resize == Some(0) {
+            return Err(EncoderError::Spec {
+                reason: "--resize must be at least 1 pixel".into(),
+            });
+        }
+        let background = self.background.unwrap_or(default.background);
+        let crop = match mode {
+            CropMode::Center => Crop::Center {
+                resize: self.resize.unwrap_or(match default.crop {
+                    Crop::Center { resize } => resize,
+                    _ => Preprocess::imagenet_resize(default.side),
+                }),
+            },
+            CropMode::None => Crop::Stretch,
+            CropMode::Pad => Crop::Pad {
+                fill: self.fill.unwrap_or(match default.crop {
+                    Crop::Pad { fill } if self.background.is_none() => fill,
+                    _ => background,
+                }),
+            },
+        };
+        Ok(Preprocess {
+            crop,
+            background,
+            ..default
+        })
+    }
+}
+
+/// A network loaded with its layers and the preprocessing its features are made with.
+pub struct LoadedNetwork {
+    /// The network.
+    pub encoder: Box<dyn Encoder>,
+    /// The layers asked for (checked), in order.
+    pub layers: Vec<String>,
+    /// The network's preprocessing with the user's choices.
+    pub preprocess: Preprocess,
+}
+
 /// Everything needed to build one feature extractor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExtractorSpec {
     /// The network or baseline.
     pub model: Model,
-    /// The layer of a network (`None`: its default); refused for baselines.
-    pub layer: Option<String>,
+    /// The layers of a network, all from one forward pass (empty: its default layer);
+    /// refused for baselines.
+    pub layers: Vec<String>,
     /// Weights (required for AlexNet and TorchScript; EfficientNet defaults to the models
     /// folder's).
     pub weights: Option<PathBuf>,
@@ -80,6 +183,8 @@ pub struct ExtractorSpec {
     pub vocabulary: usize,
     /// Seed of the bag of words' k-means.
     pub seed: u64,
+    /// The user's preprocessing choices.
+    pub preprocessing: Preprocessing,
 }
 
 impl ExtractorSpec {
@@ -87,46 +192,96 @@ impl ExtractorSpec {
     pub fn new(model: Model) -> Self {
         ExtractorSpec {
             model,
-            layer: None,
+            layers: Vec::new(),
             weights: None,
             input_size: 224,
             batch: 32,
             pixels_side: 32,
             vocabulary: 10,
             seed: 0,
+            preprocessing: Preprocessing::default(),
         }
     }
 
-    /// A name for files and tables: the model, then the layer of a network
+    /// The spec that made features recorded by `record`: its kind, weights (unless the
+    /// record's file has moved and `weights` names where it is now) and preprocessing.
+    pub fn from_record(record: &ExtractionRecord, weights: Option<PathBuf>) -> Result<Self> {
+        let mut spec: ExtractorSpec = record.kind.parse()?;
+        spec.weights = weights.or_else(|| record.weights.as_ref().map(|w| w.path.clone()));
+        spec.preprocessing = Preprocessing::of(&record.preprocess);
+        if spec.model == Model::TorchScript {
+            spec.input_size = record.preprocess.side;
+        }
+        Ok(spec)
+    }
+
+    /// The layers to extract: those named, or the model's default; none for baselines.
+    pub fn layers(&self) -> Vec<String> {
+        if !self.layers.is_empty() {
+            return self.layers.clone();
+        }
+        self.model
+            .default_layer()
+            .map(|l| vec![l.to_string()])
+            .unwrap_or_default()
+    }
+
+    /// The same spec for one of its layers.
+    pub fn for_layer(&self, layer: &str) -> Self {
+        ExtractorSpec {
+            layers: vec![layer.to_string()],
+            ..self.clone()
+        }
+    }
+
+    /// A name for files and tables: the model, then the (first) layer of a network
     /// (`efficientnet-lite0-pool`, `pixels`, `bow`).
     pub fn name(&self) -> String {
-        match self.layer_or_default() {
+        match self.layers().first() {
             Some(layer) => format!("{}-{layer}", self.model.name()),
             None => self.model.name().to_string(),
         }
     }
 
-    fn layer_or_default(&self) -> Option<String> {
-        self.layer
-            .clone()
-            .or_else(|| self.model.default_layer().map(str::to_string))
+    /// The kind of the features of `output` (a layer, or the baseline's one output) as
+    /// [`ExtractorSpec::from_str`] reads it: `efficientnet-lite0:pool`, `pixels:32`, `bow:10`.
+    pub fn kind(&self, output: &str) -> String {
+        match self.model {
+            Model::Pixels => format!("pixels:{}", self.pixels_side),
+            Model::BagOfWords => format!("bow:{}", self.vocabulary),
+            model => format!("{}:{output}", model.name()),
+        }
     }
 
-    /// For a network: loads it and checks its layer, returning both (what explanation maps
-    /// run the network with); `None` for the pixel and bag-of-words baselines.
-    pub fn build_encoder(&self) -> Result<Option<(Box<dyn Encoder>, String)>> {
-        let weights = |what: &str| {
+    /// The weights file a network is loaded from (EfficientNet's default when none is
+    /// named); `None` for the baselines.
+    pub fn weights_file(&self) -> Result<Option<PathBuf>> {
+        let named = |what: &str| {
             self.weights.clone().ok_or_else(|| EncoderError::Spec {
                 reason: format!("{what} needs its weights file (--weights)"),
             })
         };
-        let layer = self.layer_or_default().unwrap_or_default();
+        Ok(match self.model {
+            Model::EfficientNetLite0 => Some(
+                self.weights
+                    .clone()
+                    .unwrap_or_else(|| models_dir().join("efficientnet-lite0.safetensors")),
+            ),
+            Model::AlexNet => Some(named("alexnet")?),
+            Model::TorchScript => Some(named("torchscript")?),
+            Model::Pixels | Model::BagOfWords => None,
+        })
+    }
+
+    /// For a network: loads it, checks its layers and applies the preprocessing choices
+    /// (what extraction and the explanation maps run); `None` for the pixel and bag-of-words
+    /// baselines.
+    pub fn load_network(&self) -> Result<Option<LoadedNetwork>> {
+        let Some(weights) = self.weights_file()? else {
+            return Ok(None);
+        };
         let encoder: Box<dyn Encoder> = match self.model {
             Model::EfficientNetLite0 => {
-                let weights = self
-                    .weights
-                    .clone()
-                    .unwrap_or_else(|| models_dir().join("efficientnet-lite0.safetensors"));
                 if !weights.exists() {
                     return Err(EncoderError::Spec {
                         reason: format!(
@@ -137,20 +292,23 @@ impl ExtractorSpec {
                 }
                 Box::new(EfficientNetLite0::load(&weights)?)
             }
-            Model::AlexNet => Box::new(AlexNet::load(&weights("alexnet")?)?),
-            Model::TorchScript => Box::new(TorchScript::load(
-                &weights("torchscript")?,
-                self.input_size,
-            )?),
-            Model::Pixels | Model::BagOfWords => return Ok(None),
+            Model::AlexNet => Box::new(AlexNet::load(&weights)?),
+            Model::TorchScript => Box::new(TorchScript::load(&weights, self.input_size)?),
+            Model::Pixels | Model::BagOfWords => unreachable!("baselines have no weights file"),
         };
-        select_layers(encoder.as_ref(), std::slice::from_ref(&layer))?;
-        Ok(Some((encoder, layer)))
+        let layers = self.layers();
+        select_layers(encoder.as_ref(), &layers)?;
+        let preprocess = self.preprocessing.applied_to(encoder.preprocess())?;
+        Ok(Some(LoadedNetwork {
+            encoder,
+            layers,
+            preprocess,
+        }))
     }
 
-    /// Loads the network (or sets up the baseline) and selects the layer.
+    /// Loads the network (or sets up the baseline) and selects the layers.
     pub fn build(&self) -> Result<Box<dyn FeatureExtractor>> {
-        if self.layer.is_some() && self.model.default_layer().is_none() {
+        if !self.layers.is_empty() && self.model.default_layer().is_none() {
             return Err(EncoderError::Spec {
                 reason: format!(
                     "a layer applies to CNN models, not to the {} baseline",
@@ -158,21 +316,53 @@ impl ExtractorSpec {
                 ),
             });
         }
-        if let Some((encoder, layer)) = self.build_encoder()? {
-            return Ok(Box::new(LayerExtractor::new(encoder, &layer, self.batch)?));
+        if let Some(network) = self.load_network()? {
+            return Ok(Box::new(LayerExtractor::new(
+                network.encoder,
+                &network.layers,
+                network.preprocess,
+                self.batch,
+            )?));
         }
         Ok(match self.model {
             Model::EfficientNetLite0 | Model::AlexNet | Model::TorchScript => {
                 unreachable!("networks are built above")
             }
-            Model::Pixels => Box::new(PixelExtractor {
-                side: self.pixels_side,
-            }),
-            Model::BagOfWords => Box::new(BagOfWordsExtractor {
-                words: self.vocabulary,
-                seed: self.seed,
-            }),
+            Model::Pixels => {
+                let mut pixels = PixelExtractor::new(self.pixels_side);
+                pixels.preprocess = self.preprocessing.applied_to(pixels.preprocess)?;
+                Box::new(pixels)
+            }
+            Model::BagOfWords => {
+                let mut bow = BagOfWordsExtractor::new(self.vocabulary, self.seed);
+                bow.preprocess = self.preprocessing.applied_to(bow.preprocess)?;
+                Box::new(bow)
+            }
         })
+    }
+
+    /// The record of the features of `output` made by this spec's extractor seeing images
+    /// through `preprocess`: the kind, the weights (fingerprinted) and the preprocessing.
+    pub fn record(&self, output: &str, preprocess: Preprocess) -> Result<ExtractionRecord> {
+        let weights = match self.weights_file()? {
+            Some(path) => Some(WeightsRecord::of(&path)?),
+            None => None,
+        };
+        Ok(ExtractionRecord::new(
+            &self.kind(output),
+            weights,
+            preprocess,
+        ))
+    }
+
+    /// The records of the features an extractor built from this spec makes, one per output
+    /// ([`FeatureExtractor::outputs`]).
+    pub fn records(&self, extractor: &dyn FeatureExtractor) -> Result<Vec<ExtractionRecord>> {
+        extractor
+            .outputs()
+            .iter()
+            .map(|output| self.record(output, extractor.preprocess()))
+            .collect()
     }
 }
 
@@ -211,7 +401,7 @@ impl FromStr for ExtractorSpec {
             (_, None) => {}
             (Model::Pixels, Some(o)) => spec.pixels_side = number(o, "the pixel side")? as u32,
             (Model::BagOfWords, Some(o)) => spec.vocabulary = number(o, "the vocabulary")?,
-            (_, Some(layer)) if !layer.is_empty() => spec.layer = Some(layer.to_string()),
+            (_, Some(layer)) if !layer.is_empty() => spec.layers = vec![layer.to_string()],
             (_, Some(_)) => {
                 return Err(EncoderError::Spec {
                     reason: format!("{text:?}: the layer name is empty"),
@@ -246,7 +436,7 @@ mod tests {
     #[test]
     fn baselines_refuse_a_layer_and_networks_without_weights_say_so() {
         let mut spec = ExtractorSpec::new(Model::Pixels);
-        spec.layer = Some("fc7".into());
+        spec.layers = vec!["fc7".into()];
         let err = spec.build().err().unwrap().to_string();
         assert!(err.contains("not to the pixels baseline"), "{err}");
         let err = ExtractorSpec::new(Model::AlexNet)

@@ -34,4 +34,4 @@ pub use extract::{
     extract, input_gradient, Encoder, Extraction, FeatureExtractor, LayerExtractor, LayerParts,
     OnUnreadable,
 };
-pub use kinds::{ExtractorSpec, Model};
+pub use kinds::{ExtractorSpec, LoadedNetwork, Model, Preprocessing};

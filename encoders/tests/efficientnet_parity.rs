@@ -70,7 +70,7 @@ fn shared_mars_images() -> Vec<image::RgbImage> {
 }
 
 fn input_batch(images: &[image::RgbImage], pre: &Preprocess) -> Array4<f32> {
-    let side = pre.crop as usize;
+    let side = pre.side as usize;
     let mut values = Vec::new();
     for image in images {
         values.extend(pre.normalise(&pre.apply(image)));

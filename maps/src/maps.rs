@@ -305,6 +305,16 @@ pub fn map_run(
             reason: format!("{} is not in (0, 1]", settings.top_fraction),
         });
     }
+    // The run says how its features were made; a network seeing images another way would
+    // explain features the run never ranked.
+    if let (Some(made), Some(ours)) = (run.record().extraction.as_ref(), network.record()) {
+        ours.check_same_view(made, "the network given", "the run's features")
+            .map_err(|why| {
+                MapsError::Mismatch(format!(
+                    "the network given is not the one that made the run's features: {why}"
+                ))
+            })?;
+    }
     let ranked = run.ranked_explanations()?;
     let scoring = run.scoring()?;
     let table = read_features(
@@ -324,10 +334,13 @@ pub fn map_run(
     let mut kinds = settings.kinds.clone();
     let mut per_selection = Vec::with_capacity(n);
     for (i, selection) in run.selections()[..n].iter().enumerate() {
-        let image = collection.load(&ImageItem {
-            id: selection.id.clone(),
-            label: None,
-        })?;
+        let image = network.load(
+            &collection,
+            &ImageItem {
+                id: selection.id.clone(),
+                label: None,
+            },
+        )?;
         if kinds.is_empty() && probe_parts {
             let grid = network
                 .parts(&network.prepare(&image))?

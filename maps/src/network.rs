@@ -2,7 +2,8 @@
 //! split over the feature map's positions, and the pixel gradient of a direction in it.
 
 use crate::error::{MapsError, Result, TorchContext};
-use demud_datasets::images::Preprocess;
+use demud_datasets::extraction::ExtractionRecord;
+use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
 use demud_encoders::extract::normalised_batch;
 use demud_encoders::{input_gradient, Encoder, ExtractorSpec};
 use image::RgbImage;
@@ -18,32 +19,69 @@ pub struct Network {
     encoder: Box<dyn Encoder>,
     layer: String,
     preprocess: Preprocess,
+    record: Option<ExtractionRecord>,
 }
 
 impl Network {
-    /// `layer` of `encoder` (checked).
-    pub fn new(encoder: Box<dyn Encoder>, layer: &str) -> Result<Self> {
+    /// `layer` of `encoder` (checked), seeing images through `preprocess`.
+    pub fn new(encoder: Box<dyn Encoder>, layer: &str, preprocess: Preprocess) -> Result<Self> {
         demud_encoders::extract::select_layers(encoder.as_ref(), &[layer.to_string()])?;
         Ok(Network {
-            preprocess: encoder.preprocess(),
+            preprocess,
             encoder,
             layer: layer.to_string(),
+            record: None,
         })
     }
 
-    /// The network and layer of an extractor spec; the pixel and bag-of-words baselines have
-    /// no network to explain with.
+    /// The network, layer and preprocessing of an extractor spec (one layer); the pixel and
+    /// bag-of-words baselines have no network to explain with.
     pub fn from_spec(spec: &ExtractorSpec) -> Result<Self> {
-        match spec.build_encoder()? {
-            Some((encoder, layer)) => Network::new(encoder, &layer),
-            None => Err(MapsError::Setting {
+        if spec.model.default_layer().is_none() {
+            return Err(MapsError::Setting {
                 name: "model",
                 reason: format!(
                     "explanation maps need the network that made the features; {} is not one",
                     spec.model.name()
                 ),
-            }),
+            });
         }
+        if spec.layers().len() != 1 {
+            return Err(MapsError::Setting {
+                name: "layer",
+                reason: format!(
+                    "explanation maps explain one layer, not {}",
+                    spec.layers().join(", ")
+                ),
+            });
+        }
+        match spec.load_network()? {
+            Some(network) => {
+                let record = spec.record(&network.layers[0], network.preprocess)?;
+                let mut built =
+                    Network::new(network.encoder, &network.layers[0], network.preprocess)?;
+                built.record = Some(record);
+                Ok(built)
+            }
+            None => unreachable!("a model with layers is a network"),
+        }
+    }
+
+    /// What features this network makes (kind, weights, preprocessing), when it was built
+    /// from a spec: checked against a run's record before its items are explained.
+    pub fn record(&self) -> Option<&ExtractionRecord> {
+        self.record.as_ref()
+    }
+
+    /// How the network sees images.
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    /// An item's image decoded as the network's features were made (transparent pixels on
+    /// the preprocessing's background).
+    pub fn load(&self, collection: &ImageCollection, item: &ImageItem) -> Result<RgbImage> {
+        Ok(collection.load_over(item, self.preprocess.background)?)
     }
 
     /// The network's name.
@@ -56,7 +94,7 @@ impl Network {
     }
     /// Side of the network's input, in pixels.
     pub fn side(&self) -> usize {
-        self.preprocess.crop as usize
+        self.preprocess.side as usize
     }
 
     /// An image resized and cropped as the network sees it (`side x side`).
@@ -67,7 +105,7 @@ impl Network {
     /// An image resized and cropped as the network sees it, at `scale` times its input side
     /// (the same window of the image, in finer pixels).
     pub fn prepare_scaled(&self, image: &RgbImage, scale: u32) -> RgbImage {
-        Preprocess::imagenet(self.preprocess.crop * scale).apply(image)
+        self.preprocess.scaled(scale).apply(image)
     }
 
     /// Prepared images (all of one size) as the network's normalised input,

@@ -50,7 +50,7 @@ fn plain(rng: &mut ChaCha8Rng) -> RgbImage {
 
 #[test]
 fn deleting_the_novel_pixels_first_beats_random_order() {
-    let network = Network::new(Box::new(BlockMeans), "means").unwrap();
+    let network = Network::new(Box::new(BlockMeans), "means", Preprocess::imagenet(SIDE)).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let seen: Vec<RgbImage> = (0..30).map(|_| network.prepare(&plain(&mut rng))).collect();
     let features = network.features(&seen).unwrap();

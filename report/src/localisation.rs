@@ -101,7 +101,7 @@ pub fn localise(map: ArrayView2<f32>, mask: ArrayView2<bool>) -> Localisation {
 /// A full-size mask brought to a render's grid: the same resize and centre crop as the image
 /// (`geometry`), then set where at least half on.
 pub fn mask_on_grid(mask: &GrayImage, geometry: &Preprocess) -> Array2<bool> {
-    let grid = geometry.apply(mask);
+    let grid = geometry.apply_mask(mask);
     let (w, h) = grid.dimensions();
     Array2::from_shape_fn((h as usize, w as usize), |(y, x)| {
         grid.get_pixel(x as u32, y as u32)[0] >= 128
@@ -176,6 +176,14 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
             .into_iter()
             .map(|row| (row.id.clone(), row))
             .collect();
+    // How the network saw the images (the run's extraction record; ImageNet's centre crop
+    // for features from elsewhere): masks go through the same geometry as their images.
+    let view = inputs
+        .run
+        .record()
+        .extraction
+        .as_ref()
+        .map_or(Preprocess::imagenet(224), |r| r.preprocess);
     let mapped = inputs.maps.map_or(0, |m| m.record().selections);
     let rendered = inputs.render.map_or(0, |r| r.rows().len());
     let explained = mapped.max(rendered);
@@ -252,10 +260,15 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
         let mut deletion_base = None;
         if let (Some(rescoring), Some(replayed)) = (&inputs.rescoring, &replayed) {
             let network = rescoring.network;
-            let image = images.load(&ImageItem {
-                id: selection.id.clone(),
-                label: None,
-            })?;
+            let image = network
+                .load(
+                    &images,
+                    &ImageItem {
+                        id: selection.id.clone(),
+                        label: None,
+                    },
+                )
+                .map_err(maps_error)?;
             let prepared = network.prepare(&image);
             let side = network.side();
             // Without the part: the image before it was planted when the collection kept it,
@@ -268,18 +281,22 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
                         root: inputs.planted.to_path_buf(),
                         items: Vec::new(),
                     };
-                    planted_folder
-                        .load(&ImageItem {
-                            id: original.clone(),
-                            label: None,
-                        })
+                    network
+                        .load(
+                            &planted_folder,
+                            &ImageItem {
+                                id: original.clone(),
+                                label: None,
+                            },
+                        )
                         .map(|image| network.prepare(&image))
                 })
-                .transpose()?;
+                .transpose()
+                .map_err(maps_error)?;
             let without = match &original {
                 Some(original) => original.clone(),
                 None => {
-                    let mask_here = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
+                    let mask_here = mask_on_grid(&mask, &network.preprocess().at_side(side as u32));
                     inpaint(&prepared, mask_here.view())
                 }
             };
@@ -330,7 +347,7 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
             }
             let map = maps.index_axis(Axis(0), i);
             let side = map.shape()[0];
-            let grid_mask = mask_on_grid(&mask, &Preprocess::imagenet(side as u32));
+            let grid_mask = mask_on_grid(&mask, &view.at_side(side as u32));
             let score_here = localise(map, grid_mask.view());
             let (deletion, random) = match (&deletion_base, &inputs.rescoring, &replayed) {
                 (Some((prepared, original, random)), Some(rescoring), Some(replayed)) => {

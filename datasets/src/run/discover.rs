@@ -8,6 +8,7 @@ use super::{
 };
 
 use crate::error::{DataError, Result};
+use crate::extraction::{read_extraction_record, ExtractionRecord};
 use crate::features::{read_features, CsvLayout, FeatureMatrix, FeatureTable};
 use demud::{
     Compatibility, Conditioner, Conditioning, DemudError, DemudParams, Element, Init, ModelState,
@@ -62,28 +63,59 @@ pub struct DiscoveryOutputs {
 pub struct Finished {
     /// The records to write with [`super::write_run`].
     pub run: NewRun,
-    /// The model after the last selection, with the run's options (for `--model-out`).
-    pub model: Option<ModelState>,
+    /// The model after the last selection, with the run's options and the features'
+    /// extraction (for `--model-out`).
+    pub model: Option<SavedModel>,
 }
 
-/// Reads a saved model state (JSON written by [`write_model_state`]), checked.
-pub fn read_model_state(path: &Path) -> Result<ModelState> {
+/// A saved model file: the engine's model state, and how the features it was built from were
+/// extracted (when they came from images), so that a batch ranked against it later is checked
+/// to be seen the same way. One JSON object: the state's fields and an `extraction` field.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedModel {
+    /// The model and the options it was built under.
+    #[serde(flatten)]
+    pub state: ModelState,
+    /// The extraction of the features it modelled (absent: unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<ExtractionRecord>,
+}
+
+/// Reads a saved model file (JSON written by [`write_saved_model`]), checked.
+pub fn read_saved_model(path: &Path) -> Result<SavedModel> {
     let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let state: ModelState = serde_json::from_str(&text)
+    let saved: SavedModel = serde_json::from_str(&text)
         .map_err(|e| DataError::parse(path, None, "not a demud model state", e))?;
-    state.checked().map_err(|source| DataError::Engine {
+    let state = saved.state.checked().map_err(|source| DataError::Engine {
         path: path.to_path_buf(),
         at: String::new(),
         source,
-    })
+    })?;
+    Ok(SavedModel { state, ..saved })
 }
 
-/// Writes a model state as JSON, atomically.
+/// Reads the model state of a saved model file.
+pub fn read_model_state(path: &Path) -> Result<ModelState> {
+    Ok(read_saved_model(path)?.state)
+}
+
+/// Writes a saved model file as JSON, atomically.
+pub fn write_saved_model(path: &Path, saved: &SavedModel) -> Result<()> {
+    super::write_json(path, saved)
+}
+
+/// Writes a model state without an extraction record.
 pub fn write_model_state(path: &Path, state: &ModelState) -> Result<()> {
-    super::write_json(path, state)
+    write_saved_model(
+        path,
+        &SavedModel {
+            state: state.clone(),
+            extraction: None,
+        },
+    )
 }
 
 /// Reads a weights file: one non-negative number per line (`#` comments and blank lines
@@ -141,11 +173,26 @@ pub fn run_discovery(
         table.attach_labels(labels)?;
     }
     let (n, d) = table.matrix.dim();
-    let state = inputs
+    // Features from images carry how they were made; a prior or a saved model made from
+    // images seen another way (another crop, network, layer) would be compared meaninglessly.
+    let extraction = read_extraction_record(&inputs.features)?;
+    let saved = inputs
         .model_in
         .as_deref()
-        .map(read_model_state)
+        .map(read_saved_model)
         .transpose()?;
+    let mut extraction_of_model = None;
+    let state = match saved {
+        Some(saved) => {
+            let path = inputs.model_in.as_deref().expect("a model file");
+            if let (Some(ours), Some(theirs)) = (&extraction, &saved.extraction) {
+                ours.check_against(&inputs.features, theirs, path)?;
+            }
+            extraction_of_model = saved.extraction;
+            Some(saved.state)
+        }
+        None => None,
+    };
     let k =
         match (k, &state) {
             (Some(k), _) => k,
@@ -192,6 +239,9 @@ pub fn run_discovery(
         (Some(prior), None) => {
             let prior_path = prior.clone();
             let prior_table = read_features(prior, inputs.layout, None)?;
+            if let (Some(ours), Some(theirs)) = (&extraction, read_extraction_record(prior)?) {
+                ours.check_against(&inputs.features, &theirs, prior)?;
+            }
             if prior_table.matrix.dim().1 != d {
                 return Err(DataError::file(
                     prior,
@@ -345,9 +395,13 @@ pub fn run_discovery(
         }),
         seed: params.seed_value(),
         explanations: outputs.explanations,
+        extraction: extraction.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    let model = model.map(|m| ModelState::new(m, &params).with_conditioner(conditioner));
+    let model = model.map(|m| SavedModel {
+        state: ModelState::new(m, &params).with_conditioner(conditioner),
+        extraction: extraction.or(extraction_of_model),
+    });
     Ok(Finished {
         run: NewRun {
             ranked,

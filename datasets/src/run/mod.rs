@@ -29,8 +29,8 @@ mod render;
 mod replay;
 
 pub use discover::{
-    read_model_state, read_weights, run_discovery, write_model_state, DiscoveryInputs,
-    DiscoveryOutputs, DiscoverySettings, Finished,
+    read_model_state, read_saved_model, read_weights, run_discovery, write_model_state,
+    write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings, Finished, SavedModel,
 };
 
 pub use localisation::{
@@ -208,6 +208,10 @@ pub struct RunRecord {
     pub seed: u64,
     /// Whether the explanation arrays were written.
     pub explanations: ExplanationFiles,
+    /// How the features were made from images, when `extract` recorded it (the network,
+    /// layer, weights and preprocessing the explanation maps must use again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extraction: Option<crate::extraction::ExtractionRecord>,
     /// Seconds the run took.
     pub seconds: f64,
 }

@@ -26,6 +26,7 @@ fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
         selection: Default::default(),
         seed: 0,
         explanations: ExplanationFiles::Written,
+        extraction: None,
         seconds: 0.0,
     }
 }
@@ -285,7 +286,7 @@ proptest::proptest! {
 
 mod conditioned_runs {
     use super::super::{
-        read_model_state, run_discovery, write_model_state, DiscoveryInputs, DiscoveryOutputs,
+        read_model_state, run_discovery, write_saved_model, DiscoveryInputs, DiscoveryOutputs,
         DiscoverySettings, ExplanationFiles, FittedOn,
     };
     use crate::features::write_npy_features;
@@ -387,7 +388,7 @@ mod conditioned_runs {
         // A saved model carries its conditioner; a run continuing it conditions the next
         // batch with it, and refuses another conditioning.
         let model_path = dir.path().join("model.json");
-        write_model_state(&model_path, finished.model.as_ref().unwrap()).unwrap();
+        write_saved_model(&model_path, finished.model.as_ref().unwrap()).unwrap();
         let saved = read_model_state(&model_path).unwrap();
         assert_eq!(saved.conditioner.as_ref(), Some(&conditioner));
         let (next, _) = features(dir.path(), "next", 2);
