@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use demud::{Compatibility, Init, MissingPolicy, ScoreMethod, UpdateMethod};
 use demud_datasets::images::{Colour, CropMode};
+use demud_datasets::parts::PartsPrecision;
 use demud_datasets::planted::{FlowerRecipe, PatchRecipe};
 use demud_datasets::run::{MapKind, RunFolder};
 use demud_datasets::synthetic::Recipe;
@@ -353,6 +354,14 @@ pub struct ExtractArgs {
     /// Stop at the first unreadable image instead of skipping it with a warning.
     #[arg(long)]
     pub strict: bool,
+    /// Also save this layer's parts (its value split over the feature map's positions, from
+    /// the same pass) beside its features as <stem>.parts.npy, for `maps` to read instead of
+    /// running the network for the novelty map.
+    #[arg(long, value_name = "LAYER")]
+    pub parts: Option<String>,
+    /// Precision of the parts file: f16 (half the size) or f32.
+    #[arg(long, default_value = "f16", value_name = "f16|f32")]
+    pub parts_precision: PartsPrecision,
     /// For a logits layer: write each image's top-5 ImageNet classes to this CSV.
     #[arg(long, value_name = "FILE")]
     pub top5: Option<PathBuf>,

@@ -4,12 +4,14 @@
 use crate::args::ExtractArgs;
 use crate::ui::{progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Result};
-use demud_datasets::extraction::{describe_geometry, ExtractionRecord};
+use demud_datasets::extraction::{describe_geometry, parts_path, ExtractionRecord, PartsRecord};
 use demud_datasets::features::write_csv_features;
 use demud_datasets::images::ImageCollection;
+use demud_datasets::parts::{write_parts, PartsPrecision};
 use demud_encoders::imagenet::{class_names, write_top5};
 use demud_encoders::weights::models_dir;
 use demud_encoders::{extract, ExtractorSpec, OnUnreadable};
+use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
 /// The extractor `--model`, `--layer`, `--weights` and the baselines' options name.
@@ -19,6 +21,7 @@ fn spec(args: &ExtractArgs) -> ExtractorSpec {
         pixels_side: args.pixels_side,
         vocabulary: args.vocabulary,
         seed: args.seed,
+        parts: args.parts.clone(),
         ..args.network.spec()
     }
 }
@@ -31,6 +34,36 @@ fn output_path(out: &Path, layer: &str, outputs: usize) -> PathBuf {
     }
     let stem = out.file_stem().unwrap_or_default().to_string_lossy();
     out.with_file_name(format!("{stem}.{layer}.npy"))
+}
+
+/// Writes a layer's parts (rows of `m x d` values, `d` the layer's width) beside its
+/// features, on the square grid of `m` positions.
+fn write_layer_parts(
+    features: &Path,
+    layer: &str,
+    d: usize,
+    parts: &Array2<f32>,
+    precision: PartsPrecision,
+) -> Result<PartsRecord> {
+    let m = parts.ncols() / d.max(1);
+    let side = (m as f64).sqrt().round() as usize;
+    if side * side != m || m * d != parts.ncols() {
+        bail!(
+            "layer {layer}: {} part values per item are not a square grid of {d}-value positions",
+            parts.ncols()
+        );
+    }
+    let path = parts_path(features);
+    let cube = parts
+        .view()
+        .into_shape_with_order((parts.nrows(), m, d))
+        .expect("m x d values per item");
+    write_parts(&path, cube, precision)?;
+    Ok(PartsRecord {
+        file: path.file_name().expect("a file").into(),
+        grid: (side, side),
+        precision,
+    })
 }
 
 /// `demud extract`.
@@ -48,7 +81,10 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     };
     let spec = spec(args);
     let mut extractor = spec.build()?;
-    let outputs = extractor.outputs();
+    let mut outputs = extractor.outputs();
+    if spec.parts.is_some() {
+        outputs.pop(); // the parts go beside their layer's features
+    }
     let paths: Vec<PathBuf> = outputs
         .iter()
         .map(|o| output_path(&args.out, o, outputs.len()))
@@ -70,10 +106,20 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     }
     let records = spec.records(extractor.as_ref())?;
     for (o, (path, record)) in paths.iter().zip(&records).enumerate() {
-        let record = ExtractionRecord {
+        let mut record = ExtractionRecord {
             images: args.images.clone(),
             ..record.clone()
         };
+        if spec.parts.as_deref() == Some(outputs[o].as_str()) {
+            let parts = result.features.last().expect("the parts come last");
+            record.parts = Some(write_layer_parts(
+                path,
+                &outputs[o],
+                result.features[o].ncols(),
+                parts,
+                args.parts_precision,
+            )?);
+        }
         result.write(o, path, &record)?;
         if args.csv {
             let features = &result.features[o];

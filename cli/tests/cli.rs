@@ -948,6 +948,130 @@ fn preprocessing_is_recorded_and_batches_made_differently_are_refused() {
     }
 }
 
+/// `extract --parts` saves a layer's split over its feature map from the same pass; `maps
+/// --maps novelty` reads it instead of running the network, to the same maps.
+#[test]
+fn saved_parts_sum_to_the_features_and_give_the_networks_novelty_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    image_folder(&images);
+    std::fs::remove_file(images.join("sky/broken.jpg")).unwrap();
+    let read2 = |p: &Path| Array2::<f32>::read_npy(std::fs::File::open(p).unwrap()).unwrap();
+    let read3 =
+        |p: &Path| ndarray::Array3::<f32>::read_npy(std::fs::File::open(p).unwrap()).unwrap();
+    let mut maps_of_precision = Vec::new();
+    for precision in ["f32", "f16"] {
+        let features = dir.path().join(format!("{precision}.npy"));
+        ok(&[
+            "extract",
+            "--images",
+            s(&images),
+            "--layer",
+            "pool,logits",
+            "--parts",
+            "pool",
+            "--parts-precision",
+            precision,
+            "--out",
+            s(&features),
+            "--threads",
+            "2",
+            "--quiet",
+        ]);
+        let pool = dir.path().join(format!("{precision}.pool.npy"));
+        let record: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(pool.with_extension("extraction.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(record["parts"]["grid"], serde_json::json!([7, 7]));
+        assert_eq!(record["parts"]["precision"], precision);
+        assert!(dir
+            .path()
+            .join(format!("{precision}.logits.extraction.json"))
+            .exists());
+        let parts_file = dir.path().join(format!("{precision}.pool.parts.npy"));
+        let size = std::fs::metadata(&parts_file).unwrap().len();
+        let bytes = if precision == "f16" { 2 } else { 4 };
+        assert!(size >= 10 * 49 * 1280 * bytes && size < 10 * 49 * 1280 * bytes + 256);
+        if precision == "f32" {
+            // The parts sum to the features, position by position.
+            let parts = read3(&parts_file);
+            let sums = parts.sum_axis(ndarray::Axis(1));
+            let features = read2(&pool);
+            let worst = (&sums - &features).iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(worst < 1e-4, "parts sum off by {worst}");
+        }
+        let run = dir.path().join(format!("run-{precision}"));
+        ok(&[
+            "discover",
+            "--features",
+            s(&pool),
+            "--k",
+            "2",
+            "--n",
+            "4",
+            "--out",
+            s(&run),
+            "--quiet",
+        ]);
+        let mut pair = Vec::new();
+        for saved in [true, false] {
+            if !saved {
+                // Without the parts record, the network makes the parts again.
+                let run_json = run.join("run.json");
+                let mut record: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+                record["extraction"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("parts");
+                std::fs::write(&run_json, serde_json::to_string(&record).unwrap()).unwrap();
+            }
+            let out = run.join(format!("maps-{saved}"));
+            ok(&[
+                "maps",
+                "--run",
+                s(&run),
+                "--images",
+                s(&images),
+                "--maps",
+                "novelty",
+                "--out",
+                s(&out),
+            ]);
+            pair.push(read3(&out.join("map-novelty.npy")));
+        }
+        let scale = pair[1].iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = (&pair[0] - &pair[1])
+            .iter()
+            .fold(0f32, |m, v| m.max(v.abs()));
+        maps_of_precision.push(worst / scale);
+    }
+    assert!(maps_of_precision[0] < 1e-4, "{maps_of_precision:?}");
+    // Half precision shows: the maps came from the saved file, not from the network.
+    assert!(
+        maps_of_precision[1] > 0.0 && maps_of_precision[1] < 1e-2,
+        "{maps_of_precision:?}"
+    );
+    // Parts of a layer not extracted, or of a baseline, are refused.
+    let out = dir.path().join("bad.npy");
+    for (extra, expected) in [
+        (
+            &["--layer", "pool", "--parts", "logits"][..],
+            "not among the layers extracted",
+        ),
+        (
+            &["--model", "pixels", "--parts", "pool"][..],
+            "the pixels baseline has none",
+        ),
+    ] {
+        let mut args = vec!["extract", "--images", s(&images), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        let err = fails(&args);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
+}
+
 #[test]
 fn the_engine_links_openblas_ahead_of_libtorch() {
     // libtorch_cpu.so exports its own dgemm_/dgesdd_; OpenBLAS must come first in the binary's

@@ -25,6 +25,7 @@
 use crate::error::{DataError, Result};
 use crate::features::fingerprint;
 use crate::images::{Crop, Preprocess};
+use crate::parts::PartsPrecision;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -52,6 +53,17 @@ impl WeightsRecord {
     }
 }
 
+/// A parts file of the features ([`crate::parts`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartsRecord {
+    /// Its file name, beside the features.
+    pub file: PathBuf,
+    /// The feature map's grid, `(rows, columns)`: the parts' positions in row-major order.
+    pub grid: (usize, usize),
+    /// How its values are stored.
+    pub precision: PartsPrecision,
+}
+
 /// How one features file was made (`<stem>.extraction.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExtractionRecord {
@@ -66,6 +78,9 @@ pub struct ExtractionRecord {
     pub weights: Option<WeightsRecord>,
     /// How each image was decoded, resized, cropped and normalised.
     pub preprocess: Preprocess,
+    /// The parts file saved beside the features (`extract --parts`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<PartsRecord>,
     /// The image folder, as given (for the reader; not compared).
     #[serde(default)]
     pub images: PathBuf,
@@ -84,6 +99,7 @@ impl ExtractionRecord {
             kind: kind.into(),
             weights,
             preprocess,
+            parts: None,
             images: PathBuf::new(),
             features: String::new(),
         }
@@ -170,6 +186,11 @@ pub fn describe_geometry(preprocess: &Preprocess) -> String {
         Crop::Stretch => format!("--crop none ({} px input)", preprocess.side),
         Crop::Pad { fill } => format!("--crop pad --fill {fill} ({} px input)", preprocess.side),
     }
+}
+
+/// The parts file that goes with a `.npy` features file: `<stem>.parts.npy`.
+pub fn parts_path(features: &Path) -> PathBuf {
+    features.with_extension("parts.npy")
 }
 
 /// The extraction record that goes with a `.npy` features file: `<stem>.extraction.json`.

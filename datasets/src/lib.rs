@@ -8,6 +8,8 @@
 //! - [`benchmark`]: the benchmark folder, one record per finished cell, and computing a cell;
 //! - [`atomic`]: all-or-nothing writes of a file or a whole folder;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
+//! - [`parts`]: each item's layer split over its feature map's positions (memory-mapped, f16
+//!   or f32), for the exact novelty maps;
 //! - [`extraction`]: how a features file was made from images (kind, weights, preprocessing),
 //!   checked wherever features from two extractions meet;
 //! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
@@ -28,6 +30,7 @@ pub mod error;
 pub mod extraction;
 pub mod features;
 pub mod images;
+pub mod parts;
 pub mod planted;
 pub mod run;
 pub mod synthetic;

@@ -191,6 +191,25 @@ impl EfficientNetLite0 {
         let head = self.head.forward(&x, Activation::Relu6);
         (x, head)
     }
+
+    /// The layers from the maps: `block` and `pool` their spatial means, `logits` the
+    /// classifier on `pool`.
+    fn layers_of(&self, block_map: &Tensor, head_map: &Tensor) -> Vec<Tensor> {
+        let average = |map: &Tensor| map.mean_dim(Some([2i64, 3].as_slice()), false, Kind::Float);
+        let block = average(block_map);
+        let pool = average(head_map);
+        let logits = self.fc.forward(&pool);
+        vec![block, pool, logits]
+    }
+
+    /// A layer's parts from the maps.
+    fn parts_of(&self, block_map: &Tensor, head_map: &Tensor, layer: &str) -> LayerParts {
+        match layer {
+            "block" => LayerParts::of_average(block_map),
+            "pool" => LayerParts::of_average(head_map),
+            _ => LayerParts::of_average(head_map).through_linear(&self.fc.ws, self.fc.bs.as_ref()),
+        }
+    }
 }
 
 impl Encoder for EfficientNetLite0 {
@@ -202,11 +221,7 @@ impl Encoder for EfficientNetLite0 {
     }
     fn forward_all(&self, input: &Tensor) -> Result<Vec<Tensor>> {
         let (block_map, head_map) = self.maps(input);
-        let average = |map: &Tensor| map.mean_dim(Some([2i64, 3].as_slice()), false, Kind::Float);
-        let block = average(&block_map);
-        let pool = average(&head_map);
-        let logits = self.fc.forward(&pool);
-        Ok(vec![block, pool, logits])
+        Ok(self.layers_of(&block_map, &head_map))
     }
 
     /// Every layer is a sum over the 7 x 7 (at 224 px) positions: `block` and `pool` average
@@ -214,10 +229,18 @@ impl Encoder for EfficientNetLite0 {
     fn layer_parts(&self, input: &Tensor, layer: &str) -> Result<Option<LayerParts>> {
         select_layers(self, &[layer.to_string()])?;
         let (block_map, head_map) = self.maps(input);
-        Ok(Some(match layer {
-            "block" => LayerParts::of_average(&block_map),
-            "pool" => LayerParts::of_average(&head_map),
-            _ => LayerParts::of_average(&head_map).through_linear(&self.fc.ws, self.fc.bs.as_ref()),
-        }))
+        Ok(Some(self.parts_of(&block_map, &head_map, layer)))
+    }
+
+    /// One pass: the maps give the layers and the parts.
+    fn forward_with_parts(
+        &self,
+        input: &Tensor,
+        layer: &str,
+    ) -> Result<(Vec<Tensor>, Option<LayerParts>)> {
+        select_layers(self, &[layer.to_string()])?;
+        let (block_map, head_map) = self.maps(input);
+        let parts = self.parts_of(&block_map, &head_map, layer);
+        Ok((self.layers_of(&block_map, &head_map), Some(parts)))
     }
 }

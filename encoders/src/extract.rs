@@ -178,6 +178,16 @@ pub trait Encoder {
         let all = self.forward_all(input)?;
         Ok(wanted.into_iter().map(|i| all[i].shallow_clone()).collect())
     }
+    /// Every layer ([`Encoder::forward_all`]) and the parts of `layer`
+    /// ([`Encoder::layer_parts`]), from one forward pass where the network can (by default,
+    /// two).
+    fn forward_with_parts(
+        &self,
+        input: &Tensor,
+        layer: &str,
+    ) -> Result<(Vec<Tensor>, Option<LayerParts>)> {
+        Ok((self.forward_all(input)?, self.layer_parts(input, layer)?))
+    }
 }
 
 /// A layer's value for a batch of `n` images as a sum over the `m = rows x columns` positions
@@ -310,6 +320,7 @@ pub struct LayerExtractor {
     positions: Vec<usize>,
     preprocess: Preprocess,
     batch_size: usize,
+    parts_of: Option<String>,
 }
 
 impl LayerExtractor {
@@ -342,7 +353,25 @@ impl LayerExtractor {
             layers: layers.to_vec(),
             positions,
             batch_size: batch_size.max(1),
+            parts_of: None,
         })
+    }
+
+    /// Also the parts of `layer` (one of the layers), from the same pass: one more output,
+    /// `<layer>.parts`, each row an item's `m x d` parts flattened position by position
+    /// ([`LayerParts`]). A layer that is not a sum over a feature map's positions is refused
+    /// at the first batch.
+    pub fn with_parts(mut self, layer: &str) -> Result<Self> {
+        if !self.layers.iter().any(|l| l == layer) {
+            return Err(EncoderError::Spec {
+                reason: format!(
+                    "parts of layer {layer}, which is not among the layers extracted ({})",
+                    self.layers.join(", ")
+                ),
+            });
+        }
+        self.parts_of = Some(layer.to_string());
+        Ok(self)
     }
 }
 
@@ -356,7 +385,9 @@ impl FeatureExtractor for LayerExtractor {
         )
     }
     fn outputs(&self) -> Vec<String> {
-        self.layers.clone()
+        let mut outputs = self.layers.clone();
+        outputs.extend(self.parts_of.iter().map(|l| format!("{l}.parts")));
+        outputs
     }
     fn preprocess(&self) -> Preprocess {
         self.preprocess
@@ -366,20 +397,34 @@ impl FeatureExtractor for LayerExtractor {
     }
     fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
         let input = normalised_batch(&self.preprocess, prepared);
-        let outputs = tch::no_grad(|| self.encoder.forward_all(&input))?;
-        self.positions
+        let (outputs, parts) = tch::no_grad(|| match &self.parts_of {
+            Some(layer) => self.encoder.forward_with_parts(&input, layer),
+            None => Ok((self.encoder.forward_all(&input)?, None)),
+        })?;
+        let rows = |tensor: &Tensor, what: &str| -> Result<Array2<f32>> {
+            let flat = tensor.flatten(1, -1).to_kind(tch::Kind::Float).contiguous();
+            let d = flat.size()[1] as usize;
+            let values =
+                Vec::<f32>::try_from(flat.flatten(0, -1)).context(|| format!("reading {what}"))?;
+            Ok(Array2::from_shape_vec((prepared.len(), d), values).expect("n x d values"))
+        };
+        let mut matrices = self
+            .positions
             .iter()
             .zip(&self.layers)
-            .map(|(&position, layer)| {
-                let flat = outputs[position]
-                    .flatten(1, -1)
-                    .to_kind(tch::Kind::Float)
-                    .contiguous();
-                let d = flat.size()[1] as usize;
-                let values = Vec::<f32>::try_from(flat.flatten(0, -1))
-                    .context(|| format!("reading layer {layer}"))?;
-                Ok(Array2::from_shape_vec((prepared.len(), d), values).expect("n x d values"))
-            })
-            .collect()
+            .map(|(&position, layer)| rows(&outputs[position], &format!("layer {layer}")))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(layer) = &self.parts_of {
+            let Some(parts) = parts else {
+                return Err(EncoderError::Spec {
+                    reason: format!(
+                        "layer {layer} of {} is not a sum over a feature map's positions: it has no parts to save",
+                        self.encoder.name()
+                    ),
+                });
+            };
+            matrices.push(rows(&parts.values, &format!("the parts of layer {layer}"))?);
+        }
+        Ok(matrices)
     }
 }

@@ -185,6 +185,9 @@ pub struct ExtractorSpec {
     pub seed: u64,
     /// The user's preprocessing choices.
     pub preprocessing: Preprocessing,
+    /// A layer whose parts (its value split over the feature map's positions) are extracted
+    /// too, from the same pass: the extractor's last output.
+    pub parts: Option<String>,
 }
 
 impl ExtractorSpec {
@@ -200,6 +203,7 @@ impl ExtractorSpec {
             vocabulary: 10,
             seed: 0,
             preprocessing: Preprocessing::default(),
+            parts: None,
         }
     }
 
@@ -317,12 +321,24 @@ impl ExtractorSpec {
             });
         }
         if let Some(network) = self.load_network()? {
-            return Ok(Box::new(LayerExtractor::new(
+            let extractor = LayerExtractor::new(
                 network.encoder,
                 &network.layers,
                 network.preprocess,
                 self.batch,
-            )?));
+            )?;
+            return Ok(Box::new(match &self.parts {
+                Some(layer) => extractor.with_parts(layer)?,
+                None => extractor,
+            }));
+        }
+        if self.parts.is_some() {
+            return Err(EncoderError::Spec {
+                reason: format!(
+                    "parts are split over a network's feature map; the {} baseline has none",
+                    self.model.name()
+                ),
+            });
         }
         Ok(match self.model {
             Model::EfficientNetLite0 | Model::AlexNet | Model::TorchScript => {
@@ -355,11 +371,12 @@ impl ExtractorSpec {
         ))
     }
 
-    /// The records of the features an extractor built from this spec makes, one per output
-    /// ([`FeatureExtractor::outputs`]).
+    /// The records of the features an extractor built from this spec makes, one per features
+    /// output (its first outputs; the parts, when asked for, come last and are not features).
     pub fn records(&self, extractor: &dyn FeatureExtractor) -> Result<Vec<ExtractionRecord>> {
-        extractor
-            .outputs()
+        let outputs = extractor.outputs();
+        let features = outputs.len() - usize::from(self.parts.is_some());
+        outputs[..features]
             .iter()
             .map(|output| self.record(output, extractor.preprocess()))
             .collect()

@@ -2,13 +2,14 @@
 //! kind at its resolution (see [`MapKind`]).
 
 use crate::error::{MapsError, Result};
-use crate::network::{relative_difference, Network};
+use crate::network::{relative_difference, Network, Parts};
 use crate::overlay::{colour_bar, overlay};
 use demud::attribution::{contributions, feature_gradient};
 use demud::scoring::Scoring;
 use demud::Conditioner;
 use demud_datasets::features::{read_features, CsvLayout};
 use demud_datasets::images::{ImageCollection, ImageItem};
+use demud_datasets::parts::PartsFile;
 use demud_datasets::run::{
     colour_bar_file, map_image_file, overlay_file, MapKind, MapRow, MapScale, MapsRecord, NewMaps,
     RunFolder, MAPS_FORMAT, MAPS_VERSION,
@@ -157,17 +158,23 @@ const FEATURE_TOLERANCE: f64 = 1e-3;
 
 /// The maps of one image (any size: it is resized and cropped as the network sees it).
 /// `stored`, the item's features as the run ranked them, is checked against the network's
-/// before any map is made: maps of other features would explain nothing.
+/// before any map is made: maps of other features would explain nothing. `saved`, the item's
+/// parts as extraction saved them, replaces the network's forward pass for the novelty map
+/// (they are checked against `stored` the same way; the image is then only drawn on).
 pub fn maps_of(
     network: &Network,
     image: &RgbImage,
     stored: ArrayView1<f64>,
     explained: Explained,
     kinds: &[MapKind],
+    saved: Option<Parts>,
 ) -> Result<SelectionMaps> {
     let prepared = network.prepare(image);
     let side = network.side();
-    let parts = network.parts(&prepared)?;
+    let parts = match saved {
+        Some(parts) => Some(parts),
+        None => network.parts(&prepared)?,
+    };
     let features = match &parts {
         Some((p, _)) => p.sum_axis(Axis(0)),
         None => network
@@ -332,6 +339,32 @@ pub fn map_run(
     };
     let probe_parts = n > 0;
     let mut kinds = settings.kinds.clone();
+    // Parts saved at extraction make the novelty map without a forward pass; other maps need
+    // the network on the image anyway, and it checks the images too.
+    let saved = match run
+        .record()
+        .extraction
+        .as_ref()
+        .and_then(|r| r.parts.as_ref())
+    {
+        Some(record) if kinds == [MapKind::Novelty] => {
+            let path = run.features_path().with_file_name(&record.file);
+            let file = PartsFile::open(&path)?;
+            if file.dim().0 != table.matrix.dim().0 || file.dim().1 != record.grid.0 * record.grid.1
+            {
+                return Err(MapsError::Mismatch(format!(
+                    "{}: {:?} parts where the run has {} items on a {} x {} grid",
+                    path.display(),
+                    file.dim(),
+                    table.matrix.dim().0,
+                    record.grid.0,
+                    record.grid.1
+                )));
+            }
+            Some((file, record.grid))
+        }
+        _ => None,
+    };
     let mut per_selection = Vec::with_capacity(n);
     for (i, selection) in run.selections()[..n].iter().enumerate() {
         let image = network.load(
@@ -361,8 +394,12 @@ pub fn map_run(
             residual: ranked.residual.row(i),
         };
         let stored = table.matrix.row_f64(selection.index);
-        let maps =
-            maps_of(network, &image, stored.view(), explained, &kinds).map_err(|e| match e {
+        let parts = match &saved {
+            Some((file, grid)) => Some((file.item(selection.index)?, *grid)),
+            None => None,
+        };
+        let maps = maps_of(network, &image, stored.view(), explained, &kinds, parts).map_err(
+            |e| match e {
                 MapsError::Mismatch(why) => MapsError::Mismatch(format!(
                     "{} (item {:?} of {}): {why}",
                     images.join(&selection.id).display(),
@@ -370,7 +407,8 @@ pub fn map_run(
                     run.features_path().display()
                 )),
                 other => other,
-            })?;
+            },
+        )?;
         per_selection.push(maps);
     }
     let side = network.side();
