@@ -922,6 +922,19 @@ fn preprocessing_is_recorded_and_batches_made_differently_are_refused() {
     );
     assert!(!maps.exists());
 
+    // The record tells a bag of words from a network layer: `auto` leaves its histograms as
+    // they are and conditions the layer.
+    let bow = extract("bow.npy", &["--model", "bow", "--vocabulary", "4"]);
+    for (features, steps) in [(&bow, 0), (&pool, 3)] {
+        std::fs::remove_dir_all(&run_dir).unwrap();
+        assert!(discover(features, &[]).status.success());
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap())
+                .unwrap();
+        let recorded = run["conditioning"]["steps"].as_array().unwrap().len();
+        assert_eq!(recorded, steps, "{}", features.display());
+    }
+
     // Options that do not fit the crop mode, and bad values, are named.
     let out = dir.path().join("bad.npy");
     for (extra, expected) in [

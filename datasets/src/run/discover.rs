@@ -266,7 +266,7 @@ pub fn run_discovery(
                     if prior_has_missing {
                         Conditioning::none()
                     } else {
-                        default_conditioning(inputs, &params, &table)
+                        default_conditioning(inputs, &params, &table, extraction.as_ref())
                     }
                 })
                 .fit(prior.view())
@@ -327,7 +327,9 @@ pub fn run_discovery(
         Some(c) => c,
         None => table
             .matrix
-            .fit(&conditioning.unwrap_or_else(|| default_conditioning(inputs, &params, &table)))
+            .fit(&conditioning.unwrap_or_else(|| {
+                default_conditioning(inputs, &params, &table, extraction.as_ref())
+            }))
             .map_err(|e| engine_error(e, &table, &inputs.features))?,
     };
     if let Some(w) = &inputs.weights {
@@ -437,16 +439,26 @@ fn run_engine<T: Element>(
 /// image features (`.npy` files, as `extract` writes them), none for CSV tables (whose columns
 /// have their own units), for data with missing values, and under the reference-compatibility
 /// switch (the reference ranks raw features).
+///
+/// A bag of visual words (known from the features' extraction record) is left as it is: its
+/// histograms are already normalised counts, and on the emoji benchmark the recommended
+/// conditioning cost it 17 points of nAUC@50 (69.89 against 87.25 raw).
 fn default_conditioning(
     inputs: &DiscoveryInputs,
     params: &DemudParams,
     table: &FeatureTable,
+    extraction: Option<&ExtractionRecord>,
 ) -> Conditioning {
     let is_npy = inputs
         .features
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    if is_npy && params.compatibility() == Compatibility::Clean && !table.matrix.has_missing() {
+    let is_bag_of_words = extraction.is_some_and(|r| r.kind.starts_with("bow"));
+    if is_npy
+        && !is_bag_of_words
+        && params.compatibility() == Compatibility::Clean
+        && !table.matrix.has_missing()
+    {
         Conditioning::recommended()
     } else {
         Conditioning::none()
