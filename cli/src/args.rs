@@ -351,6 +351,10 @@ pub struct ExtractArgs {
     /// Threads libtorch may use (default: its own choice, the number of cores).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     pub threads: Option<i32>,
+    /// Threads that decode and resize the next images while the network runs (default: 1 on
+    /// a machine with more than one core, else 0: all on the main thread).
+    #[arg(long, value_name = "N")]
+    pub decode_workers: Option<usize>,
     /// Stop at the first unreadable image instead of skipping it with a warning.
     #[arg(long)]
     pub strict: bool,

@@ -9,7 +9,7 @@ use demud_datasets::benchmark::Variant;
 use demud_datasets::features::{content_hash, read_features, read_items, ItemRow};
 use demud_datasets::images::ImageCollection;
 use demud_datasets::{CsvLayout, FeatureTable};
-use demud_encoders::{extract, ExtractorSpec, OnUnreadable};
+use demud_encoders::{extract, ExtractOptions, ExtractorSpec};
 use demud_report::benchmark::{
     format_markdown, plot_tables, run_benchmark, write_csv, FeatureSet, LabelSet, Plan,
 };
@@ -200,7 +200,7 @@ fn extract_kinds(args: &BenchmarkArgs, images: &Path, verbosity: Verbosity) -> R
         let result = extract(
             extractor.as_mut(),
             &collection,
-            OnUnreadable::Skip,
+            ExtractOptions::default(),
             |done| bar.set_position(done as u64),
         )?;
         bar.finish_and_clear();

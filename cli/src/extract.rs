@@ -8,9 +8,10 @@ use demud_datasets::extraction::{describe_geometry, parts_path, ExtractionRecord
 use demud_datasets::features::write_csv_features;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::parts::{write_parts, PartsPrecision};
+use demud_encoders::extract::default_decode_workers;
 use demud_encoders::imagenet::{class_names, write_top5};
 use demud_encoders::weights::models_dir;
-use demud_encoders::{extract, ExtractorSpec, OnUnreadable};
+use demud_encoders::{extract, ExtractOptions, ExtractorSpec, OnUnreadable};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -97,7 +98,11 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     } else {
         OnUnreadable::Skip
     };
-    let result = extract(extractor.as_mut(), &collection, on_unreadable, |done| {
+    let options = ExtractOptions {
+        on_unreadable,
+        decode_workers: args.decode_workers.unwrap_or_else(default_decode_workers),
+    };
+    let result = extract(extractor.as_mut(), &collection, options, |done| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();

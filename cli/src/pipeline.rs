@@ -28,7 +28,7 @@ use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet
 use demud_decoder::network::DEFAULT_HIDDEN;
 use demud_decoder::training::targets;
 use demud_decoder::{TrainParams, Trainer};
-use demud_encoders::{extract, ExtractorSpec, Model, OnUnreadable};
+use demud_encoders::{extract, ExtractOptions, ExtractorSpec, Model};
 use demud_maps::faithfulness::deletion_fractions;
 use demud_maps::{map_run, MapSettings, Network};
 use demud_report::charts::write_loss;
@@ -56,7 +56,7 @@ fn extract_pool(collection_dir: &Path, out: &Path, verbosity: Verbosity) -> Resu
     let result = extract(
         extractor.as_mut(),
         &collection,
-        OnUnreadable::Skip,
+        ExtractOptions::default(),
         |done| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();

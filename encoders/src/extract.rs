@@ -6,6 +6,7 @@
 //! order, so row i of the features is `kept[i]`.
 
 use crate::error::{EncoderError, Result, TorchContext};
+use crate::pipeline::prepare_in_batches;
 use demud_datasets::extraction::{write_extraction_record, ExtractionRecord};
 use demud_datasets::features::write_npy_features;
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
@@ -91,14 +92,43 @@ impl Extraction {
     }
 }
 
+/// How [`extract`] reads a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// What to do with an image that cannot be read.
+    pub on_unreadable: OnUnreadable,
+    /// Threads that decode, resize and crop the next images while the extractor works on the
+    /// current batch (0: all on the calling thread, between batches).
+    pub decode_workers: usize,
+}
+
+impl Default for ExtractOptions {
+    /// Unreadable images skipped; [`default_decode_workers`] threads.
+    fn default() -> Self {
+        ExtractOptions {
+            on_unreadable: OnUnreadable::Skip,
+            decode_workers: default_decode_workers(),
+        }
+    }
+}
+
+/// One decoding thread beside the network's: the forward pass keeps every core busy, and one
+/// worker hides the decoding and resizing behind it (`benches/extraction.rs` measures the
+/// choices); none on a single core.
+pub fn default_decode_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    usize::from(cores > 1)
+}
+
 /// Runs `extractor` over every image of `collection`: each image is decoded onto the
 /// preprocessing's background and resized and cropped by it
-/// ([`FeatureExtractor::preprocess`]) before the extractor sees it. `progress` is called with
-/// the number of images handled so far.
+/// ([`FeatureExtractor::preprocess`]) on `options.decode_workers` threads
+/// ([`prepare_in_batches`]) while the extractor works on the batch before. `progress` is
+/// called with the number of images handled so far.
 pub fn extract(
     extractor: &mut dyn FeatureExtractor,
     collection: &ImageCollection,
-    on_unreadable: OnUnreadable,
+    options: ExtractOptions,
     mut progress: impl FnMut(usize),
 ) -> Result<Extraction> {
     let preprocess = extractor.preprocess();
@@ -108,30 +138,44 @@ pub fn extract(
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); outputs];
     let mut widths = vec![0; outputs];
     let mut done = 0;
-    for chunk in collection.items.chunks(extractor.batch_size().max(1)) {
-        let mut images = Vec::with_capacity(chunk.len());
-        for item in chunk {
-            match collection.load_over(item, preprocess.background) {
-                Ok(image) => {
-                    images.push(preprocess.apply(&image));
-                    kept.push(item.clone());
+    let prepare = |item: &ImageItem| {
+        collection
+            .load_over(item, preprocess.background)
+            .map(|image| preprocess.apply(&image))
+    };
+    let items = &collection.items;
+    prepare_in_batches(
+        items,
+        extractor.batch_size().max(1),
+        options.decode_workers,
+        prepare,
+        |batch| {
+            let mut images = Vec::with_capacity(batch.len());
+            done += batch.len();
+            for prepared in batch {
+                let item = &items[prepared.index];
+                match prepared.image {
+                    Ok(image) => {
+                        images.push(image);
+                        kept.push(item.clone());
+                    }
+                    Err(e) => match options.on_unreadable {
+                        OnUnreadable::Skip => skipped.push((item.clone(), e)),
+                        OnUnreadable::Fail => return Err(e.into()),
+                    },
                 }
-                Err(e) => match on_unreadable {
-                    OnUnreadable::Skip => skipped.push((item.clone(), e)),
-                    OnUnreadable::Fail => return Err(e.into()),
-                },
             }
-        }
-        if !images.is_empty() {
-            let batch = extractor.extract_batch(&images)?;
-            for ((rows, values), width) in batch.iter().zip(&mut values).zip(&mut widths) {
-                *width = rows.ncols();
-                values.extend(rows.iter());
+            if !images.is_empty() {
+                let batch = extractor.extract_batch(&images)?;
+                for ((rows, values), width) in batch.iter().zip(&mut values).zip(&mut widths) {
+                    *width = rows.ncols();
+                    values.extend(rows.iter());
+                }
             }
-        }
-        done += chunk.len();
-        progress(done);
-    }
+            progress(done);
+            Ok(())
+        },
+    )?;
     if kept.is_empty() {
         return Err(EncoderError::NothingReadable {
             total: collection.items.len(),

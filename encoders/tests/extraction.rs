@@ -4,7 +4,13 @@
 
 use demud_datasets::images::{Colour, CropMode, ImageCollection, ImageItem};
 use demud_encoders::kinds::{ExtractorSpec, Model, Preprocessing};
-use demud_encoders::{extract, OnUnreadable};
+use demud_encoders::{extract, ExtractOptions, OnUnreadable};
+
+/// Stop at an unreadable image, decode on two threads.
+const FAIL: ExtractOptions = ExtractOptions {
+    on_unreadable: OnUnreadable::Fail,
+    decode_workers: 2,
+};
 use image::{Rgba, RgbaImage};
 use ndarray::Array2;
 use std::path::Path;
@@ -38,7 +44,7 @@ fn collection(dir: &Path) -> ImageCollection {
 
 fn features(spec: &ExtractorSpec, images: &ImageCollection) -> Vec<Array2<f32>> {
     let mut extractor = spec.build().unwrap();
-    extract(extractor.as_mut(), images, OnUnreadable::Fail, |_| {})
+    extract(extractor.as_mut(), images, FAIL, |_| {})
         .unwrap()
         .features
 }
@@ -93,7 +99,7 @@ fn each_crop_mode_and_background_reaches_the_network_and_is_recorded() {
         );
         let mut extractor = spec.build().unwrap();
         let record = spec.records(extractor.as_ref()).unwrap().remove(0);
-        let rows = extract(extractor.as_mut(), &images, OnUnreadable::Fail, |_| {})
+        let rows = extract(extractor.as_mut(), &images, FAIL, |_| {})
             .unwrap()
             .features
             .remove(0);
@@ -130,4 +136,43 @@ fn each_crop_mode_and_background_reaches_the_network_and_is_recorded() {
     // The background shows only behind transparent pixels.
     assert!(!differs(&centre, &on_black, 0));
     assert!(differs(&centre, &on_black, 3) && differs(&centre, &on_black, 4));
+}
+
+#[test]
+fn decoding_on_worker_threads_changes_nothing_but_the_speed() {
+    tch::set_num_threads(2);
+    let dir = tempfile::tempdir().unwrap();
+    let mut images = collection(dir.path());
+    std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
+    images.items.insert(
+        2,
+        ImageItem {
+            id: "broken.png".into(),
+            label: None,
+        },
+    );
+    let spec = effnet(&["pool"], Preprocessing::default());
+    let run = |on_unreadable, decode_workers| {
+        let mut extractor = spec.build().unwrap();
+        let options = ExtractOptions {
+            on_unreadable,
+            decode_workers,
+        };
+        let mut seen = Vec::new();
+        extract(extractor.as_mut(), &images, options, |done| seen.push(done))
+            .map(|result| (result, seen))
+    };
+    let (sequential, progress) = run(OnUnreadable::Skip, 0).unwrap();
+    assert_eq!(progress, vec![2, 4, 6]);
+    for workers in [1, 3] {
+        let (parallel, progress) = run(OnUnreadable::Skip, workers).unwrap();
+        assert_eq!(progress, vec![2, 4, 6], "{workers} workers");
+        assert_eq!(parallel.kept, sequential.kept);
+        assert_eq!(parallel.features, sequential.features, "{workers} workers");
+        assert_eq!(parallel.skipped.len(), 1);
+        assert_eq!(parallel.skipped[0].0.id, "broken.png");
+        let err = run(OnUnreadable::Fail, workers).err().unwrap().to_string();
+        assert!(err.contains("broken.png"), "{err}");
+    }
+    assert_eq!(sequential.kept.len(), 5);
 }
