@@ -98,6 +98,7 @@ enum Command {
 /// Runs the command; an error is printed as a message with its causes (never a stack trace,
 /// whatever `RUST_BACKTRACE` says: an error for a user is a message) and exits with 1.
 fn main() -> std::process::ExitCode {
+    ui::keep_freed_memory();
     match run(&Cli::parse().command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -359,152 +359,6 @@ fn faster_paths(collection: &ImageCollection, pre: &Preprocess) -> String {
     )
 }
 
-/// A prototype for `efficientnet.rs`, measured beside it: the same EfficientNet-Lite0 with
-/// fewer passes over each activation. Each convolution carries its BatchNorm folded into its
-/// weights and a bias; ReLU6 clamps in place; TensorFlow's SAME padding, where symmetric (every
-/// stride-1 convolution), is the convolution's own padding instead of a padded copy; weights
-/// and activations are channels-last (NHWC strides, which libtorch's oneDNN convolutions prefer;
-/// tch has no memory-format argument, so a permuted copy makes them).
-struct LeanLite0 {
-    stem: LeanConv,
-    /// Expansion (absent in the first block), depthwise, projection, and whether the block
-    /// adds its input.
-    blocks: Vec<(Option<LeanConv>, LeanConv, LeanConv, bool)>,
-    head: LeanConv,
-}
-
-/// A convolution with its BatchNorm folded in.
-struct LeanConv {
-    weight: tch::Tensor,
-    bias: tch::Tensor,
-    kernel: i64,
-    stride: i64,
-    groups: i64,
-}
-
-/// The same values with channels-last strides.
-fn channels_last(x: &tch::Tensor) -> tch::Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-}
-
-impl LeanConv {
-    fn new(
-        weights: &std::collections::HashMap<String, tch::Tensor>,
-        conv: &str,
-        bn: &str,
-        stride: i64,
-        depthwise: bool,
-    ) -> Self {
-        let get = |name: String| weights.get(&name).unwrap_or_else(|| panic!("no {name}"));
-        let weight = get(format!("{conv}.weight"));
-        let scale = get(format!("{bn}.weight")) / (get(format!("{bn}.running_var")) + 1e-3).sqrt();
-        let bias = get(format!("{bn}.bias")) - get(format!("{bn}.running_mean")) * &scale;
-        let size = weight.size();
-        LeanConv {
-            weight: channels_last(&(weight * scale.view([-1, 1, 1, 1]))),
-            bias,
-            kernel: size[2],
-            stride,
-            groups: if depthwise { size[0] } else { 1 },
-        }
-    }
-
-    fn forward(&self, x: &tch::Tensor, relu6: bool) -> tch::Tensor {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let (k, s) = (self.kernel, self.stride);
-        let total = |n: i64| (((n + s - 1) / s - 1) * s + k - n).max(0);
-        let (ph, pw) = (total(h), total(w));
-        let mut y = if ph % 2 == 0 && pw % 2 == 0 {
-            x.conv2d(
-                &self.weight,
-                Some(&self.bias),
-                [s, s],
-                [ph / 2, pw / 2],
-                [1, 1],
-                self.groups,
-            )
-        } else {
-            x.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
-                .conv2d(
-                    &self.weight,
-                    Some(&self.bias),
-                    [s, s],
-                    [0, 0],
-                    [1, 1],
-                    self.groups,
-                )
-        };
-        if relu6 {
-            let _ = y.clamp_(0.0, 6.0);
-        }
-        y
-    }
-}
-
-impl LeanLite0 {
-    fn load(path: &Path) -> Self {
-        let weights: std::collections::HashMap<_, _> = tch::Tensor::read_safetensors(path)
-            .unwrap()
-            .into_iter()
-            .collect();
-        let stages = [
-            (1, 1, 1, 32, 16),
-            (2, 2, 6, 16, 24),
-            (2, 2, 6, 24, 40),
-            (3, 2, 6, 40, 80),
-            (3, 1, 6, 80, 112),
-            (4, 2, 6, 112, 192),
-            (1, 1, 6, 192, 320),
-        ];
-        let mut blocks = Vec::new();
-        for (repeats, stride, expand, cin, cout) in stages {
-            for r in 0..repeats {
-                let (cin, stride) = if r == 0 { (cin, stride) } else { (cout, 1) };
-                let p = format!("_blocks.{}", blocks.len());
-                let conv = |c: &str, b: &str, stride, depthwise| {
-                    LeanConv::new(
-                        &weights,
-                        &format!("{p}.{c}"),
-                        &format!("{p}.{b}"),
-                        stride,
-                        depthwise,
-                    )
-                };
-                blocks.push((
-                    (expand != 1).then(|| conv("_expand_conv", "_bn0", 1, false)),
-                    conv("_depthwise_conv", "_bn1", stride, true),
-                    conv("_project_conv", "_bn2", 1, false),
-                    stride == 1 && cin == cout,
-                ));
-            }
-        }
-        LeanLite0 {
-            stem: LeanConv::new(&weights, "_conv_stem", "_bn0", 2, false),
-            blocks,
-            head: LeanConv::new(&weights, "_conv_head", "_bn1", 1, false),
-        }
-    }
-
-    /// The `pool` layer (n x 1280).
-    fn pool(&self, input: &tch::Tensor) -> tch::Tensor {
-        let mut x = self.stem.forward(&channels_last(input), true);
-        for (expand, depthwise, project, residual) in &self.blocks {
-            let y = match expand {
-                Some(e) => e.forward(&x, true),
-                None => x.shallow_clone(),
-            };
-            let mut y = project.forward(&depthwise.forward(&y, true), false);
-            if *residual {
-                y += &x;
-            }
-            x = y;
-        }
-        self.head
-            .forward(&x, true)
-            .mean_dim(Some([2i64, 3].as_slice()), false, tch::Kind::Float)
-    }
-}
-
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // `cargo test --benches` builds it; only `cargo bench` measures.
@@ -550,32 +404,20 @@ fn main() {
         .write_npy(std::fs::File::create(&input_path).unwrap())
         .unwrap();
 
-    let lean = LeanLite0::load(&weights);
-    // The `pool` layer of a batch, by the crate's network or the lean prototype.
-    let pool = |input: &tch::Tensor, lean_graph: bool| {
-        tch::no_grad(|| {
-            if lean_graph {
-                lean.pool(input)
-            } else {
-                model.forward(input, &layers).unwrap().swap_remove(0)
-            }
-        })
+    // The `pool` layer of a batch.
+    let pool = |input: &tch::Tensor| {
+        tch::no_grad(|| model.forward(input, &layers).unwrap().swap_remove(0))
     };
-    let first = tensor.narrow(0, 0, batch.min(images) as i64);
-    let lean_off = (pool(&first, true) - pool(&first, false))
-        .abs()
-        .max()
-        .double_value(&[]);
     let starts: Vec<usize> = (0..images).step_by(batch).collect();
-    let forward_alone = |threads: i32, lean_graph: bool| {
+    let forward_alone = |threads: i32| {
         tch::set_num_threads(threads);
         for &start in &starts {
             let n = batch.min(images - start) as i64;
-            let _ = pool(&tensor.narrow(0, start as i64, n), lean_graph);
+            let _ = pool(&tensor.narrow(0, start as i64, n));
         }
     };
     let prepare = |item: &ImageItem| collection.load(item).map(|image| pre.apply(&image));
-    let pipeline = |workers: usize, threads: i32, lean_graph: bool| {
+    let pipeline = |workers: usize, threads: i32| {
         tch::set_num_threads(threads);
         prepare_in_batches(
             &collection.items,
@@ -588,7 +430,7 @@ fn main() {
                     .map(|p| p.image)
                     .collect::<Result<Vec<_>, _>>()?;
                 let input = normalised_batch(&pre, &images);
-                let out = pool(&input, lean_graph);
+                let out = pool(&input);
                 let rows = Vec::<f32>::try_from(out.flatten(0, -1)).unwrap();
                 assert_eq!(rows.len(), images.len() * 1280);
                 Ok(())
@@ -613,7 +455,7 @@ fn main() {
         extract(&mut extractor, &collection, options, |_| {}).unwrap();
     };
     // Warm-up: the first forward pass of a process sets libtorch up.
-    forward_alone(THREADS, false);
+    forward_alone(THREADS);
 
     println!(
         "EfficientNet-Lite0 extraction of {what}, batch {batch}, images/s (best of {REPEATS})"
@@ -630,50 +472,31 @@ fn main() {
         "faster paths, one image: {}",
         faster_paths(&collection, &pre)
     );
-    println!(
-        "lean: the network with BatchNorm folded, ReLU6 in place, symmetric padding in the \
-         convolution, channels-last (a prototype for efficientnet.rs; its pool layer is within \
-         {lean_off:.1e} of the crate's)"
-    );
     // Rows: name, torch threads, what one pass does.
     let mut rows: Vec<(&str, i32, Pass)> = vec![
         (&library_name, THREADS, Box::new(&mut library)),
         (
             "sequential (0 workers)",
             THREADS,
-            Box::new(|| pipeline(0, THREADS, false)),
+            Box::new(|| pipeline(0, THREADS)),
         ),
         (
             "pipeline, 1 worker",
             THREADS,
-            Box::new(|| pipeline(1, THREADS, false)),
+            Box::new(|| pipeline(1, THREADS)),
         ),
         (
             "pipeline, 2 workers",
             THREADS,
-            Box::new(|| pipeline(2, THREADS, false)),
+            Box::new(|| pipeline(2, THREADS)),
         ),
-        ("pipeline, 1 worker", 1, Box::new(|| pipeline(1, 1, false))),
+        ("pipeline, 1 worker", 1, Box::new(|| pipeline(1, 1))),
         (
             "rust forward alone",
             THREADS,
-            Box::new(|| forward_alone(THREADS, false)),
+            Box::new(|| forward_alone(THREADS)),
         ),
-        (
-            "rust forward alone",
-            1,
-            Box::new(|| forward_alone(1, false)),
-        ),
-        (
-            "lean: pipeline, 2 workers",
-            THREADS,
-            Box::new(|| pipeline(2, THREADS, true)),
-        ),
-        (
-            "lean: rust forward alone",
-            THREADS,
-            Box::new(|| forward_alone(THREADS, true)),
-        ),
+        ("rust forward alone", 1, Box::new(|| forward_alone(1))),
     ];
     for keep_memory in [false, true] {
         if keep_memory {

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::extract::{select_layers, Encoder, LayerParts};
 use crate::weights::load_weights;
 use std::path::Path;
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
 /// `(repeats, kernel, stride, expand ratio, input channels, output channels)` per stage.
@@ -31,15 +31,16 @@ const BN_EPS: f64 = 1e-3;
 /// The layers, in forward order.
 pub const LAYERS: [&str; 3] = ["block", "pool", "logits"];
 
-/// TensorFlow `SAME` padding for kernel `k` and stride `s` (extra pixel on the bottom/right).
-fn pad_same(x: &Tensor, k: i64, s: i64) -> Tensor {
-    let (h, w) = (x.size()[2], x.size()[3]);
-    let total = |n: i64| (((n + s - 1) / s - 1) * s + k - n).max(0);
-    let (ph, pw) = (total(h), total(w));
-    if ph == 0 && pw == 0 {
-        return x.shallow_clone();
-    }
-    x.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
+/// TensorFlow `SAME` padding for kernel `k` and stride `s` along an `n`-pixel side: the total,
+/// split with the extra pixel on the bottom/right.
+fn same_padding(n: i64, k: i64, s: i64) -> i64 {
+    (((n + s - 1) / s - 1) * s + k - n).max(0)
+}
+
+/// The same values with channels-last strides (NHWC), which libtorch's CPU convolutions run
+/// fastest on; tch has no memory-format argument, so a permuted copy makes them.
+fn channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 /// What follows a convolution's BatchNorm.
@@ -51,13 +52,18 @@ enum Activation {
     Linear,
 }
 
-/// Convolution (no bias) + BatchNorm, then an [`Activation`].
+/// Convolution (no bias) + BatchNorm, then an [`Activation`]. The weights load into the
+/// convolution and the BatchNorm as published; [`ConvBn::fold`] then makes the one
+/// convolution with a bias that inference runs.
 #[derive(Debug)]
 struct ConvBn {
     conv: nn::Conv2D,
     bn: nn::BatchNorm,
     kernel: i64,
     stride: i64,
+    groups: i64,
+    /// The BatchNorm folded into the convolution: weight (channels-last) and bias.
+    folded: Option<(Tensor, Tensor)>,
 }
 
 impl ConvBn {
@@ -90,15 +96,56 @@ impl ConvBn {
             ),
             kernel,
             stride,
+            groups,
+            folded: None,
         }
     }
 
+    /// Folds the (inference-mode) BatchNorm into the convolution: with
+    /// `scale = gamma / sqrt(var + eps)`, `BN(W * x) = (scale W) * x + (beta - mean scale)`.
+    /// One pass over each activation instead of two; the same values to float rounding
+    /// (checked against PyTorch by `tests/efficientnet_parity.rs`).
+    fn fold(&mut self) {
+        let folded = tch::no_grad(|| {
+            let gamma = self.bn.ws.as_ref().expect("an affine BatchNorm");
+            let beta = self.bn.bs.as_ref().expect("an affine BatchNorm");
+            let scale = gamma / (&self.bn.running_var + BN_EPS).sqrt();
+            let bias = beta - &self.bn.running_mean * &scale;
+            let weight = channels_last(&(&self.conv.ws * scale.view([-1, 1, 1, 1])));
+            (weight, bias)
+        });
+        self.folded = Some(folded);
+    }
+
     fn forward(&self, x: &Tensor, activation: Activation) -> Tensor {
-        let y = self.bn.forward_t(
-            &self.conv.forward(&pad_same(x, self.kernel, self.stride)),
-            false,
+        let (weight, bias) = self.folded.as_ref().expect("folded after loading");
+        let (k, s) = (self.kernel, self.stride);
+        let (ph, pw) = (
+            same_padding(x.size()[2], k, s),
+            same_padding(x.size()[3], k, s),
         );
+        // Symmetric SAME padding (every stride-1 convolution) is the convolution's own; the
+        // lopsided one of a stride-2 convolution needs a padded copy.
+        let mut y = if ph % 2 == 0 && pw % 2 == 0 {
+            x.conv2d(
+                weight,
+                Some(bias),
+                [s, s],
+                [ph / 2, pw / 2],
+                [1, 1],
+                self.groups,
+            )
+        } else {
+            x.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
+                .conv2d(weight, Some(bias), [s, s], [0, 0], [1, 1], self.groups)
+        };
         match activation {
+            // In place when no gradient flows (extraction); out of place for the gradient
+            // maps, whose backward pass needs what the clamp saw.
+            Activation::Relu6 if !y.requires_grad() => {
+                let _ = y.clamp_(0.0, 6.0);
+                y
+            }
             Activation::Relu6 => y.clamp(0.0, 6.0),
             Activation::Linear => y,
         }
@@ -133,10 +180,13 @@ impl MbConv {
         };
         y = self.depthwise.forward(&y, Activation::Relu6);
         y = self.project.forward(&y, Activation::Linear);
-        if self.residual {
-            y + x
-        } else {
-            y
+        match (self.residual, y.requires_grad()) {
+            (true, false) => {
+                y += x;
+                y
+            }
+            (true, true) => y + x,
+            (false, _) => y,
         }
     }
 }
@@ -166,11 +216,21 @@ impl EfficientNetLite0 {
                 blocks.push(MbConv::new(&path, kernel, stride, expand, cin, cout));
             }
         }
-        let head = ConvBn::new(&p, "_conv_head", "_bn1", 320, 1280, 1, 1, 1);
+        let mut head = ConvBn::new(&p, "_conv_head", "_bn1", 320, 1280, 1, 1, 1);
         let fc = nn::linear(&p / "_fc", 1280, 1000, Default::default());
         load_weights(&mut vs, weights)?;
         // Inference only: gradients flow to the pixels (explanation maps), never the weights.
         vs.freeze();
+        let mut stem = stem;
+        stem.fold();
+        head.fold();
+        for block in &mut blocks {
+            if let Some(expand) = &mut block.expand {
+                expand.fold();
+            }
+            block.depthwise.fold();
+            block.project.fold();
+        }
         Ok(EfficientNetLite0 {
             _vs: vs,
             stem,
@@ -184,7 +244,7 @@ impl EfficientNetLite0 {
 impl EfficientNetLite0 {
     /// The last MBConv block's map (320 channels) and the head's (1280), before pooling.
     fn maps(&self, input: &Tensor) -> (Tensor, Tensor) {
-        let mut x = self.stem.forward(input, Activation::Relu6);
+        let mut x = self.stem.forward(&channels_last(input), Activation::Relu6);
         for block in &self.blocks {
             x = block.forward(&x);
         }

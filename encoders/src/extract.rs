@@ -257,6 +257,7 @@ impl LayerParts {
         let (n, c, h, w) = Self::grid_of(map);
         let values = map
             .to_kind(tch::Kind::Float)
+            .contiguous()
             .view([n, c, h * w])
             .transpose(1, 2)
             .contiguous()
