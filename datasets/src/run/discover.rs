@@ -442,7 +442,8 @@ fn run_engine<T: Element>(
 ///
 /// A bag of visual words (known from the features' extraction record) is left as it is: its
 /// histograms are already normalised counts, and on the emoji benchmark the recommended
-/// conditioning cost it 17 points of nAUC@50 (69.89 against 87.25 raw).
+/// conditioning lost at t = 300 in three of four settings (by 23 points on the unbalanced
+/// categories).
 fn default_conditioning(
     inputs: &DiscoveryInputs,
     params: &DemudParams,
