@@ -217,6 +217,32 @@ fn bad_input_is_named_and_nothing_is_written() {
     );
     let empty = write(dir.path(), "empty.csv", "");
     assert!(run(&empty, &[]).contains("no rows"));
+    // Whole numbers in column 2 of a headerless file: labels or a feature is asked, not
+    // guessed; either answer then runs.
+    let coded = write(
+        dir.path(),
+        "coded.csv",
+        "a,1,0.5,2.5\nb,2,0.1,3.5\nc,1,0.7,1.5\nd,2,0.2,0.25\n",
+    );
+    let err = run(&coded, &[]);
+    assert!(
+        err.contains("coded.csv, line 1") && err.contains("--csv-labels yes or no"),
+        "{err}"
+    );
+    for answer in ["yes", "no"] {
+        ok(&[
+            "discover",
+            "--features",
+            s(&coded),
+            "--csv-labels",
+            answer,
+            "--k",
+            "1",
+            "--out",
+            s(&dir.path().join(format!("coded-{answer}"))),
+            "--quiet",
+        ]);
+    }
     let good = write(dir.path(), "good.csv", "a,1,2\nb,3,4\nc,5,7\n");
     assert!(fails(&[
         "discover",

@@ -180,6 +180,27 @@ fn is_number(cell: &str) -> bool {
     !cell.is_empty() && cell.parse::<f64>().is_ok()
 }
 
+/// Whether the second column of headerless rows could be integer class labels as
+/// well as a feature: every cell a whole number, at most half as many distinct values as rows
+/// (at least 2 rows), while some later column holds a number that is not whole. Reading such
+/// labels as a feature would silently rank by them.
+fn looks_like_class_numbers(rows: &[(u64, Vec<String>)]) -> bool {
+    let whole = |c: &str| {
+        let c = c.trim();
+        !c.is_empty() && c.parse::<i64>().is_ok()
+    };
+    if rows.len() < 2 || !rows.iter().all(|(_, r)| r.get(1).is_some_and(|c| whole(c))) {
+        return false;
+    }
+    let distinct: std::collections::HashSet<&str> = rows.iter().map(|(_, r)| r[1].trim()).collect();
+    let fractional = rows.iter().any(|(_, r)| {
+        r.iter()
+            .skip(2)
+            .any(|c| !whole(c) && parse_cell(c).is_some_and(|v| v.is_finite()))
+    });
+    distinct.len() * 2 <= rows.len() && fractional
+}
+
 /// Reads a features CSV (see the module documentation for the layout).
 pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
     let mut rows = read_records(path)?;
@@ -217,6 +238,13 @@ pub fn read_csv(path: &Path, layout: CsvLayout) -> Result<FeatureTable> {
                 .and_then(|(_, h)| h.get(1))
                 .is_some_and(|name| matches!(name.to_lowercase().as_str(), "label" | "class"));
             let textual = first_data.get(1).is_some_and(|c| parse_cell(c).is_none());
+            if header.is_none() && !textual && looks_like_class_numbers(data) {
+                return Err(DataError::line(
+                    path,
+                    *first_line,
+                    "column 2 holds whole numbers, few of them distinct, beside features that are not whole: class labels or a feature? Say which (--csv-labels yes or no; a header naming column 2 `label` also tells)",
+                ));
+            }
             named || textual
         }
     };
@@ -716,6 +744,47 @@ pub fn match_labels(ids: &[String], rows: &[ItemRow], path: &Path) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_in_column_two_of_a_headerless_file_are_not_guessed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(
+            &path,
+            "a,1,0.5,2.25\nb,2,0.1,3.5\nc,1,0.7,1.0\nd,2,0.2,0.5\n",
+        )
+        .unwrap();
+        let err = read_csv(&path, CsvLayout::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("--csv-labels yes or no"),
+            "{err}"
+        );
+        let labelled = CsvLayout {
+            label_column: Detect::Yes,
+            ..CsvLayout::default()
+        };
+        let table = read_csv(&path, labelled).unwrap();
+        assert_eq!(table.labels.unwrap(), ["1", "2", "1", "2"]);
+        assert_eq!(table.matrix.dim(), (4, 2));
+        let unlabelled = CsvLayout {
+            label_column: Detect::No,
+            ..CsvLayout::default()
+        };
+        assert_eq!(read_csv(&path, unlabelled).unwrap().matrix.dim(), (4, 3));
+        // Counts everywhere (no fractional feature), many distinct values, or a header: no
+        // doubt.
+        for text in [
+            "a,1,5,2\nb,2,1,3\nc,1,7,1\nd,2,2,0\n",
+            "a,1,0.5\nb,2,0.1\nc,3,0.7\nd,4,0.2\n",
+            "id,f0,f1\na,1,0.5\nb,2,0.1\nc,1,0.7\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let table = read_csv(&path, CsvLayout::default()).unwrap();
+            assert!(table.labels.is_none(), "{text}");
+        }
+    }
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
         let p = dir.path().join(name);
