@@ -2,7 +2,7 @@
 //! formats `demud discover` reads.
 
 use crate::args::ExtractArgs;
-use crate::ui::{progress_bar, set_torch_threads, Verbosity};
+use crate::ui::{extract_with_progress, set_torch_threads, Verbosity};
 use anyhow::{bail, Result};
 use demud_datasets::extraction::{describe_geometry, parts_path, ExtractionRecord, PartsRecord};
 use demud_datasets::features::write_csv_features;
@@ -11,7 +11,7 @@ use demud_datasets::parts::{write_parts, PartsPrecision};
 use demud_encoders::extract::default_decode_workers;
 use demud_encoders::imagenet::{class_names, write_top5};
 use demud_encoders::weights::models_dir;
-use demud_encoders::{extract, ExtractOptions, ExtractorSpec, OnUnreadable};
+use demud_encoders::{ExtractOptions, ExtractorSpec, OnUnreadable};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +92,6 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         .collect();
     let verbosity = Verbosity::from_quiet(args.quiet);
     let started = std::time::Instant::now();
-    let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);
     let on_unreadable = if args.strict {
         OnUnreadable::Fail
     } else {
@@ -102,13 +101,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         on_unreadable,
         decode_workers: args.decode_workers.unwrap_or_else(default_decode_workers),
     };
-    let result = extract(extractor.as_mut(), &collection, options, |done| {
-        bar.set_position(done as u64)
-    })?;
-    bar.finish_and_clear();
-    for (item, why) in &result.skipped {
-        eprintln!("warning: skipped {}: {why}", item.id);
-    }
+    let result = extract_with_progress(extractor.as_mut(), &collection, options, verbosity)?;
     let records = spec.records(extractor.as_ref())?;
     for (o, (path, record)) in paths.iter().zip(&records).enumerate() {
         let mut record = ExtractionRecord {

@@ -14,7 +14,7 @@
 //! 8. report: the HTML report.
 
 use crate::args::PipelineArgs;
-use crate::ui::{progress_bar, Verbosity};
+use crate::ui::{extract_with_progress, progress_bar, Verbosity};
 use anyhow::Result;
 use demud::DemudParams;
 use demud_datasets::images::ImageCollection;
@@ -28,7 +28,7 @@ use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet
 use demud_decoder::network::DEFAULT_HIDDEN;
 use demud_decoder::training::targets;
 use demud_decoder::{TrainParams, Trainer};
-use demud_encoders::{extract, ExtractOptions, ExtractorSpec, Model};
+use demud_encoders::{ExtractOptions, ExtractorSpec, Model};
 use demud_maps::faithfulness::deletion_fractions;
 use demud_maps::{map_run, MapSettings, Network};
 use demud_report::charts::write_loss;
@@ -52,14 +52,12 @@ fn extract_pool(collection_dir: &Path, out: &Path, verbosity: Verbosity) -> Resu
         ImageCollection::from_manifest(collection_dir, &collection_dir.join(MANIFEST_FILE))?;
     let spec = ExtractorSpec::new(Model::EfficientNetLite0);
     let mut extractor = spec.build()?;
-    let bar = progress_bar(verbosity, "extracting", collection.items.len() as u64);
-    let result = extract(
+    let result = extract_with_progress(
         extractor.as_mut(),
         &collection,
         ExtractOptions::default(),
-        |done| bar.set_position(done as u64),
+        verbosity,
     )?;
-    bar.finish_and_clear();
     let record = spec.records(extractor.as_ref())?.remove(0);
     result.write(0, out, &record)?;
     Ok(())

@@ -1,5 +1,7 @@
 //! What every command shares on the terminal: progress bars and libtorch's thread count.
 
+use demud_datasets::images::ImageCollection;
+use demud_encoders::{extract, ExtractOptions, Extraction, FeatureExtractor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Whether a command shows progress bars and summaries.
@@ -60,4 +62,26 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
+}
+
+/// Runs an extraction with a progress bar, then warns of each image skipped, naming it.
+pub fn extract_with_progress(
+    extractor: &mut dyn FeatureExtractor,
+    collection: &ImageCollection,
+    options: ExtractOptions,
+    verbosity: Verbosity,
+) -> anyhow::Result<Extraction> {
+    let bar = progress_bar(
+        verbosity,
+        &extractor.describe(),
+        collection.items.len() as u64,
+    );
+    let result = extract(extractor, collection, options, |done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+    for (item, why) in &result.skipped {
+        eprintln!("warning: skipped {}: {why}", item.id);
+    }
+    Ok(result)
 }

@@ -979,12 +979,17 @@ fn preprocessing_is_recorded_and_batches_made_differently_are_refused() {
         ),
         (&["--resize", "0"][..], "--resize"),
     ] {
-        let mut args = vec!["extract", "--images", s(&images), "--out", s(&out)];
-        args.extend_from_slice(extra);
-        let err = fails(&args);
-        assert!(err.contains(expected), "{extra:?}: {err}");
-        assert!(!out.exists());
+        extract_refused(&images, &out, extra, expected);
     }
+}
+
+/// `extract` with `extra` options fails with a message holding `expected` and writes nothing.
+fn extract_refused(images: &Path, out: &Path, extra: &[&str], expected: &str) {
+    let mut args = vec!["extract", "--images", s(images), "--out", s(out)];
+    args.extend_from_slice(extra);
+    let err = fails(&args);
+    assert!(err.contains(expected), "{extra:?}: {err}");
+    assert!(!out.exists(), "{extra:?}");
 }
 
 /// `extract --parts` saves a layer's split over its feature map from the same pass; `maps
@@ -1104,10 +1109,7 @@ fn saved_parts_sum_to_the_features_and_give_the_networks_novelty_maps() {
             "the pixels baseline has none",
         ),
     ] {
-        let mut args = vec!["extract", "--images", s(&images), "--out", s(&out)];
-        args.extend_from_slice(extra);
-        let err = fails(&args);
-        assert!(err.contains(expected), "{extra:?}: {err}");
+        extract_refused(&images, &out, extra, expected);
     }
 }
 

@@ -656,15 +656,18 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
     let sheet = image::open(run.join("render/contact_sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (6 * 18 + 2, 8 * 18 + 2));
     // Maps made with another layer are refused, naming both.
-    let err = demud_fails(&[
-        "maps",
-        "--run",
-        s(&run),
-        "--images",
-        s(&planted),
-        "--layer",
-        "logits",
-    ]);
+    let logits_maps = || {
+        demud_fails(&[
+            "maps",
+            "--run",
+            s(&run),
+            "--images",
+            s(&planted),
+            "--layer",
+            "logits",
+        ])
+    };
+    let err = logits_maps();
     assert!(
         err.contains("efficientnet-lite0:logits for the network given")
             && err.contains("efficientnet-lite0:pool for the run's features"),
@@ -677,15 +680,7 @@ fn maps_and_localisation_with_the_network_that_made_the_features() {
         serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
     record.as_object_mut().unwrap().remove("extraction");
     std::fs::write(&run_json, serde_json::to_string(&record).unwrap()).unwrap();
-    let err = demud_fails(&[
-        "maps",
-        "--run",
-        s(&run),
-        "--images",
-        s(&planted),
-        "--layer",
-        "logits",
-    ]);
+    let err = logits_maps();
     assert!(
         err.contains("1000 values where the run's have 1280"),
         "{err}"
