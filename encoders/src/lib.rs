@@ -31,7 +31,7 @@ pub mod weights;
 
 pub use error::{EncoderError, Result};
 pub use extract::{
-    extract, input_gradient, Encoder, ExtractOptions, Extraction, FeatureExtractor,
-    LayerExtractor, LayerParts, OnUnreadable,
+    extract, input_gradient, Encoder, ExtractOptions, Extraction, FeatureExtractor, LayerExtractor,
+    LayerParts, OnUnreadable,
 };
 pub use kinds::{ExtractorSpec, LoadedNetwork, Model, Preprocessing};
