@@ -18,8 +18,9 @@
 //!     None,
 //!     Preprocess::imagenet(224).with_crop(Crop::Stretch),
 //! );
-//! let err = batch.check_same_view(&archive).unwrap_err();
-//! assert!(err.contains("--crop none") && err.contains("--crop center"), "{err}");
+//! let err = batch.check_same_view(&archive, "the batch", "the archive").unwrap_err();
+//! assert!(err.contains("--crop none (224 px input) for the batch"), "{err}");
+//! assert!(err.contains("--crop center --resize 256 (224 px input) for the archive"), "{err}");
 //! ```
 
 use crate::error::{DataError, Result};
