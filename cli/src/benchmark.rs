@@ -1,7 +1,7 @@
 //! `demud benchmark`: the papers' Table 1 on labelled features or images, resumable.
 
 use crate::args::{BenchmarkArgs, Named};
-use crate::ui::{extract_with_progress, progress_bar, set_torch_threads, Verbosity};
+use crate::ui::{extract_spec, progress_bar, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
 use demud::Conditioning;
 use demud_datasets::atomic::{ensure_outside, write_atomic};
@@ -9,7 +9,7 @@ use demud_datasets::benchmark::Variant;
 use demud_datasets::features::{content_hash, read_features, read_items, ItemRow};
 use demud_datasets::images::ImageCollection;
 use demud_datasets::{CsvLayout, FeatureTable};
-use demud_encoders::{ExtractOptions, ExtractorSpec};
+use demud_encoders::ExtractorSpec;
 use demud_report::benchmark::{
     format_markdown, plot_tables, run_benchmark, write_csv, FeatureSet, LabelSet, Plan,
 };
@@ -191,14 +191,7 @@ fn extract_kinds(args: &BenchmarkArgs, images: &Path, verbosity: Verbosity) -> R
         }
     }
     for (spec, paths) in groups {
-        let mut extractor = spec.build()?;
-        let result = extract_with_progress(
-            extractor.as_mut(),
-            &collection,
-            ExtractOptions::default(),
-            verbosity,
-        )?;
-        let records = spec.records(extractor.as_ref())?;
+        let (result, records) = extract_spec(&spec, &collection, verbosity)?;
         for (output, (path, record)) in paths.iter().zip(&records).enumerate() {
             result.write(output, path, record)?;
         }

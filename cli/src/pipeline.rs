@@ -14,7 +14,7 @@
 //! 8. report: the HTML report.
 
 use crate::args::PipelineArgs;
-use crate::ui::{extract_with_progress, progress_bar, Verbosity};
+use crate::ui::{extract_spec, progress_bar, Verbosity};
 use anyhow::Result;
 use demud::DemudParams;
 use demud_datasets::images::ImageCollection;
@@ -28,7 +28,7 @@ use demud_decoder::fit::{train_with_checkpoints, Progress, Schedule, TrainingSet
 use demud_decoder::network::DEFAULT_HIDDEN;
 use demud_decoder::training::targets;
 use demud_decoder::{TrainParams, Trainer};
-use demud_encoders::{ExtractOptions, ExtractorSpec, Model};
+use demud_encoders::{ExtractorSpec, Model};
 use demud_maps::faithfulness::deletion_fractions;
 use demud_maps::{map_run, MapSettings, Network};
 use demud_report::charts::write_loss;
@@ -51,15 +51,8 @@ fn extract_pool(collection_dir: &Path, out: &Path, verbosity: Verbosity) -> Resu
     let collection =
         ImageCollection::from_manifest(collection_dir, &collection_dir.join(MANIFEST_FILE))?;
     let spec = ExtractorSpec::new(Model::EfficientNetLite0);
-    let mut extractor = spec.build()?;
-    let result = extract_with_progress(
-        extractor.as_mut(),
-        &collection,
-        ExtractOptions::default(),
-        verbosity,
-    )?;
-    let record = spec.records(extractor.as_ref())?.remove(0);
-    result.write(0, out, &record)?;
+    let (result, records) = extract_spec(&spec, &collection, verbosity)?;
+    result.write(0, out, &records[0])?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! What every command shares on the terminal: progress bars and libtorch's thread count.
 
+use demud_datasets::extraction::ExtractionRecord;
 use demud_datasets::images::ImageCollection;
-use demud_encoders::{extract, ExtractOptions, Extraction, FeatureExtractor};
+use demud_encoders::{extract, ExtractOptions, Extraction, ExtractorSpec, FeatureExtractor};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Whether a command shows progress bars and summaries.
@@ -84,4 +85,23 @@ pub fn extract_with_progress(
         eprintln!("warning: skipped {}: {why}", item.id);
     }
     Ok(result)
+}
+
+/// Builds the extractor of `spec`, runs it over `collection` with a progress bar (default
+/// options: unreadable images skipped and named) and returns the extraction with the records
+/// of its features outputs.
+pub fn extract_spec(
+    spec: &ExtractorSpec,
+    collection: &ImageCollection,
+    verbosity: Verbosity,
+) -> anyhow::Result<(Extraction, Vec<ExtractionRecord>)> {
+    let mut extractor = spec.build()?;
+    let result = extract_with_progress(
+        extractor.as_mut(),
+        collection,
+        ExtractOptions::default(),
+        verbosity,
+    )?;
+    let records = spec.records(extractor.as_ref())?;
+    Ok((result, records))
 }
