@@ -978,6 +978,10 @@ fn preprocessing_is_recorded_and_batches_made_differently_are_refused() {
             "\"#12345\" is not a colour",
         ),
         (&["--resize", "0"][..], "--resize"),
+        (
+            &["--parts", "pool", "--parts-precision", "f8"][..],
+            "\"f8\" is not a precision",
+        ),
     ] {
         extract_refused(&images, &out, extra, expected);
     }

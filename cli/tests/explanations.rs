@@ -183,31 +183,18 @@ fn the_commands_chain_and_write_what_they_promise() {
         .map(|m| m["map"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["novel", "difference"]);
-    // Pixel features have no network to map with: said plainly.
-    let err = demud_fails(&[
-        "maps",
-        "--run",
-        s(&d.join("run")),
-        "--images",
-        s(&d.join("planted")),
-    ]);
-    assert!(
-        err.contains("need the network that made the features; pixels is not one"),
-        "{err}"
-    );
-    let err = demud_fails(&[
-        "maps",
-        "--run",
-        s(&d.join("run")),
-        "--images",
-        s(&d.join("planted")),
-        "--model",
-        "pixels",
-    ]);
-    assert!(
-        err.contains("need the network that made the features"),
-        "{err}"
-    );
+    // Pixel features have no network to map with: said plainly, whether the run's record or
+    // the options name the model.
+    let (run_dir, planted_dir) = (d.join("run"), d.join("planted"));
+    for model in [&[][..], &["--model", "pixels"][..]] {
+        let mut args = vec!["maps", "--run", s(&run_dir), "--images", s(&planted_dir)];
+        args.extend_from_slice(model);
+        let err = demud_fails(&args);
+        assert!(
+            err.contains("need the network that made the features; pixels is not one"),
+            "{model:?}: {err}"
+        );
+    }
     assert!(!d.join("run/maps").exists(), "nothing written");
 
     // Resuming adds epochs to the same checkpoint.
