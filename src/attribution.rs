@@ -261,7 +261,7 @@ mod tests {
             let params = DemudParams::new(2).n_select(3);
             let mut discovery = params.discover(ranked.view()).unwrap();
             discovery.next().unwrap().unwrap();
-            let model = discovery.model().unwrap().clone();
+            let model = discovery.model().unwrap();
             let scoring = params.scoring();
             // The plain score of any item under the fixed model.
             let score_of = |x: ArrayView1<f64>| {

@@ -272,7 +272,7 @@ impl FittedStep {
             FittedStep::Centre { mean } => *data -= mean,
             FittedStep::UnitLength => {
                 for mut row in data.rows_mut() {
-                    let norm = row.dot(&row).sqrt();
+                    let norm = length(row.view());
                     if norm > 0.0 {
                         row /= norm;
                     }
@@ -305,7 +305,7 @@ impl FittedStep {
                 *x -= mean;
             }
             FittedStep::UnitLength => {
-                let norm = x.dot(x).sqrt();
+                let norm = length(x.view());
                 if norm > 0.0 {
                     *parts /= norm;
                     *x /= norm;
@@ -339,7 +339,7 @@ impl FittedStep {
             FittedStep::Centre { .. } => gradient.to_owned(),
             FittedStep::UnitLength => {
                 // y = x / |x|: dy/dx = (I - y y^T) / |x|, symmetric.
-                let norm = input.dot(&input).sqrt();
+                let norm = length(input);
                 if norm == 0.0 {
                     return Array1::zeros(gradient.len());
                 }
@@ -373,10 +373,7 @@ impl FittedStep {
     fn invert(&self, z: ArrayView1<f64>, item: ArrayView1<f64>) -> Array1<f64> {
         match self {
             FittedStep::Centre { mean } => &z + mean,
-            FittedStep::UnitLength => {
-                let norm = item.dot(&item).sqrt();
-                &z * norm
-            }
+            FittedStep::UnitLength => &z * length(item),
             FittedStep::Power => z.mapv(|v| v.signum() * v * v),
             FittedStep::Whiten {
                 mean,
@@ -391,6 +388,21 @@ impl FittedStep {
             }
         }
     }
+}
+
+/// The Euclidean length of `x`, also where the sum of squares would underflow (values below
+/// ~1e-154) or overflow (~1e154): there it is taken of `x / max|x|` and scaled back.
+fn length(x: ArrayView1<f64>) -> f64 {
+    let squares = x.dot(&x);
+    if squares.is_normal() {
+        return squares.sqrt();
+    }
+    let largest = x.fold(0.0_f64, |m, v| m.max(v.abs()));
+    if largest == 0.0 || !largest.is_finite() {
+        return largest;
+    }
+    let scaled = x.mapv(|v| v / largest);
+    largest * scaled.dot(&scaled).sqrt()
 }
 
 fn signed_sqrt(v: f64) -> f64 {
@@ -642,6 +654,25 @@ mod tests {
 
     fn close(a: ArrayView1<f64>, b: ArrayView1<f64>, tol: f64) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+    }
+
+    #[test]
+    fn unit_length_holds_for_items_whose_squares_under_or_overflow() {
+        let l2: Conditioning = "l2".parse().unwrap();
+        for scale in [1e-170, 1.0, 1e170] {
+            let items = array![[3.0, 4.0], [0.0, 0.0], [-1.0, 0.0]].mapv(|v| v * scale);
+            let conditioned = l2
+                .fit(items.view())
+                .unwrap()
+                .transform(items.view())
+                .unwrap();
+            assert!(
+                close(conditioned.row(0), array![0.6, 0.8].view(), 1e-15),
+                "{scale:e}"
+            );
+            assert!(close(conditioned.row(1), array![0.0, 0.0].view(), 0.0));
+            assert!(close(conditioned.row(2), array![-1.0, 0.0].view(), 0.0));
+        }
     }
 
     fn collection() -> Array2<f64> {

@@ -20,6 +20,11 @@ pub trait Element: LinalgScalar + PartialOrd + Send + Sync + std::fmt::Debug + '
     /// in this precision per selection) cannot order two items: such near-ties are re-scored
     /// exactly.
     const NEAR_TIE: f64;
+    /// The magnitudes (largest |value| of a collection) this type's arithmetic ranks without
+    /// help. The one pass per selection multiplies items in this precision: beyond the upper
+    /// bound `d x^2` can overflow it, below the lower bound squares underflow and scores lose
+    /// their digits. A collection outside is ranked after an exact power-of-two rescaling.
+    const SAFE_MAGNITUDES: (f64, f64);
     /// Widens (or keeps) the value as `f64`.
     fn to_f64(self) -> f64;
     /// Rounds an `f64` to this type.
@@ -29,6 +34,8 @@ pub trait Element: LinalgScalar + PartialOrd + Send + Sync + std::fmt::Debug + '
 impl Element for f32 {
     const NAME: &'static str = "f32";
     const NEAR_TIE: f64 = 1e-4;
+    // 2^-40 .. 2^40: squares stay normal (above 2^-126) and d x^2 below 2^126 for d < 2^46.
+    const SAFE_MAGNITUDES: (f64, f64) = (9.094947017729282e-13, 1.099511627776e12);
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
@@ -40,6 +47,8 @@ impl Element for f32 {
 impl Element for f64 {
     const NAME: &'static str = "f64";
     const NEAR_TIE: f64 = 1e-9;
+    // 2^-250 .. 2^250: squares stay far inside f64's normal range (2^-1022 .. 2^1024).
+    const SAFE_MAGNITUDES: (f64, f64) = (5.527147875260445e-76, 1.8092513943330656e75);
     fn to_f64(self) -> f64 {
         self
     }

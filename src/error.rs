@@ -40,6 +40,24 @@ pub enum DemudError {
         /// 0-based feature index.
         feature: usize,
     },
+    /// A value is so large that squared distances between items would exceed the largest
+    /// `f64`: scores (and the expected content) could not be reported. The engine rescales
+    /// any other collection internally, so only this extreme is refused.
+    #[error("{what}, item {item}, feature {feature}: |value| {value:e} is too large: scores are squared distances, which would exceed the largest f64; divide the features by {divide_by:e} or more (values up to {limit:.1e} are ranked)")]
+    ValueTooLarge {
+        /// Which input: "the collection" or "the prior data set".
+        what: &'static str,
+        /// 0-based item index in that input.
+        item: usize,
+        /// 0-based feature index.
+        feature: usize,
+        /// The value.
+        value: f64,
+        /// The largest |value| this collection's number of features allows.
+        limit: f64,
+        /// A power of ten that brings the value within the limit.
+        divide_by: f64,
+    },
     /// Two inputs disagree on the number of features.
     #[error("dimension mismatch: {what} has {found} features, the collection has {expected}")]
     DimensionMismatch {

@@ -159,7 +159,7 @@ fn check_run(uci: &Path, data: &str, k: usize, init: &str) -> Result<Outcome, St
     let mut active = vec![true; matrix.nrows()];
     for theirs in &reference {
         // The model that makes this selection (for the tie check).
-        let model = discovery.model().cloned();
+        let model = discovery.model();
         let Some(ours) = discovery.next() else {
             return Err(format!(
                 "{name}: the run stops before rank {}, the reference has {}",

@@ -17,6 +17,7 @@
 
 mod fast;
 mod params;
+mod rescaling;
 
 pub use params::{Compatibility, DemudParams, Init, ScorePath, SelectionRule, UpdateMethod};
 
@@ -28,6 +29,7 @@ use fast::FastScores;
 use ndarray::{Array, Array1, ArrayView1, ArrayView2, Axis, CowArray, Dimension, Ix2, Zip};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rescaling::{Largest, Rescaling};
 
 /// One selection with its explanation.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,16 +81,23 @@ pub struct Discovery<'a, T: Element> {
     /// The model that scored the latest selection, kept when asked for
     /// ([`Discovery::keeping_selecting_models`]).
     selecting: Option<Option<SubspaceModel>>,
+    /// The exact power-of-two factor the data (and prior, and saved model) were multiplied by
+    /// before ranking; every number reported is divided back ([`rescaling`]).
+    rescaling: Rescaling,
 }
 
 impl DemudParams {
     /// Starts a run on `data` (one item per row). Validates the parameters and the data:
     /// NaN is refused under the `error` policy and replaced under `zero`; infinities are
-    /// always refused.
+    /// always refused, and so are values whose squared distances exceed the largest `f64`
+    /// ([`DemudError::ValueTooLarge`]). Any other scale is ranked: a collection of tiny or huge
+    /// values is rescaled internally by an exact power of two, so the picks do not depend on
+    /// the units, and everything reported is in the data's units.
     pub fn discover<'a, T: Element>(&self, data: ArrayView2<'a, T>) -> Result<Discovery<'a, T>> {
         let (n, d) = data.dim();
         self.check(n, d)?;
-        let data = prepare_data(data, self.missing)?;
+        let (data, largest) = prepare_data(data, self.missing)?;
+        let (data, init, rescaling) = rescale_inputs(data, largest, &self.init)?;
         let has_missing = data.iter().any(|v| v.to_f64().is_nan());
         let fill_values = has_missing.then(|| nan_mean(data.view()));
         let fast_applies = self.fast_applies() && !has_missing;
@@ -108,7 +117,7 @@ impl DemudParams {
         };
         let mut modelled_items = Vec::new();
         let mut model = None;
-        match &self.init {
+        match &init {
             Init::Prior(prior) => {
                 model = Some(SubspaceModel::from_items(
                     prior.view(),
@@ -133,7 +142,10 @@ impl DemudParams {
             limit: self.n_select.unwrap_or(n).min(n),
             active: vec![true; n],
             made: 0,
-            params: self.clone(),
+            params: DemudParams {
+                init,
+                ..self.clone()
+            },
             data,
             model,
             scores,
@@ -143,6 +155,7 @@ impl DemudParams {
             isolation,
             failed: false,
             selecting: None,
+            rescaling,
         })
     }
 
@@ -164,13 +177,23 @@ impl DemudParams {
     }
 }
 
+/// Checks the values under the missing-value policy (zeroing NaN under `zero`) and finds the
+/// largest |value|, in one pass.
 fn prepare_data<T: Element>(
     data: ArrayView2<'_, T>,
     policy: MissingPolicy,
-) -> Result<CowArray<'_, T, Ix2>> {
+) -> Result<(CowArray<'_, T, Ix2>, Largest)> {
     let mut needs_zeroing = false;
+    let mut largest = Largest::default();
     for ((item, feature), v) in data.indexed_iter() {
         let v = v.to_f64();
+        if v.abs() > largest.value {
+            largest = Largest {
+                value: v.abs(),
+                item,
+                feature,
+            };
+        }
         if v.is_nan() {
             match policy {
                 MissingPolicy::Error => return Err(DemudError::MissingValue { item, feature }),
@@ -181,21 +204,61 @@ fn prepare_data<T: Element>(
             return Err(DemudError::InfiniteValue { item, feature });
         }
     }
-    if needs_zeroing {
+    let data = if needs_zeroing {
         let zero = T::from_f64(0.0);
-        Ok(CowArray::from(data.mapv(|v| {
-            if v.to_f64().is_nan() {
-                zero
-            } else {
-                v
-            }
-        })))
+        CowArray::from(data.mapv(|v| if v.to_f64().is_nan() { zero } else { v }))
     } else if data.is_standard_layout() {
-        Ok(CowArray::from(data))
+        CowArray::from(data)
     } else {
         // BLAS needs contiguous rows for the one pass per selection.
-        Ok(CowArray::from(data.as_standard_layout().into_owned()))
+        CowArray::from(data.as_standard_layout().into_owned())
+    };
+    Ok((data, largest))
+}
+
+/// Refuses magnitudes whose squared distances cannot be represented and rescales the data,
+/// and a prior or saved model with it, when their magnitude is outside what `T`'s arithmetic
+/// ranks as it is. Returns the data and the init in the engine's units.
+fn rescale_inputs<'a, T: Element>(
+    data: CowArray<'a, T, Ix2>,
+    in_data: Largest,
+    init: &Init,
+) -> Result<(CowArray<'a, T, Ix2>, Init, Rescaling)> {
+    let d = data.ncols();
+    in_data.check_representable("the collection", d)?;
+    let mut largest = in_data.value;
+    match init {
+        Init::Prior(prior) => {
+            let in_prior = Largest::of(prior.view());
+            in_prior.check_representable("the prior data set", d)?;
+            largest = largest.max(in_prior.value);
+        }
+        Init::Model(model) => {
+            let mean = model.mean().iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            let in_model = Largest {
+                value: mean,
+                ..Largest::default()
+            };
+            if in_model.check_representable("the model", d).is_err() {
+                return Err(DemudError::ModelState(format!(
+                    "the model's mean holds |value| {mean:e}: squared distances to it exceed the largest f64"
+                )));
+            }
+            largest = largest.max(mean);
+        }
+        _ => {}
     }
+    let rescaling = Rescaling::for_magnitude::<T>(largest);
+    if rescaling.is_identity() {
+        return Ok((data, init.clone(), rescaling));
+    }
+    let scale = |v: T| T::from_f64(rescaling.apply(v.to_f64()));
+    let init = match init {
+        Init::Prior(prior) => Init::Prior(prior.mapv(|v| rescaling.apply(v))),
+        Init::Model(model) => Init::Model(model.rescaled(|v| rescaling.apply(v))),
+        other => other.clone(),
+    };
+    Ok((CowArray::from(data.mapv(scale)), init, rescaling))
 }
 
 /// Per-feature mean over observed values (0 where a feature is never observed).
@@ -225,10 +288,19 @@ fn argmax(scores: impl Iterator<Item = (usize, f64)>) -> Option<(usize, f64)> {
 }
 
 impl<T: Element> Discovery<'_, T> {
-    /// The current model (after the selections made so far); `None` before the first
-    /// selection of an item-index or random initialisation.
-    pub fn model(&self) -> Option<&SubspaceModel> {
-        self.model.as_ref()
+    /// A copy of the current model (after the selections made so far), in the data's units;
+    /// `None` before the first selection of an item-index or random initialisation.
+    pub fn model(&self) -> Option<SubspaceModel> {
+        self.model.as_ref().map(|m| self.in_data_units(m))
+    }
+
+    /// A model of the engine's (possibly rescaled) units in the data's units.
+    fn in_data_units(&self, model: &SubspaceModel) -> SubspaceModel {
+        if self.rescaling.is_identity() {
+            return model.clone();
+        }
+        let rescaling = self.rescaling;
+        model.rescaled(|v| rescaling.undo(v))
     }
 
     /// Keeps a copy of the model that scored each selection, before it learns the item
@@ -241,8 +313,11 @@ impl<T: Element> Discovery<'_, T> {
 
     /// The model that scored the latest selection (`None` when not kept, before the first
     /// selection, or for a first pick made without a model: an index or random init).
-    pub fn selecting_model(&self) -> Option<&SubspaceModel> {
-        self.selecting.as_ref().and_then(Option::as_ref)
+    pub fn selecting_model(&self) -> Option<SubspaceModel> {
+        self.selecting
+            .as_ref()
+            .and_then(Option::as_ref)
+            .map(|m| self.in_data_units(m))
     }
 
     /// Number of selections this run will make in all.
@@ -456,15 +531,16 @@ impl<T: Element> Discovery<'_, T> {
             None => (x.clone(), Array1::zeros(x.len()), 0.0),
         };
         if !score.is_finite() {
-            let largest = self
-                .data
-                .iter()
-                .map(|v| v.to_f64().abs())
-                .fold(0.0_f64, f64::max);
+            // The data's magnitude was checked at the start; only weights can get here.
+            let heaviest = self
+                .params
+                .scoring
+                .weights()
+                .map_or(1.0, |w| w.fold(0.0_f64, |m, &v| m.max(v)));
             return Err(DemudError::invalid(
-                "data",
+                "weights",
                 format!(
-                    "squared differences overflow f64 (the largest |value| is {largest:e}): rescale the features (for example divide by {largest:e})"
+                    "the weighted score of item {index} overflows f64 (the largest weight is {heaviest:e}): scale the weights down"
                 ),
             ));
         }
@@ -485,12 +561,13 @@ impl<T: Element> Discovery<'_, T> {
         self.learn(index, learned.view(), first_model)?;
         self.active[index] = false;
         self.made += 1;
+        let r = self.rescaling;
         Ok(Selection {
             rank: self.made,
             index,
-            score,
-            expected,
-            residual,
+            score: r.undo_squared(score),
+            expected: expected.mapv_into(|v| r.undo(v)),
+            residual: residual.mapv_into(|v| r.undo(v)),
         })
     }
 

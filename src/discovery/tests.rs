@@ -394,7 +394,7 @@ fn a_saved_model_continues_where_the_run_stopped() {
     for s in discovery.by_ref() {
         s.unwrap();
     }
-    let model = discovery.model().unwrap().clone();
+    let model = discovery.model().unwrap();
     assert_eq!(model.count(), 40);
     let state = crate::ModelState::new(model.clone(), &params);
     let json = serde_json_like_roundtrip(&state);
@@ -508,7 +508,7 @@ fn the_isolated_rule_alternates_demud_and_the_most_isolated_item_after_the_warmu
             exact_scores(
                 data.view(),
                 &vec![true; data.nrows()],
-                m,
+                &m,
                 &Scoring::default(),
             )
         });
@@ -594,20 +594,133 @@ fn identical_items_are_ranked_with_scores_zero_under_every_init_and_update() {
 }
 
 #[test]
-fn scores_that_overflow_are_an_error_naming_the_scale_not_a_panic() {
-    let data = array![[1e308, 1.0], [1.0, 2.0], [3.0, 1.0]];
-    let err = DemudParams::new(1)
-        .discover(data.view())
-        .unwrap()
-        .find_map(|s| s.err())
-        .expect("an error");
+fn values_whose_squares_overflow_are_refused_naming_the_item_and_feature() {
+    let data = array![[1.0, 1.0], [1.0, 2.0], [3.0, -1e200]];
+    let err = DemudParams::new(1).discover(data.view()).err().unwrap();
     assert!(
-        err.to_string().contains("overflow") && err.to_string().contains("1e308"),
+        matches!(
+            err,
+            DemudError::ValueTooLarge {
+                what: "the collection",
+                item: 2,
+                feature: 1,
+                ..
+            }
+        ) && err.to_string().contains("1e200"),
         "{err}"
     );
-    // Tiny (subnormal) values are ranked without trouble.
-    let tiny = data.mapv(|v: f64| if v > 1e300 { 5e-320 } else { v * 1e-320 });
-    assert_eq!(run(&DemudParams::new(1), tiny.view()).len(), 3);
+    let prior = array![[1e308, 0.0]];
+    let err = DemudParams::new(1)
+        .init(Init::Prior(prior))
+        .discover(data.slice(ndarray::s![..2, ..]))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("the prior data set, item 0, feature 0"),
+        "{err}"
+    );
+}
+
+/// Scores of `scaled` selections brought back to the units of the unscaled run.
+fn assert_same_run(plain: &[Selection], scaled: &[Selection], factor: f64, what: &str) {
+    assert_eq!(indices(plain), indices(scaled), "{what}");
+    for (p, q) in plain.iter().zip(scaled) {
+        let expected = p.score * factor * factor;
+        if expected.is_normal() {
+            assert!(
+                (q.score - expected).abs() <= 1e-9 * expected,
+                "{what}: score {} vs {expected}",
+                q.score
+            );
+        }
+        assert!(q.score.is_finite() && q.score >= 0.0, "{what}");
+        let residual = p.residual.mapv(|v| v * factor);
+        if residual.iter().all(|v| v.is_normal() || *v == 0.0) {
+            let scale = residual.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            for (a, b) in q.residual.iter().zip(&residual) {
+                assert!((a - b).abs() <= 1e-9 * scale, "{what}: residual {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_picks_do_not_depend_on_the_units_from_subnormal_to_huge() {
+    // Each scale used to end in a wrong answer: squares of 1e-170 underflow to 0 (every score
+    // 0, the ranking in file order), f32 products of 1e-30 underflow in the one pass per
+    // selection, squares of 1e160 overflow. The engine rescales such collections exactly.
+    let data = random_data(40, 5, 3);
+    for update in [UpdateMethod::Brand, UpdateMethod::Ross, UpdateMethod::Full] {
+        for path in [ScorePath::Auto, ScorePath::Exact] {
+            let params = DemudParams::new(2).update(update).path(path).n_select(20);
+            let plain = run(&params, data.view());
+            for exponent in [-1000, -700, -300, -100, 40, 300, 500] {
+                let factor = 2f64.powi(exponent / 2) * 2f64.powi(exponent - exponent / 2);
+                let scaled = data.mapv(|v| v * factor);
+                let what = format!("{update:?} {path:?} x 2^{exponent}");
+                assert_same_run(&plain, &run(&params, scaled.view()), factor, &what);
+            }
+            // Factors that are not powers of two move the scores by rounding only.
+            for factor in [1e-170, 3e-30, 7e120] {
+                let scaled = data.mapv(|v| v * factor);
+                let picks = run(&params, scaled.view());
+                assert_eq!(indices(&plain), indices(&picks), "{update:?} x {factor:e}");
+            }
+        }
+    }
+    // All values subnormal: they keep only ~16 of their bits, so the picks may move, but the
+    // collection is ranked.
+    let subnormal = data.mapv(|v| v * 2f64.powi(-530) * 2f64.powi(-530));
+    assert!(subnormal.iter().all(|v| *v == 0.0 || !v.is_normal()));
+    let picks = run(&DemudParams::new(2), subnormal.view());
+    assert_eq!(picks.len(), data.nrows());
+    assert!(picks.iter().all(|s| s.score.is_finite() && s.score >= 0.0));
+    // Scores (squares of ~1e-319) are below the smallest f64 and read 0; the residuals are
+    // representable and say the items differ.
+    assert!(picks
+        .iter()
+        .skip(1)
+        .any(|s| s.residual.iter().any(|&e| e != 0.0)));
+    // f32 storage, whose one pass per selection over- and underflows far sooner.
+    let narrow = data.mapv(|v| v as f32);
+    let params = DemudParams::new(2).n_select(20);
+    let plain = run(&params, narrow.view());
+    for exponent in [-100, -60, 60, 100] {
+        let factor = 2f64.powi(exponent);
+        let scaled = narrow.mapv(|v| (f64::from(v) * factor) as f32);
+        let what = format!("f32 x 2^{exponent}");
+        assert_same_run(&plain, &run(&params, scaled.view()), factor, &what);
+    }
+    // A prior (and the saved model it gives) is rescaled with the collection.
+    let prior = data.slice(ndarray::s![..10, ..]).to_owned();
+    let rest = data.slice(ndarray::s![10.., ..]).to_owned();
+    let params = DemudParams::new(2).n_select(10);
+    let with_prior = params.clone().init(Init::Prior(prior.clone()));
+    let plain = run(&with_prior, rest.view());
+    let factor = 2f64.powi(-600);
+    let tiny_prior = params.clone().init(Init::Prior(prior.mapv(|v| v * factor)));
+    let tiny_rest = rest.mapv(|v| v * factor);
+    assert_same_run(&plain, &run(&tiny_prior, tiny_rest.view()), factor, "prior");
+    // The model is reported in the data's units, and continues as the unscaled one does.
+    let model_after_one = |params: &DemudParams, data: ArrayView2<f64>| {
+        let mut discovery = params.discover(data).unwrap();
+        discovery.next().unwrap().unwrap();
+        discovery.model().unwrap()
+    };
+    let plain_model = model_after_one(&with_prior, rest.view());
+    let tiny_model = model_after_one(&tiny_prior, tiny_rest.view());
+    for (a, b) in tiny_model.mean().iter().zip(plain_model.mean()) {
+        assert_eq!(*a, b * factor);
+    }
+    let continue_from = |model| params.clone().init(Init::Model(model));
+    let tail = ndarray::s![5.., ..];
+    assert_same_run(
+        &run(&continue_from(plain_model), rest.slice(tail)),
+        &run(&continue_from(tiny_model), tiny_rest.slice(tail)),
+        factor,
+        "continued from a saved model",
+    );
 }
 
 #[test]
@@ -624,7 +737,7 @@ fn the_kept_selecting_model_rescores_each_selection_to_its_score() {
             let s = selection.unwrap();
             match discovery.selecting_model() {
                 Some(model) => {
-                    let (_, residual) = explain(model, data.row(s.index).view());
+                    let (_, residual) = explain(&model, data.row(s.index).view());
                     let score = params.scoring().score(residual.view());
                     assert!(
                         (score - s.score).abs() <= 1e-9 * s.score.max(1.0),
@@ -643,4 +756,59 @@ fn the_kept_selecting_model_rescores_each_selection_to_its_score() {
         .unwrap();
     plain.next().unwrap().unwrap();
     assert!(plain.selecting_model().is_none());
+}
+
+/// A small collection drawn from a few values (so duplicates, zeros and ties are common),
+/// optionally with whole rows copied.
+fn small_collection() -> impl proptest::strategy::Strategy<Value = Array2<f64>> {
+    use proptest::prelude::*;
+    (2usize..10, 1usize..5).prop_flat_map(|(n, d)| {
+        let value = prop_oneof![
+            Just(0.0),
+            Just(1.0),
+            Just(-2.5),
+            (-8i32..8).prop_map(f64::from),
+            -10.0..10.0f64,
+        ];
+        (
+            proptest::collection::vec(value, n * d),
+            proptest::collection::vec((0..n, 0..n), 0..3),
+        )
+            .prop_map(move |(values, copies)| {
+                let mut data = Array2::from_shape_vec((n, d), values).unwrap();
+                for (from, to) in copies {
+                    let row = data.row(from).to_owned();
+                    data.row_mut(to).assign(&row);
+                }
+                data
+            })
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(192))]
+
+    /// Any small finite collection, at any scale from 2^-1000 to 2^450, is ranked without
+    /// panic or error; scores are finite and non-negative; and the picks are those of the
+    /// same collection in other (power-of-two) units.
+    #[test]
+    fn any_collection_at_any_scale_is_ranked_with_the_same_picks(
+        data in small_collection(),
+        k in 1usize..5,
+        update in proptest::sample::select(vec![UpdateMethod::Brand, UpdateMethod::Ross, UpdateMethod::Full]),
+        init in proptest::sample::select(vec![Init::Svd, Init::Mean, Init::Index(0)]),
+        exponent in -1000i32..450,
+    ) {
+        let k = k.min(data.ncols());
+        let params = DemudParams::new(k).update(update).init(init);
+        let plain = run(&params, data.view());
+        let factor = 2f64.powi(exponent / 2) * 2f64.powi(exponent - exponent / 2);
+        let scaled = data.mapv(|v| v * factor);
+        let picks = run(&params, scaled.view());
+        proptest::prop_assert_eq!(picks.len(), data.nrows());
+        for s in plain.iter().chain(&picks) {
+            proptest::prop_assert!(s.score.is_finite() && s.score >= 0.0, "score {}", s.score);
+        }
+        proptest::prop_assert_eq!(indices(&plain), indices(&picks));
+    }
 }

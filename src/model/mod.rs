@@ -202,6 +202,17 @@ impl SubspaceModel {
         Ok(())
     }
 
+    /// The model of the same items in other units: `unit` (a multiplication by a constant)
+    /// applied to the mean and the singular values; the basis does not change.
+    pub(crate) fn rescaled(&self, unit: impl Fn(f64) -> f64) -> Self {
+        SubspaceModel {
+            mean: self.mean.mapv(&unit),
+            basis: self.basis.clone(),
+            singular_values: self.singular_values.mapv(&unit),
+            count: self.count,
+        }
+    }
+
     /// Number of features d.
     pub fn dim(&self) -> usize {
         self.mean.len()

@@ -399,6 +399,7 @@ pub fn run_discovery(
         explanations: outputs.explanations,
         extraction: extraction.clone(),
         seconds: started.elapsed().as_secs_f64(),
+        files: Default::default(),
     };
     let model = model.map(|m| SavedModel {
         state: ModelState::new(m, &params).with_conditioner(conditioner),
@@ -432,7 +433,7 @@ fn run_engine<T: Element>(
         selections.push(selection?);
         progress(selections.len(), total);
     }
-    Ok((selections, discovery.model().cloned()))
+    Ok((selections, discovery.model()))
 }
 
 /// The conditioning a run gets when none is asked for: [`Conditioning::recommended`] for

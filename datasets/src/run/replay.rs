@@ -140,7 +140,7 @@ fn replay_engine<T: Element>(
                 ),
             ));
         }
-        models.push(discovery.selecting_model().cloned());
+        models.push(discovery.selecting_model());
     }
     Ok(models)
 }
