@@ -87,6 +87,18 @@ impl ModelState {
                 self.version
             )));
         }
+        // Before the model's own check, whose orthonormality test costs O(d r^2) time and r^2
+        // memory: a basis of more directions than features cannot be orthonormal, and a
+        // file of r numbers could otherwise make that test allocate r^2 of them.
+        let (d, r) = (self.model.dim(), self.model.rank());
+        if d == 0 {
+            return Err(DemudError::ModelState("the model has no features".into()));
+        }
+        if r > d {
+            return Err(DemudError::ModelState(format!(
+                "the basis has {r} directions for {d} features; at most {d} can be orthonormal"
+            )));
+        }
         self.model.validate()?;
         if let Some(conditioner) = &self.conditioner {
             conditioner.validate()?;
@@ -146,6 +158,25 @@ mod tests {
         let new: ModelState = serde_json::from_value(value).unwrap();
         let err = new.checked().unwrap_err().to_string();
         assert!(err.contains("version 3 is not supported"), "{err}");
+    }
+
+    #[test]
+    fn a_basis_wider_than_the_features_is_refused_before_its_gram_matrix_is_built() {
+        // Four zero columns in two dimensions; a million would make the orthonormality
+        // check allocate a million squared values.
+        let mut value = serde_json::to_value(state()).unwrap();
+        value["model"]["basis"] = serde_json::json!({"v": 1, "dim": [2, 4], "data": vec![0.0; 8]});
+        value["model"]["singular_values"] =
+            serde_json::json!({"v": 1, "dim": [4], "data": vec![0.0; 4]});
+        let wide: ModelState = serde_json::from_value(value.clone()).unwrap();
+        let err = wide.checked().unwrap_err().to_string();
+        assert!(err.contains("4 directions for 2 features"), "{err}");
+        value["model"]["mean"] = serde_json::json!({"v": 1, "dim": [0], "data": []});
+        value["model"]["basis"] = serde_json::json!({"v": 1, "dim": [0, 0], "data": []});
+        value["model"]["singular_values"] = serde_json::json!({"v": 1, "dim": [0], "data": []});
+        let empty: ModelState = serde_json::from_value(value).unwrap();
+        let err = empty.checked().unwrap_err().to_string();
+        assert!(err.contains("no features"), "{err}");
     }
 
     #[test]

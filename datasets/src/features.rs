@@ -373,26 +373,163 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemRow>> {
 }
 
 /// Reads an `n x d` `.npy` array of f32 or f64.
+///
+/// The header is checked against the file before any value is read: its length, its
+/// nesting, the array's shape (2-D), its type (`<f4`, `>f4`, `<f8`, `>f8`) and that the
+/// shape's values fill exactly the bytes after the header. A header that claims more values
+/// than the file holds is refused with both sizes, not trusted with an allocation of its
+/// claim (which would abort the process).
 pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
     use ndarray_npy::{ReadNpyError, ReadNpyExt};
-    let open = || std::fs::File::open(path).map_err(io_error(path));
-    let describe =
-        |e: ReadNpyError| DataError::parse(path, None, "not a 2-D f32 or f64 .npy array", e);
-    let matrix = match Array2::<f32>::read_npy(open()?) {
-        Ok(a) => FeatureMatrix::F32(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => {
-            FeatureMatrix::F64(Array2::<f64>::read_npy(open()?).map_err(describe)?)
-        }
-        Err(e) => return Err(describe(e)),
-    };
-    let (n, d) = matrix.dim();
-    if n == 0 || d == 0 {
+    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+    let header = NpyHeader::read(path, &mut file)?;
+    if header.rows == 0 || header.cols == 0 {
         return Err(DataError::file(
             path,
-            format!("the array is empty ({n} x {d})"),
+            format!("the array is empty ({} x {})", header.rows, header.cols),
         ));
     }
-    Ok(matrix)
+    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+    let reader = std::io::BufReader::new(file);
+    let describe =
+        |e: ReadNpyError| DataError::parse(path, None, "not a 2-D f32 or f64 .npy array", e);
+    Ok(if header.f64 {
+        FeatureMatrix::F64(Array2::<f64>::read_npy(reader).map_err(describe)?)
+    } else {
+        FeatureMatrix::F32(Array2::<f32>::read_npy(reader).map_err(describe)?)
+    })
+}
+
+/// The `.npy` header's magic string.
+const NPY_MAGIC: &[u8] = b"\x93NUMPY";
+/// The deepest bracket nesting a `.npy` header may have (a feature array's has 2: the
+/// dictionary and the shape tuple); deeper ones are refused before they are parsed.
+const NPY_MAX_NESTING: usize = 8;
+
+/// What a `.npy` header says about a 2-D feature array, checked against the file's size.
+struct NpyHeader {
+    rows: u64,
+    cols: u64,
+    f64: bool,
+}
+
+impl NpyHeader {
+    /// Reads and checks the header of `file` (at its start); see [`read_npy`].
+    fn read(path: &Path, file: &mut std::fs::File) -> Result<Self> {
+        let size = file.metadata().map_err(io_error(path))?.len();
+        let not_npy = || DataError::file(path, "not a .npy file (no \\x93NUMPY magic string)");
+        let mut prefix = [0u8; 8];
+        if size < 10 {
+            return Err(not_npy());
+        }
+        file.read_exact(&mut prefix).map_err(io_error(path))?;
+        if &prefix[..6] != NPY_MAGIC {
+            return Err(not_npy());
+        }
+        let (length_bytes, text_is_utf8) = match (prefix[6], prefix[7]) {
+            (1, 0) => (2, false),
+            (2, 0) => (4, false),
+            (3, 0) => (4, true),
+            (major, minor) => return Err(DataError::file(
+                path,
+                format!(
+                    ".npy format version {major}.{minor} is not supported (1.0, 2.0 and 3.0 are)"
+                ),
+            )),
+        };
+        let mut length = [0u8; 4];
+        file.read_exact(&mut length[..length_bytes])
+            .map_err(io_error(path))?;
+        let header_len = u64::from(u32::from_le_bytes(length));
+        let data_start = 8 + length_bytes as u64 + header_len;
+        if data_start > size {
+            return Err(DataError::file(
+                path,
+                format!(
+                    "the .npy header claims {header_len} bytes, but the file holds {} after the header length",
+                    size - (8 + length_bytes as u64)
+                ),
+            ));
+        }
+        let mut bytes = vec![0u8; header_len as usize];
+        file.read_exact(&mut bytes).map_err(io_error(path))?;
+        let bad = |what: String| Err(DataError::file(path, format!("the .npy header {what}")));
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(text) if text_is_utf8 || text.is_ascii() => text,
+            _ => return bad("is not ASCII text".into()),
+        };
+        let Some(text) = text.strip_suffix('\n') else {
+            return bad("does not end with a newline".into());
+        };
+        let mut depth = 0usize;
+        for c in text.chars() {
+            match c {
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > NPY_MAX_NESTING {
+                return bad(format!(
+                    "nests brackets more than {NPY_MAX_NESTING} deep; it is not a feature array's"
+                ));
+            }
+        }
+        let value: py_literal::Value = text.parse().map_err(|e| {
+            DataError::parse(path, None, "the .npy header is not a Python literal", e)
+        })?;
+        let Some(dict) = value.as_dict() else {
+            return bad("is not a dictionary".into());
+        };
+        // As numpy and ndarray-npy read it: a later key wins.
+        let find = |key: &str| {
+            dict.iter()
+                .rev()
+                .find(|(k, _)| k.as_string().is_some_and(|k| k == key))
+                .map(|(_, v)| v)
+        };
+        let shape: Option<Vec<u64>> = find("shape").and_then(|v| {
+            v.as_tuple()?
+                .iter()
+                .map(|n| u64::try_from(n.as_integer()?).ok())
+                .collect()
+        });
+        let Some(shape) = shape else {
+            return bad("has no shape (a tuple of sizes)".into());
+        };
+        let &[rows, cols] = &shape[..] else {
+            let shown: Vec<String> = shape.iter().map(u64::to_string).collect();
+            return bad(format!(
+                "gives the shape ({}): features are a 2-D array, items x features",
+                shown.join(", ")
+            ));
+        };
+        let descr = find("descr").and_then(py_literal::Value::as_string);
+        let (f64, width) = match descr.map(String::as_str) {
+            Some("<f4" | ">f4") => (false, 4),
+            Some("<f8" | ">f8") => (true, 8),
+            Some(other) => {
+                return bad(format!(
+                    "gives the type {other:?}: features are f32 ('<f4') or f64 ('<f8')"
+                ))
+            }
+            None => return bad("has no type (descr)".into()),
+        };
+        let held = size - data_start;
+        let claimed = rows.checked_mul(cols).and_then(|c| c.checked_mul(width));
+        if claimed != Some(held) {
+            let claim = claimed.map_or("more bytes than any file holds".to_string(), |c| {
+                format!("{c} bytes")
+            });
+            return Err(DataError::file(
+                path,
+                format!(
+                    "the header describes {rows} x {cols} {} values ({claim}), but the file holds {held} bytes after it",
+                    if f64 { "f64" } else { "f32" }
+                ),
+            ));
+        }
+        Ok(NpyHeader { rows, cols, f64 })
+    }
 }
 
 /// Reads `.npy` features with an optional items CSV giving ids and labels (ids default to the
