@@ -381,4 +381,49 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// Degenerate collections (copies, all-equal columns, zeros, tiny and huge scales)
+        /// are ranked by every peer without panic: distinct items and finite scores, in any
+        /// units.
+        #[test]
+        fn every_peer_ranks_degenerate_collections(
+            n in 6usize..14,
+            d in 1usize..4,
+            values in proptest::collection::vec(proptest::sample::select(vec![0.0, 1.0, -2.0, 3.5]), 14 * 4),
+            exponent in -400i32..400,
+        ) {
+            let data = ndarray::Array2::from_shape_fn((n, d), |(i, j)| values[i * 4 + j]);
+            let factor = 2f64.powi(exponent);
+            let scaled = data.mapv(|v| v * factor);
+            let methods = PeerMethod::all()
+                .into_iter()
+                .map(|m| match m {
+                    PeerMethod::KnnDistance(_) => PeerMethod::KnnDistance(KnnParams::new(3)),
+                    PeerMethod::Lof(_) => PeerMethod::Lof(KnnParams::new(3)),
+                    PeerMethod::TypiClust(_) => {
+                        PeerMethod::TypiClust(TypiClustParams::new().clusters(3).neighbours(2))
+                    }
+                    other => other,
+                });
+            for m in methods {
+                for input in [data.view(), scaled.view()] {
+                    let r = rank(&m, input, 5, 1).unwrap();
+                    proptest::prop_assert_eq!(r.len(), 5);
+                    let mut idx: Vec<usize> = r.iter().map(|r| r.index).collect();
+                    idx.sort_unstable();
+                    idx.dedup();
+                    proptest::prop_assert_eq!(idx.len(), 5, "{} repeats an item", m.name());
+                    proptest::prop_assert!(
+                        r.iter().all(|r| r.score.is_finite()),
+                        "{}: {:?}",
+                        m.name(),
+                        r
+                    );
+                }
+            }
+        }
+    }
 }
