@@ -172,38 +172,48 @@ impl ImageCollection {
         self.load_over(item, Colour::WHITE)
     }
 
+    /// Decodes an item as RGB within the default [`ImageLimits`]
+    /// ([`ImageCollection::load_within`]).
+    pub fn load_over(&self, item: &ImageItem, background: Colour) -> Result<RgbImage> {
+        self.load_within(item, background, ImageLimits::default())
+    }
+
     /// Decodes an item as RGB. Grey images are converted; images with transparency are
     /// composited onto `background` ([`Preprocess::background`]; white by default, as a page
     /// shows them). Dropping alpha would expose whatever colour the transparent pixels happen
     /// to store: emoji keep their edge colours there.
     ///
-    /// Hostile or odd files are refused before they can exhaust memory: a side over
-    /// [`MAX_IMAGE_SIDE`], more than [`MAX_IMAGE_ALLOC`] bytes to decode, or a long side more
-    /// than [`MAX_ASPECT`] times the short one (resizing its short side to a model's input
-    /// would make the long one enormous). Extraction skips such an image with a warning, as it
-    /// skips any unreadable one.
-    pub fn load_over(&self, item: &ImageItem, background: Colour) -> Result<RgbImage> {
+    /// Hostile or odd files are refused before they can exhaust memory: the size is read from
+    /// the file's header first, and an image over `limits` (a side, the memory its decoding
+    /// takes, or a long side more than `max_aspect` times the short one: resizing its short
+    /// side to a model's input would make the long one enormous) is refused without decoding
+    /// its pixels. Extraction skips such an image with a warning, as it skips any unreadable
+    /// one.
+    pub fn load_within(
+        &self,
+        item: &ImageItem,
+        background: Colour,
+        limits: ImageLimits,
+    ) -> Result<RgbImage> {
         let path = self.path(item);
         let decode_error = |e| DataError::parse(&path, None, "cannot decode image", e);
-        let mut reader = image::io::Reader::open(&path)
-            .and_then(|r| r.with_guessed_format())
-            .map_err(|source| DataError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        let mut limits = image::io::Limits::default();
-        limits.max_image_width = Some(MAX_IMAGE_SIDE);
-        limits.max_image_height = Some(MAX_IMAGE_SIDE);
-        limits.max_alloc = Some(MAX_IMAGE_ALLOC);
-        reader.limits(limits);
+        let open = || {
+            image::io::Reader::open(&path)
+                .and_then(|r| r.with_guessed_format())
+                .map_err(|source| DataError::Io {
+                    path: path.clone(),
+                    source,
+                })
+        };
+        let (w, h) = open()?.into_dimensions().map_err(decode_error)?;
+        limits.check(w, h).map_err(|message| DataError::file(&path, message))?;
+        let mut reader = open()?;
+        let mut decoding = image::io::Limits::default();
+        decoding.max_image_width = Some(limits.max_side);
+        decoding.max_image_height = Some(limits.max_side);
+        decoding.max_alloc = Some(limits.max_bytes);
+        reader.limits(decoding);
         let image = reader.decode().map_err(decode_error)?;
-        let (w, h) = (image.width().max(1), image.height().max(1));
-        if w.max(h) > MAX_ASPECT * w.min(h) {
-            return Err(DataError::file(
-                &path,
-                format!("a {w} x {h} image is too elongated (more than {MAX_ASPECT}:1) to resize to a model's input"),
-            ));
-        }
         if !image.color().has_alpha() {
             return Ok(image.to_rgb8());
         }
@@ -220,11 +230,74 @@ impl ImageCollection {
     }
 }
 
-/// The largest width or height decoded (pixels).
+/// How large an image may be decoded. The defaults fit a 24 GB machine decoding on a few
+/// threads; raise them (`extract --max-image-side`, `--max-image-mb`) for collections of
+/// larger frames.
+///
+/// ```
+/// use demud_datasets::images::ImageLimits;
+/// let limits = ImageLimits::default();
+/// assert!(limits.check(4000, 3000).is_ok());
+/// assert!(limits.check(300_000, 1).unwrap_err().contains("too elongated"));
+/// assert!(limits.check(20_000, 20_000).unwrap_err().contains("16384 px a side"));
+/// let small = ImageLimits { max_bytes: 100 << 20, ..limits };
+/// assert!(small.check(8000, 6000).unwrap_err().contains("183 MB to decode"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// The largest width or height decoded (pixels).
+    pub max_side: u32,
+    /// The most memory one image's decoding may take (bytes).
+    pub max_bytes: u64,
+    /// The most elongated image accepted (long side / short side).
+    pub max_aspect: u32,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_side: MAX_IMAGE_SIDE,
+            max_bytes: MAX_IMAGE_ALLOC,
+            max_aspect: MAX_ASPECT,
+        }
+    }
+}
+
+impl ImageLimits {
+    /// Why a `width x height` image is refused, if it is: checked from the header, before
+    /// any pixel is decoded. The memory bound counts 4 bytes a pixel (RGBA, the widest
+    /// 8-bit layout decoded); the decoder enforces its own exact count as well.
+    pub fn check(&self, width: u32, height: u32) -> std::result::Result<(), String> {
+        let (w, h) = (width.max(1), height.max(1));
+        if u64::from(w.max(h)) > u64::from(self.max_aspect) * u64::from(w.min(h)) {
+            return Err(format!(
+                "a {width} x {height} image is too elongated (more than {}:1) to resize to a model's input",
+                self.max_aspect
+            ));
+        }
+        if w.max(h) > self.max_side {
+            return Err(format!(
+                "a {width} x {height} image exceeds the limit of {} px a side",
+                self.max_side
+            ));
+        }
+        let bytes = u64::from(w) * u64::from(h) * 4;
+        if bytes > self.max_bytes {
+            return Err(format!(
+                "a {width} x {height} image needs {} MB to decode, over the limit of {} MB",
+                bytes >> 20,
+                self.max_bytes >> 20
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The default largest width or height decoded (pixels).
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
-/// The most memory one image's decoding may take (bytes).
+/// The default most memory one image's decoding may take (bytes).
 pub const MAX_IMAGE_ALLOC: u64 = 1 << 30;
-/// The most elongated image accepted (long side / short side).
+/// The default most elongated image accepted (long side / short side).
 pub const MAX_ASPECT: u32 = 64;
 
 /// A colour, written `#rrggbb`, `r,g,b` or a name (`white`, `black`, `grey`/`gray`: 128).
