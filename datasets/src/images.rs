@@ -206,7 +206,9 @@ impl ImageCollection {
                 })
         };
         let (w, h) = open()?.into_dimensions().map_err(decode_error)?;
-        limits.check(w, h).map_err(|message| DataError::file(&path, message))?;
+        limits
+            .check(w, h)
+            .map_err(|message| DataError::file(&path, message))?;
         let mut reader = open()?;
         let mut decoding = image::io::Limits::default();
         decoding.max_image_width = Some(limits.max_side);
