@@ -32,7 +32,7 @@
 //! ```
 
 use crate::atomic::commit_folder;
-use crate::error::Result;
+use crate::error::{DataError, Result};
 use crate::run::{read_rows, write_png, write_rows};
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_circle_mut, draw_polygon_mut};
@@ -140,6 +140,68 @@ impl PlantedCollection {
     /// The planted items of a collection folder, each with its mask's path.
     pub fn read_planted(dir: &Path) -> Result<Vec<PlantedRow>> {
         read_rows(&dir.join(PLANTED_FILE))
+    }
+
+    /// The planted items of a collection folder, checked against the collection a run ranked
+    /// (`ids`, the run's items): every planted id must be one of its items, listed once, so
+    /// that the count of planted items is the count of novelties the run could find. An id
+    /// that is not an item is an error naming it and its line.
+    pub fn read_planted_of(dir: &Path, ids: &[String]) -> Result<Vec<PlantedRow>> {
+        let path = dir.join(PLANTED_FILE);
+        let rows = Self::read_planted(dir)?;
+        let items: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut seen = std::collections::HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            let line = i as u64 + 2;
+            if !items.contains(row.id.as_str()) {
+                return Err(DataError::line(
+                    &path,
+                    line,
+                    format!(
+                        "planted item {:?} is not an item of the run's collection ({} items): this planted collection is not the one the run ranked, or the id is misspelt",
+                        row.id,
+                        ids.len()
+                    ),
+                ));
+            }
+            if let Some(first) = seen.insert(row.id.as_str(), line) {
+                return Err(DataError::line(
+                    &path,
+                    line,
+                    format!(
+                        "planted item {:?} is listed twice (first on line {first})",
+                        row.id
+                    ),
+                ));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The mask of a planted item (in the collection folder `dir`), checked to have the size
+    /// of its image (`image`, the file the run's item was made from): a mask of another size
+    /// would be stretched over the image and score the wrong pixels, so it is an error naming
+    /// both files and sizes.
+    pub fn read_mask(dir: &Path, row: &PlantedRow, image: &Path) -> Result<GrayImage> {
+        let path = dir.join(&row.mask);
+        let mask = image::open(&path)
+            .map_err(|e| DataError::parse(&path, None, format!("the mask of {:?}", row.id), e))?
+            .to_luma8();
+        let (w, h) = image::image_dimensions(image)
+            .map_err(|e| DataError::parse(image, None, format!("the image of {:?}", row.id), e))?;
+        if mask.dimensions() != (w, h) {
+            return Err(DataError::file(
+                &path,
+                format!(
+                    "a mask of {} x {} px for {:?}, whose image {} is {w} x {h} px: a mask must have its image's size",
+                    mask.width(),
+                    mask.height(),
+                    row.id,
+                    image.display()
+                ),
+            ));
+        }
+        Ok(mask)
     }
 
     /// The original's relative path for a planted item: its id with `images/` replaced by
@@ -475,6 +537,53 @@ mod tests {
             assert!(original.starts_with("originals/"));
             assert!(dir.path().join("c").join(original).is_file());
         }
+    }
+
+    #[test]
+    fn planted_ids_outside_the_collection_and_masks_of_another_size_are_refused() {
+        let collection = FlowerRecipe {
+            class_sizes: vec![3, 2, 2],
+            planted: 2,
+            size: 32,
+            ..FlowerRecipe::default()
+        }
+        .generate();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("c");
+        collection.write(&dir).unwrap();
+        let ids: Vec<String> = collection.items.iter().map(|i| i.id.clone()).collect();
+        let rows = PlantedCollection::read_planted_of(&dir, &ids).unwrap();
+        assert_eq!(rows.len(), 2);
+        let image = dir.join(&rows[0].id);
+        assert_eq!(
+            PlantedCollection::read_mask(&dir, &rows[0], &image)
+                .unwrap()
+                .dimensions(),
+            (32, 32)
+        );
+        // A collection without the first planted item.
+        let fewer: Vec<String> = ids.iter().filter(|i| **i != rows[0].id).cloned().collect();
+        let err = PlantedCollection::read_planted_of(&dir, &fewer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("planted.csv, line 2")
+                && err.contains(&format!("{:?} is not an item", rows[0].id)),
+            "{err}"
+        );
+        // A mask of 10 x 300 px for a 32 x 32 image.
+        GrayImage::new(10, 300)
+            .save(dir.join(&rows[0].mask))
+            .unwrap();
+        let err = PlantedCollection::read_mask(&dir, &rows[0], &image)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&rows[0].mask)
+                && err.contains("a mask of 10 x 300 px")
+                && err.contains("is 32 x 32 px"),
+            "{err}"
+        );
     }
 
     #[test]

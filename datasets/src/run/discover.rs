@@ -203,14 +203,6 @@ pub fn run_discovery(
             )),
         };
     let mut params = params.with_k(k);
-    let engine_error_at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DataError::Engine {
-            path: path.clone(),
-            at: String::new(),
-            source,
-        }
-    };
     // Conditioning steps need every value; the missing-value policies apply to raw features.
     let has_missing = table.matrix.has_missing();
     let refuse_missing = |steps: &Conditioning| {
@@ -228,6 +220,7 @@ pub fn run_discovery(
         return Err(refuse_missing(steps));
     }
     let mut fitted_on = FittedOn::Collection;
+    let mut prior_names: Option<(PathBuf, FeatureTable)> = None;
     let mut conditioner = None;
     let start = match (&inputs.prior, state) {
         (Some(_), Some(_)) => {
@@ -238,7 +231,7 @@ pub fn run_discovery(
         }
         (Some(prior), None) => {
             let prior_path = prior.clone();
-            let prior_table = read_features(prior, inputs.layout, None)?;
+            let mut prior_table = read_features(prior, inputs.layout, None)?;
             if let (Some(ours), Some(theirs)) = (&extraction, read_extraction_record(prior)?) {
                 ours.check_against(&inputs.features, &theirs, prior)?;
             }
@@ -270,10 +263,13 @@ pub fn run_discovery(
                     }
                 })
                 .fit(prior.view())
-                .map_err(engine_error_at(&prior_path))?;
+                .map_err(|e| engine_error(e, &prior_table, &prior_path))?;
             let prior = fitted
                 .transform(prior.view())
-                .map_err(engine_error_at(&prior_path))?;
+                .map_err(|e| engine_error(e, &prior_table, &prior_path))?;
+            // Its ids and feature names name an item of the prior the engine refuses.
+            prior_table.matrix = FeatureMatrix::F64(Array2::zeros((0, 0)));
+            prior_names = Some((prior_path.clone(), prior_table));
             fitted_on = FittedOn::Prior;
             conditioner = Some(fitted);
             params = params.init(Init::Prior(prior));
@@ -355,7 +351,12 @@ pub fn run_discovery(
         FeatureMatrix::F32(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
         FeatureMatrix::F64(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
     }
-    .map_err(|e| engine_error(e, &table, &inputs.features))?;
+    .map_err(|e| match (&e, &prior_names) {
+        (DemudError::ValueTooLarge { what, .. }, Some((path, prior))) if what.contains("prior") => {
+            engine_error(e, prior, path)
+        }
+        _ => engine_error(e, &table, &inputs.features),
+    })?;
     let ranked = (outputs.explanations == ExplanationFiles::Written).then(|| {
         let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| stack_rows(&selections, f);
         RankedExplanations {
@@ -491,7 +492,10 @@ fn explain_in_features(
 fn engine_error(source: DemudError, table: &FeatureTable, path: &Path) -> DataError {
     let at = match &source {
         DemudError::MissingValue { item, feature }
-        | DemudError::InfiniteValue { item, feature } => {
+        | DemudError::InfiniteValue { item, feature }
+        | DemudError::ValueTooLarge { item, feature, .. }
+            if *item < table.ids.len() && *feature < table.feature_names.len() =>
+        {
             format!(
                 "item {:?} (row {} of the data), feature {:?}: ",
                 table.ids[*item],

@@ -187,20 +187,24 @@ impl MapsFolder {
         }
         for (i, row) in rows.iter().enumerate() {
             let s = &run.selections()[i / kinds.max(1)];
+            // The score too: a run made again with other settings may pick the same items.
             if (row.rank, row.index, &row.id) != (s.rank, s.index, &s.id)
+                || row.score != s.score
                 || row.map != record.maps[i % kinds].map
             {
                 return Err(DataError::line(
                     &path,
                     i as u64 + 2,
                     format!(
-                        "rank {} item {:?} ({}), but the run in {} has rank {} item {:?} and the record lists the maps {:?}: make the maps again",
+                        "rank {} item {:?} scored {} ({}), but the run in {} has rank {} item {:?} scored {} and the record lists the maps {:?}: make the maps again",
                         row.rank,
                         row.id,
+                        row.score,
                         row.map.name(),
                         run.dir().display(),
                         s.rank,
                         s.id,
+                        s.score,
                         record.maps.iter().map(|m| m.map.name()).collect::<Vec<_>>()
                     ),
                 ));

@@ -52,11 +52,12 @@ pub use replay::{replay, Replay};
 
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
-use crate::features::csv_error;
+use crate::features::{content_hash, csv_error};
 use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, SelectionRule, UpdateMethod};
 use ndarray::{Array, Array2};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The `format` of `run.json`.
@@ -214,6 +215,13 @@ pub struct RunRecord {
     pub extraction: Option<crate::extraction::ExtractionRecord>,
     /// Seconds the run took.
     pub seconds: f64,
+    /// The content hash ([`crate::features::content_hash`]) of each file written with the
+    /// record (`selections.csv`, the explanation arrays, `conditioner.json`), by name, set by
+    /// [`write_run`]: a reader refuses a file that another run wrote or that was changed since
+    /// (absent in runs made before the hashes were recorded: those files are checked by
+    /// shape only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
 }
 
 /// One row of `selections.csv`.
@@ -300,6 +308,19 @@ pub struct NewRun {
     pub ranked: Option<RankedExplanations>,
 }
 
+impl NewRun {
+    /// How many selections a model scored 0: items it reconstructs exactly, copies of items it
+    /// had seen (or combinations of them). The first pick of an index or random init, made
+    /// before there is a model, is not counted.
+    pub fn scored_zero(&self) -> usize {
+        let unscored_first = matches!(self.record.start, Start::Index { .. } | Start::Random);
+        self.selections
+            .iter()
+            .filter(|s| s.score == 0.0 && !(unscored_first && s.rank == 1))
+            .count()
+    }
+}
+
 /// `path` (relative to the working directory, or absolute) as seen from `folder`.
 pub fn relative_to(path: &Path, folder: &Path) -> PathBuf {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -309,6 +330,7 @@ pub fn relative_to(path: &Path, folder: &Path) -> PathBuf {
 /// Writes a run folder whole (see the module documentation).
 pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
     let mut record = run.record.clone();
+    record.files.clear();
     let rel = |p: &Path| relative_to(p, dir);
     record.features = rel(&record.features);
     record.items = record.items.as_deref().map(rel);
@@ -340,9 +362,11 @@ pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
     commit_folder(dir, |staging| {
         write_rows(&staging.join(SELECTIONS_FILE), &run.selections)?;
         write_rows(&staging.join(TOP_FEATURES_FILE), &run.top_features)?;
+        let mut written = vec![SELECTIONS_FILE];
         if let Some(e) = &run.explanations {
             write_array(&staging.join(EXPECTED_FILE), &e.expected)?;
             write_array(&staging.join(RESIDUAL_FILE), &e.residual)?;
+            written.extend([EXPECTED_FILE, RESIDUAL_FILE]);
             if let Some(r) = run.ranked.as_ref().filter(|r| !r.conditioner.is_identity()) {
                 write_json(
                     &staging.join(CONDITIONER_FILE),
@@ -354,8 +378,13 @@ pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
                 )?;
                 write_array(&staging.join(RANKED_EXPECTED_FILE), &r.expected)?;
                 write_array(&staging.join(RANKED_RESIDUAL_FILE), &r.residual)?;
+                written.extend([CONDITIONER_FILE, RANKED_EXPECTED_FILE, RANKED_RESIDUAL_FILE]);
             }
         }
+        record.files = written
+            .into_iter()
+            .map(|name| Ok((name.to_string(), content_hash(&staging.join(name))?)))
+            .collect::<Result<_>>()?;
         write_json(&staging.join(RUN_FILE), &record)
     })
 }
@@ -375,6 +404,16 @@ impl RunFolder {
     pub fn open(dir: &Path) -> Result<Self> {
         let record: RunRecord = read_json(&dir.join(RUN_FILE), RUN_FORMAT, RUN_VERSION)?;
         let path = dir.join(SELECTIONS_FILE);
+        if !path.is_file() {
+            return Err(DataError::file(
+                &path,
+                format!(
+                    "missing: {} records a run whose selections are not there; run discover again",
+                    dir.join(RUN_FILE).display()
+                ),
+            ));
+        }
+        check_written(dir, &record, SELECTIONS_FILE)?;
         let selections: Vec<SelectionRow> = read_rows(&path)?;
         if selections.len() != record.n_selected {
             return Err(DataError::file(
@@ -443,6 +482,56 @@ impl RunFolder {
     pub fn labels_path(&self) -> Option<PathBuf> {
         self.record.labels.as_deref().map(|p| self.resolve(p))
     }
+    /// The ids of the run's collection in row order: the items file of `.npy` features
+    /// (the one the run named, else the one beside them), or the features file's first
+    /// column. Checked against the run: as many items, and each selection's id at its row.
+    pub fn item_ids(&self) -> Result<Vec<String>> {
+        let features = self.features_path();
+        let is_npy = features
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        let (source, ids) = if is_npy {
+            let items = self
+                .items_path()
+                .unwrap_or_else(|| crate::features::items_path(&features));
+            let ids = crate::features::read_items(&items)?
+                .into_iter()
+                .map(|row| row.id)
+                .collect::<Vec<_>>();
+            (items, ids)
+        } else {
+            let table =
+                crate::features::read_features(&features, crate::CsvLayout::default(), None)?;
+            (features, table.ids)
+        };
+        let changed = |what: String| {
+            DataError::file(
+                &source,
+                format!(
+                    "{what}: the collection changed since the run in {}",
+                    self.dir.display()
+                ),
+            )
+        };
+        if ids.len() != self.record.n_items {
+            return Err(changed(format!(
+                "{} items, the run had {}",
+                ids.len(),
+                self.record.n_items
+            )));
+        }
+        if let Some(s) = self.selections.iter().find(|s| ids[s.index] != s.id) {
+            return Err(changed(format!(
+                "row {} is {:?}, the run's rank {} was {:?}",
+                s.index + 1,
+                ids[s.index],
+                s.rank,
+                s.id
+            )));
+        }
+        Ok(ids)
+    }
+
     /// The default maps folder, `<run>/maps`.
     pub fn maps_dir(&self) -> PathBuf {
         self.dir.join(MAPS_DIR)
@@ -525,6 +614,7 @@ impl RunFolder {
                 ),
             ));
         }
+        check_written(&self.dir, &self.record, CONDITIONER_FILE)?;
         let file: ConditionerFile = read_json(&path, CONDITIONER_FORMAT, CONDITIONER_VERSION)?;
         let conditioner = file.conditioner;
         conditioner
@@ -545,6 +635,7 @@ impl RunFolder {
 
     fn read_explanation(&self, name: &str, shape: (usize, usize)) -> Result<Array2<f64>> {
         let path = self.dir.join(name);
+        check_written(&self.dir, &self.record, name)?;
         let array: Array2<f64> = read_array(&path)?;
         if array.dim() != shape {
             return Err(DataError::file(
@@ -559,6 +650,26 @@ impl RunFolder {
         }
         Ok(array)
     }
+}
+
+/// Checks that the run file `name` in `dir` is the one `record` was written with (its content
+/// hash), when the record holds one.
+fn check_written(dir: &Path, record: &RunRecord, name: &str) -> Result<()> {
+    let Some(recorded) = record.files.get(name) else {
+        return Ok(());
+    };
+    let path = dir.join(name);
+    let actual = content_hash(&path)?;
+    if actual != *recorded {
+        return Err(DataError::file(
+            &path,
+            format!(
+                "is not the file this run wrote ({} records {recorded}, the file has {actual}): the files are from different runs, or it was changed since; run discover again",
+                dir.join(RUN_FILE).display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Opens the folder `dir` when given, else `default` when it holds `marker` (a folder a

@@ -101,8 +101,10 @@ impl RenderRow {
         ]
     }
 
+    /// Whether the row draws selection `s`: its rank, item and score (a run made again with
+    /// other settings that picks the same items scores them otherwise).
     fn is_of(&self, s: &SelectionRow) -> bool {
-        self.rank == s.rank && self.index == s.index && self.id == s.id
+        self.rank == s.rank && self.index == s.index && self.id == s.id && self.score == s.score
     }
 }
 
@@ -205,14 +207,16 @@ impl RenderFolder {
                     &path,
                     i as u64 + 2,
                     format!(
-                        "rank {} item {} ({:?}), but selection {} of the run in {} is item {} ({:?}): this render belongs to another run; render again",
+                        "rank {} item {} ({:?}) scored {}, but selection {} of the run in {} is item {} ({:?}) scored {}: this render belongs to another run; render again",
                         row.rank,
                         row.index,
                         row.id,
+                        row.score,
                         selection.rank,
                         run.dir().display(),
                         selection.index,
-                        selection.id
+                        selection.id,
+                        selection.score
                     ),
                 ));
             }

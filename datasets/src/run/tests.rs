@@ -28,6 +28,7 @@ fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
         explanations: ExplanationFiles::Written,
         extraction: None,
         seconds: 0.0,
+        files: Default::default(),
     }
 }
 
@@ -244,6 +245,61 @@ fn a_render_of_another_run_is_refused() {
         err.contains("renders.csv") && err.contains("another run"),
         "{err}"
     );
+
+    // The same items in the same order, scored by a run made with other settings: refused.
+    render.rows.reverse();
+    render.rows[1].score += 1e-9;
+    write_render(&run.render_dir(), &render).unwrap();
+    let err = RenderFolder::open(&run.render_dir(), &run)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("renders.csv, line 3") && err.contains("another run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn explanation_arrays_of_another_run_of_the_same_shape_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let features = root.path().join("f.csv");
+    let (dir, other_dir) = (root.path().join("run"), root.path().join("other"));
+    write_run(&dir, &new_run(&features)).unwrap();
+    let mut other = new_run(&features);
+    other.explanations.as_mut().unwrap().expected *= 2.0;
+    write_run(&other_dir, &other).unwrap();
+    let run = RunFolder::open(&dir).unwrap();
+    assert_eq!(
+        run.record().files.keys().collect::<Vec<_>>(),
+        [EXPECTED_FILE, RESIDUAL_FILE, SELECTIONS_FILE]
+    );
+    assert!(run.explanations().is_ok());
+    // Same shape, other values: only the recorded hash tells them apart.
+    std::fs::copy(other_dir.join(EXPECTED_FILE), dir.join(EXPECTED_FILE)).unwrap();
+    let err = run.explanations().unwrap_err().to_string();
+    assert!(
+        err.contains("expected.npy: is not the file this run wrote")
+            && err.contains("different runs"),
+        "{err}"
+    );
+    // A deleted selections.csv is named as missing.
+    std::fs::remove_file(dir.join(SELECTIONS_FILE)).unwrap();
+    let err = RunFolder::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("selections.csv: missing"), "{err}");
+}
+
+#[test]
+fn selections_scored_zero_are_counted_except_a_first_pick_made_without_a_model() {
+    let root = tempfile::tempdir().unwrap();
+    let mut run = new_run(&root.path().join("f.csv"));
+    for s in &mut run.selections {
+        s.score = 0.0;
+    }
+    assert_eq!(run.scored_zero(), 2);
+    run.record.start = Start::Index { item: 3 };
+    assert_eq!(run.scored_zero(), 1);
+    run.selections[1].score = 0.5;
+    assert_eq!(run.scored_zero(), 0);
 }
 
 proptest::proptest! {
