@@ -53,6 +53,17 @@ pub fn read_record(dir: &Path) -> Result<CheckpointRecord> {
         path: path.clone(),
         source,
     })?;
+    // A loss that stopped being a number was written as null by versions that saved
+    // diverged training: named for what it is, not as a JSON type error.
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+        let losses = value["training"]["losses"].as_array();
+        if let Some(epoch) = losses.and_then(|l| l.iter().position(|v| !v.is_number())) {
+            return Err(DecoderError::DivergedCheckpoint {
+                path,
+                epoch: epoch + 1,
+            });
+        }
+    }
     let record: CheckpointRecord =
         serde_json::from_str(&text).map_err(|source| DecoderError::Checkpoint {
             path: path.clone(),
@@ -78,6 +89,14 @@ pub(crate) fn load_decoder(dir: &Path) -> Result<(UpConvDecoder, CheckpointRecor
         .var_store_mut()
         .load(&weights)
         .context(|| format!("loading the decoder weights {}", weights.display()))?;
+    for (name, tensor) in sorted_variables(&decoder) {
+        if !bool::try_from(tensor.isfinite().all()).unwrap_or(false) {
+            return Err(DecoderError::DivergedWeights {
+                path: weights,
+                tensor: name,
+            });
+        }
+    }
     Ok((decoder, record))
 }
 

@@ -7,14 +7,14 @@ use thiserror::Error;
 /// Why a decoder could not be built, trained, saved, loaded or run.
 #[derive(Debug, Error)]
 pub enum DecoderError {
-    /// libtorch refused (shapes, missing weights, bad file); the source is libtorch's error.
-    #[error("{context}: {source}")]
+    /// libtorch refused (shapes, missing weights, bad file): its message without the C++
+    /// stack frames libtorch appends.
+    #[error("{context}: {message}")]
     Torch {
         /// What was being done.
         context: String,
-        /// The libtorch error.
-        #[source]
-        source: tch::TchError,
+        /// libtorch's message.
+        message: String,
     },
     /// An architecture that cannot be built.
     #[error("decoder architecture: {reason}")]
@@ -108,6 +108,22 @@ pub enum DecoderError {
         #[source]
         source: serde_json::Error,
     },
+    /// A checkpoint whose recorded training loss is not a number: its training diverged.
+    #[error("{}: this decoder's training diverged (its loss at epoch {epoch} is not a number): it draws nothing; train it again with a lower --lr", path.display())]
+    DivergedCheckpoint {
+        /// The record file.
+        path: PathBuf,
+        /// The first epoch whose loss is not a number (1-based).
+        epoch: usize,
+    },
+    /// A checkpoint whose weights hold NaN or infinite values.
+    #[error("{}: tensor {tensor:?} has NaN or infinite values: the training diverged; train the decoder again with a lower --lr", path.display())]
+    DivergedWeights {
+        /// The weights file.
+        path: PathBuf,
+        /// The first tensor (by name) that is not finite.
+        tensor: String,
+    },
     /// A checkpoint record of another format, or of a newer version than this crate reads.
     #[error("{}: format {format:?} version {version} is not {:?} version <= {}", path.display(), crate::checkpoint::FORMAT, crate::checkpoint::VERSION)]
     CheckpointFormat {
@@ -145,7 +161,26 @@ impl<T> TorchContext<T> for std::result::Result<T, tch::TchError> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| DecoderError::Torch {
             context: what(),
-            source,
+            message: libtorch_message(&source),
         })
+    }
+}
+
+/// libtorch's message on one line, without the C++ stack frames it appends ("Exception
+/// raised from ...", "frame #0: ...").
+fn libtorch_message(error: &tch::TchError) -> String {
+    let text = error.to_string();
+    let said = text
+        .split("Exception raised from")
+        .next()
+        .unwrap_or_default();
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("frame #"))
+        .collect();
+    match lines.is_empty() {
+        true => text.lines().next().unwrap_or_default().trim().to_string(),
+        false => lines.join(" "),
     }
 }

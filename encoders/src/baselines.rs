@@ -69,6 +69,10 @@ impl FeatureExtractor for PixelExtractor {
     fn batch_size(&self) -> usize {
         64
     }
+    fn output_widths(&mut self) -> Result<Option<Vec<usize>>> {
+        let side = self.preprocess.side as usize;
+        Ok(Some(vec![side * side * 3]))
+    }
     fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
         let side = self.preprocess.side;
         let d = (side * side * 3) as usize;
@@ -120,6 +124,9 @@ impl FeatureExtractor for BagOfWordsExtractor {
     }
     fn batch_size(&self) -> usize {
         64
+    }
+    fn output_widths(&mut self) -> Result<Option<Vec<usize>>> {
+        Ok(Some(vec![self.words]))
     }
     fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
         let blocks: Vec<Array2<f32>> = prepared.iter().map(dense_hog).collect();

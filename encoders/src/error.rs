@@ -1,4 +1,5 @@
-//! The encoders' one error type; every variant keeps its source.
+//! The encoders' one error type; every variant keeps its source (libtorch's errors as their
+//! message, without the C++ stack frames).
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -6,14 +7,14 @@ use thiserror::Error;
 /// Why a feature extractor could not be built, loaded or run.
 #[derive(Debug, Error)]
 pub enum EncoderError {
-    /// libtorch refused (shapes, missing weights, bad file); the source is libtorch's error.
-    #[error("{context}: {source}")]
+    /// libtorch refused (shapes, missing weights, bad file): its message without the C++
+    /// stack frames libtorch appends ([`libtorch_message`]).
+    #[error("{context}: {message}")]
     Torch {
         /// What was being done.
         context: String,
-        /// The libtorch error.
-        #[source]
-        source: tch::TchError,
+        /// libtorch's message.
+        message: String,
     },
     /// A weights file in a format this crate does not read.
     #[error("{}: expected a .safetensors file; convert a PyTorch state dict once with the venv's torch: .venv/bin/python scripts/convert_weights.py {} OUT.safetensors", path.display(), path.display())]
@@ -64,6 +65,14 @@ pub enum EncoderError {
         #[source]
         source: serde_json::Error,
     },
+    /// A class-names file that does not fit the network's classes.
+    #[error("{}: {reason}", path.display())]
+    ClassNames {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
     /// Logits whose width is not the number of class names.
     #[error("{classes} class names, but the layer has {values} values per image")]
     ClassCount {
@@ -112,7 +121,42 @@ impl<T> TorchContext<T> for std::result::Result<T, tch::TchError> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| EncoderError::Torch {
             context: what(),
-            source,
+            message: libtorch_message(&source),
         })
+    }
+}
+
+/// libtorch's message of an error, on one line: what it says before the C++ stack frames it
+/// appends ("Exception raised from ...", "frame #0: ..."), which mean nothing to a user.
+pub fn libtorch_message(error: &tch::TchError) -> String {
+    let text = error.to_string();
+    let said = text
+        .split("Exception raised from")
+        .next()
+        .unwrap_or_default();
+    let lines: Vec<&str> = said
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("frame #"))
+        .collect();
+    match lines.is_empty() {
+        true => text.lines().next().unwrap_or_default().trim().to_string(),
+        false => lines.join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_messages_lose_their_stack_frames() {
+        let error = tch::TchError::Torch(
+            "PytorchStreamReader failed reading zip archive: failed finding central directory\nException raised from valid at inline_container.cc:242 (most recent call first):\nframe #0: c10::Error::Error() + 0x9d (0x7f in libc10.so)\nframe #1: f() + 0xca".into(),
+        );
+        assert_eq!(
+            libtorch_message(&error),
+            "Internal torch error: PytorchStreamReader failed reading zip archive: failed finding central directory"
+        );
     }
 }

@@ -40,6 +40,12 @@ pub trait FeatureExtractor {
     fn finish(&mut self, outputs: Vec<Array2<f32>>) -> Result<Vec<Array2<f32>>> {
         Ok(outputs)
     }
+    /// The number of values of each output per image, known before any image is read (a
+    /// network runs once on a blank image), so that options that depend on them are checked
+    /// before the work; `None` when the extractor cannot tell.
+    fn output_widths(&mut self) -> Result<Option<Vec<usize>>> {
+        Ok(None)
+    }
 }
 
 /// What to do with an image that cannot be read or decoded.
@@ -439,6 +445,13 @@ impl FeatureExtractor for LayerExtractor {
     }
     fn batch_size(&self) -> usize {
         self.batch_size
+    }
+    /// One forward pass over a blank image of the input's size.
+    fn output_widths(&mut self) -> Result<Option<Vec<usize>>> {
+        let side = self.preprocess.side;
+        let blank = RgbImage::new(side, side);
+        let rows = self.extract_batch(std::slice::from_ref(&blank))?;
+        Ok(Some(rows.iter().map(|r| r.ncols()).collect()))
     }
     fn extract_batch(&mut self, prepared: &[RgbImage]) -> Result<Vec<Array2<f32>>> {
         let input = normalised_batch(&self.preprocess, prepared);

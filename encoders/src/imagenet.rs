@@ -11,6 +11,7 @@
 //! ```
 
 use crate::error::{EncoderError, Result};
+use crate::extract::FeatureExtractor;
 use demud_datasets::atomic::write_atomic;
 use ndarray::ArrayView2;
 use std::path::Path;
@@ -25,6 +26,38 @@ pub fn class_names(path: &Path) -> Result<Vec<String>> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Which output of `extractor` holds one value per class name (the logits, `fc8`), found
+/// before any image is read ([`FeatureExtractor::output_widths`]): a class-names file of
+/// another length than every output is an error naming the file and the widths, before the
+/// extraction. `None` when the extractor cannot tell its widths beforehand.
+pub fn logits_output(
+    extractor: &mut dyn FeatureExtractor,
+    names: &[String],
+    classes: &Path,
+) -> Result<Option<usize>> {
+    let Some(widths) = extractor.output_widths()? else {
+        return Ok(None);
+    };
+    let outputs = extractor.outputs();
+    match widths.iter().position(|&w| w == names.len()) {
+        Some(output) => Ok(Some(output)),
+        None => Err(EncoderError::ClassNames {
+            path: classes.to_path_buf(),
+            reason: format!(
+                "{} class names, but no output of {} has one value per class ({}): --top5 needs the logits layer of a network trained on these classes (--layer logits) and a file with one name per class",
+                names.len(),
+                extractor.describe(),
+                outputs
+                    .iter()
+                    .zip(&widths)
+                    .map(|(o, w)| format!("{o}: {w}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
 }
 
 /// The `k` most probable classes of one row of logits: `(class, softmax probability)`.
@@ -73,4 +106,30 @@ pub fn write_top5(
         csv.flush()?;
         Ok(())
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baselines::PixelExtractor;
+
+    #[test]
+    fn class_names_of_another_count_than_every_output_are_refused_before_extraction() {
+        let mut pixels = PixelExtractor::new(2);
+        let names = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>();
+        let classes = Path::new("classes.json");
+        assert_eq!(
+            logits_output(&mut pixels, &names(12), classes).unwrap(),
+            Some(0)
+        );
+        let err = logits_output(&mut pixels, &names(2), classes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("classes.json: 2 class names")
+                && err.contains("(pixels: 12)")
+                && err.contains("--top5"),
+            "{err}"
+        );
+    }
 }

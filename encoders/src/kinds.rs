@@ -24,6 +24,15 @@ use demud_datasets::images::{Colour, Crop, CropMode, Preprocess};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+/// The largest side of the pixel baseline's image (`--pixels-side`): 512 x 512 x 3 =
+/// 786,432 features an image, 3 MB in f32. Larger sides would make every image's row larger
+/// than a collection's worth of CNN features (and 100,000 would need 30 GB for one image).
+pub const MAX_PIXELS_SIDE: u32 = 512;
+
+/// The largest side an image is brought to before a network (`--input-size`, `--resize`):
+/// 4096 px is 200 MB of f32 values an image in the input batch.
+pub const MAX_INPUT_SIDE: u32 = 4096;
+
 /// The network or baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Model {
@@ -123,9 +132,9 @@ impl Preprocessing {
         if self.fill.is_some() && mode != CropMode::Pad {
             return refuse("--fill", "pad");
         }
-        if self.resize == Some(0) {
+        if let Some(resize) = self.resize.filter(|r| !(1..=MAX_INPUT_SIDE).contains(r)) {
             return Err(EncoderError::Spec {
-                reason: "--resize must be at least 1 pixel".into(),
+                reason: format!("--resize {resize}: the side must be 1 to {MAX_INPUT_SIDE} pixels"),
             });
         }
         let background = self.background.unwrap_or(default.background);
@@ -281,6 +290,7 @@ impl ExtractorSpec {
     /// (what extraction and the explanation maps run); `None` for the pixel and bag-of-words
     /// baselines.
     pub fn load_network(&self) -> Result<Option<LoadedNetwork>> {
+        self.check_sizes()?;
         let Some(weights) = self.weights_file()? else {
             return Ok(None);
         };
@@ -310,8 +320,29 @@ impl ExtractorSpec {
         }))
     }
 
+    /// Refuses sizes no image could be brought to without exhausting memory (a pixel side
+    /// above [`MAX_PIXELS_SIDE`], an input side above [`MAX_INPUT_SIDE`], or either 0), naming
+    /// the option and its limit, before any image is read.
+    pub fn check_sizes(&self) -> Result<()> {
+        let refuse = |option: &str, value: u32, limit: u32| {
+            Err(EncoderError::Spec {
+                reason: format!("{option} {value}: the side must be 1 to {limit} pixels"),
+            })
+        };
+        match self.model {
+            Model::Pixels if !(1..=MAX_PIXELS_SIDE).contains(&self.pixels_side) => {
+                refuse("--pixels-side", self.pixels_side, MAX_PIXELS_SIDE)
+            }
+            Model::TorchScript if !(1..=MAX_INPUT_SIDE).contains(&self.input_size) => {
+                refuse("--input-size", self.input_size, MAX_INPUT_SIDE)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Loads the network (or sets up the baseline) and selects the layers.
     pub fn build(&self) -> Result<Box<dyn FeatureExtractor>> {
+        self.check_sizes()?;
         if !self.layers.is_empty() && self.model.default_layer().is_none() {
             return Err(EncoderError::Spec {
                 reason: format!(
@@ -416,7 +447,10 @@ impl FromStr for ExtractorSpec {
         };
         match (model, option) {
             (_, None) => {}
-            (Model::Pixels, Some(o)) => spec.pixels_side = number(o, "the pixel side")? as u32,
+            (Model::Pixels, Some(o)) => {
+                spec.pixels_side = u32::try_from(number(o, "the pixel side")?).unwrap_or(u32::MAX);
+                spec.check_sizes()?;
+            }
             (Model::BagOfWords, Some(o)) => spec.vocabulary = number(o, "the vocabulary")?,
             (_, Some(layer)) if !layer.is_empty() => spec.layers = vec![layer.to_string()],
             (_, Some(_)) => {
@@ -444,7 +478,13 @@ mod tests {
         );
         let spec: ExtractorSpec = "bow:20".parse().unwrap();
         assert_eq!((spec.vocabulary, spec.name().as_str()), (20, "bow"));
-        for bad in ["resnet:pool", "pixels:0", "bow:many", "effnet:"] {
+        for bad in [
+            "resnet:pool",
+            "pixels:0",
+            "bow:many",
+            "effnet:",
+            "pixels:100000",
+        ] {
             let err = bad.parse::<ExtractorSpec>().unwrap_err().to_string();
             assert!(err.contains(bad.split(':').next().unwrap()), "{bad}: {err}");
         }

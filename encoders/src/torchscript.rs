@@ -49,6 +49,7 @@ fn outputs(value: IValue) -> Result<Vec<(String, Tensor)>> {
 impl TorchScript {
     /// Loads a module that takes `n x 3 x input_size x input_size` ImageNet-normalised images.
     pub fn load(path: &Path, input_size: u32) -> Result<Self> {
+        check_module_file(path)?;
         let module = CModule::load(path)
             .context(|| format!("loading TorchScript module {}", path.display()))?;
         let probe = Tensor::zeros(
@@ -68,6 +69,31 @@ impl TorchScript {
             input_size,
         })
     }
+}
+
+/// Checks that `path` holds a TorchScript module (the zip archive `torch.jit.save` writes)
+/// before libtorch reads it: safetensors weights or any other file is an error naming the
+/// file and what `--model torchscript` needs, not libtorch's stack trace.
+pub fn check_module_file(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let bad = |reason: String| EncoderError::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut start = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4).read_to_end(&mut start))
+        .map_err(|e| bad(format!("cannot read the TorchScript module: {e}")))?;
+    if start.starts_with(b"PK\x03\x04") {
+        return Ok(());
+    }
+    let what = match crate::weights::check_safetensors(path) {
+        Ok(()) => "safetensors weights, not a TorchScript module (weights go with --model efficientnet-lite0 or alexnet)",
+        Err(_) => "not a TorchScript module (not the zip archive torch.jit.save writes)",
+    };
+    Err(bad(format!(
+        "{what}; --model torchscript takes a module saved by torch.jit.save: torch.jit.trace(model, example).save(FILE)"
+    )))
 }
 
 impl Encoder for TorchScript {

@@ -18,6 +18,7 @@ pub fn load_weights(vs: &mut nn::VarStore, weights: &Path) -> Result<()> {
             path: weights.to_path_buf(),
         });
     }
+    check_safetensors(weights)?;
     let bad = |reason: String| EncoderError::Weights {
         path: weights.to_path_buf(),
         reason,
@@ -62,6 +63,98 @@ pub fn load_weights(vs: &mut nn::VarStore, weights: &Path) -> Result<()> {
         return Err(bad(
             "every weight is zero: every image would give the same features".into(),
         ));
+    }
+    Ok(())
+}
+
+/// The largest JSON header a safetensors file may have (the format's own limit).
+const MAX_HEADER: u64 = 100 << 20;
+
+/// What a file that is not a safetensors file holds, in a few words, from its first bytes.
+fn describe_start(start: &[u8]) -> String {
+    if start.starts_with(b"PK\x03\x04") {
+        return "a zip archive (a PyTorch .pt/.pth file or a TorchScript module?)".into();
+    }
+    if start.first() == Some(&0x80) {
+        return "a Python pickle (an old PyTorch .pth file?)".into();
+    }
+    let text: String = String::from_utf8_lossy(start)
+        .chars()
+        .take_while(|c| !c.is_control() || *c == ' ')
+        .collect();
+    if start
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        && !text.is_empty()
+    {
+        return format!("text ({:?}...)", text.trim());
+    }
+    "something else".into()
+}
+
+/// Checks that `path` is a whole safetensors file before libtorch reads it: an 8-byte
+/// little-endian header length, a JSON header of that length, and tensor data that ends where
+/// the header says. A text file, a PyTorch pickle or a truncated copy is an error naming the
+/// file and what it should be, never libtorch's `HeaderTooLarge` or
+/// `MetadataIncompleteBuffer`.
+pub fn check_safetensors(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let bad = |reason: String| EncoderError::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let expected = "expected a safetensors weights file (PyTorch state dicts convert once with .venv/bin/python scripts/convert_weights.py)";
+    let mut file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let size = file
+        .metadata()
+        .map_err(|e| bad(format!("cannot read it: {e}")))?
+        .len();
+    let mut start = Vec::new();
+    (&mut file)
+        .take(64)
+        .read_to_end(&mut start)
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    if size < 8 {
+        return Err(bad(format!(
+            "{size} bytes: too short to be weights; {expected}"
+        )));
+    }
+    let header = u64::from_le_bytes(start[..8].try_into().expect("8 bytes"));
+    let looks_like_json = start.get(8) == Some(&b'{');
+    if !looks_like_json || header > MAX_HEADER {
+        return Err(bad(format!(
+            "this is {}, not safetensors weights; {expected}",
+            describe_start(&start)
+        )));
+    }
+    if 8 + header > size {
+        return Err(bad(format!(
+            "truncated: its header alone needs {} bytes and the file has {size}; copy or convert the weights again",
+            8 + header
+        )));
+    }
+    let mut text = vec![0u8; header as usize];
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(8))
+        .and_then(|_| file.read_exact(&mut text))
+        .map_err(|e| bad(format!("cannot read its header: {e}")))?;
+    let tensors: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text)
+        .map_err(|e| {
+            bad(format!(
+                "its header is not a safetensors header ({e}); {expected}"
+            ))
+        })?;
+    let end = tensors
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__")
+        .filter_map(|(_, t)| t.get("data_offsets")?.as_array()?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    if 8 + header + end > size {
+        return Err(bad(format!(
+            "truncated: its {} tensors need {} bytes and the file has {size}; copy or convert the weights again",
+            tensors.len() - usize::from(tensors.contains_key("__metadata__")),
+            8 + header + end
+        )));
     }
     Ok(())
 }
@@ -133,6 +226,29 @@ mod tests {
             assert!(
                 err.contains(expected) && err.contains("w.safetensors"),
                 "{err}"
+            );
+        }
+        // Files that are not whole safetensors files are named for what they are.
+        let text = dir.path().join("notes.safetensors");
+        std::fs::write(&text, "hello, these are not weights\n").unwrap();
+        let err = load_weights(&mut store(), &text).unwrap_err().to_string();
+        assert!(
+            err.contains("notes.safetensors: this is text (\"hello, these are not weights\"...)")
+                && err.contains("expected a safetensors weights file"),
+            "{err}"
+        );
+        write(&path, &[("fc.weight", weight()), ("fc.bias", bias())]);
+        let whole = std::fs::read(&path).unwrap();
+        let cut = dir.path().join("cut.safetensors");
+        for (keep, expected) in [
+            (whole.len() - 4, "its 2 tensors need"),
+            (20, "its header alone needs"),
+        ] {
+            std::fs::write(&cut, &whole[..keep]).unwrap();
+            let err = load_weights(&mut store(), &cut).unwrap_err().to_string();
+            assert!(
+                err.contains("cut.safetensors: truncated") && err.contains(expected),
+                "{keep}: {err}"
             );
         }
         // Half precision loads, converted; extra tensors are ignored.

@@ -22,14 +22,13 @@ pub enum MapsError {
         #[source]
         source: demud::DemudError,
     },
-    /// libtorch refused.
-    #[error("{context}: {source}")]
+    /// libtorch refused: its message without the C++ stack frames.
+    #[error("{context}: {message}")]
     Torch {
         /// What was being done.
         context: String,
-        /// libtorch's error.
-        #[source]
-        source: tch::TchError,
+        /// libtorch's message ([`demud_encoders::error::libtorch_message`]).
+        message: String,
     },
     /// Inputs that do not belong together (a network that did not make the run's features).
     #[error("{0}")]
@@ -55,7 +54,7 @@ impl<T> TorchContext<T> for std::result::Result<T, tch::TchError> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| MapsError::Torch {
             context: what(),
-            source,
+            message: demud_encoders::error::libtorch_message(&source),
         })
     }
 }
