@@ -9,6 +9,7 @@ use demud_datasets::run::{MapKind, RunFolder};
 use demud_datasets::synthetic::Recipe;
 use demud_datasets::Detect;
 use demud_decoder::TrainParams;
+use demud_encoders::kinds::{MAX_INPUT_SIDE, MAX_PIXELS_SIDE};
 use demud_encoders::{ExtractorSpec, Model, Preprocessing};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -227,7 +228,7 @@ pub struct PreprocessArgs {
     pub crop: Option<CropMode>,
     /// With --crop center: the shorter side before cropping (default 256 for a 224 input,
     /// i.e. the input x 8/7).
-    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(1..=MAX_INPUT_SIDE as i64))]
     pub resize: Option<u32>,
     /// The colour behind transparent pixels: white (default), black, grey, #rrggbb or r,g,b.
     #[arg(long, value_name = "COLOUR")]
@@ -272,7 +273,7 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Input side of a TorchScript module (default 224).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_INPUT_SIDE as i64))]
     pub input_size: Option<u32>,
     /// How images are brought to the network's input.
     #[command(flatten)]
@@ -373,8 +374,8 @@ pub struct ExtractArgs {
     /// models folder).
     #[arg(long, value_name = "FILE")]
     pub classes: Option<PathBuf>,
-    /// Side of the pixel baseline's image.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Side of the pixel baseline's image (at most 512: 786,432 features an image).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=MAX_PIXELS_SIDE as i64))]
     pub pixels_side: u32,
     /// Words of the bag-of-visual-words vocabulary (the paper tried 3 to 20).
     #[arg(long, default_value_t = 10, value_parser = at_least_one)]

@@ -101,6 +101,13 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         write_saved_model(path, &model)?;
     }
     write_run(&args.out, &finished.run)?;
+    let zeros = finished.run.scored_zero();
+    if zeros > 0 {
+        // Identical items are valid input; the note says why their scores are 0.
+        eprintln!(
+            "note: {zeros} selection(s) scored 0: the model reconstructs them exactly (copies of items it had seen, or combinations of them), so their order among themselves means nothing"
+        );
+    }
     if verbosity == Verbosity::Normal {
         eprintln!(
             "selected {} of {} items in {:.2} s; results in {}",

@@ -9,7 +9,7 @@ use demud_datasets::features::write_csv_features;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::parts::{write_parts, PartsPrecision};
 use demud_encoders::extract::default_decode_workers;
-use demud_encoders::imagenet::{class_names, write_top5};
+use demud_encoders::imagenet::{class_names, logits_output, write_top5};
 use demud_encoders::weights::models_dir;
 use demud_encoders::{ExtractOptions, ExtractorSpec, OnUnreadable};
 use ndarray::Array2;
@@ -82,6 +82,19 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     };
     let spec = spec(args);
     let mut extractor = spec.build()?;
+    // The class names are checked against the network's outputs before any image is read.
+    let top5 = match &args.top5 {
+        Some(path) => {
+            let classes = args
+                .classes
+                .clone()
+                .unwrap_or_else(|| models_dir().join("imagenet-classes.json"));
+            let names = class_names(&classes)?;
+            let output = logits_output(extractor.as_mut(), &names, &classes)?;
+            Some((path, classes, names, output))
+        }
+        None => None,
+    };
     let mut outputs = extractor.outputs();
     if spec.parts.is_some() {
         outputs.pop(); // the parts go beside their layer's features
@@ -134,14 +147,13 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             )?;
         }
     }
-    if let Some(path) = &args.top5 {
-        let classes = args
-            .classes
-            .clone()
-            .unwrap_or_else(|| models_dir().join("imagenet-classes.json"));
-        let names = class_names(&classes)?;
+    if let Some((path, classes, names, output)) = &top5 {
         // The layer whose values are one per class (logits, fc8).
-        let Some(logits) = result.features.iter().find(|f| f.ncols() == names.len()) else {
+        let found = match output {
+            Some(o) => result.features.get(*o),
+            None => result.features.iter().find(|f| f.ncols() == names.len()),
+        };
+        let Some(logits) = found else {
             bail!(
                 "--top5 needs a logits layer ({} values, one per class of {}); the layers extracted have {}",
                 names.len(),
@@ -155,7 +167,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             );
         };
         let ids: Vec<&str> = result.kept.iter().map(|i| i.id.as_str()).collect();
-        write_top5(path, &names, &ids, logits.view())?;
+        write_top5(path, names, &ids, logits.view())?;
     }
     if verbosity == Verbosity::Normal {
         let seconds = started.elapsed().as_secs_f64();

@@ -84,17 +84,6 @@ pub enum ReportError {
     /// Re-scoring images with the network (explanation faithfulness).
     #[error(transparent)]
     Maps(Box<demud_maps::MapsError>),
-    /// A mask image of a planted collection could not be read.
-    #[error("{}: cannot read mask {}: {source}", planted.display(), mask.display())]
-    Mask {
-        /// The planted collection's `planted.csv`.
-        planted: PathBuf,
-        /// The mask file.
-        mask: PathBuf,
-        /// The decoding error.
-        #[source]
-        source: image::ImageError,
-    },
 }
 
 /// Shorthand for results of this crate.

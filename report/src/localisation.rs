@@ -34,7 +34,7 @@
 
 use crate::error::{ReportError, Result};
 use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
-use demud_datasets::planted::{PlantedCollection, PlantedRow, PLANTED_FILE};
+use demud_datasets::planted::{PlantedCollection, PlantedRow};
 use demud_datasets::run::{
     replay, LocalisationReport, LocalisationRow, MapKind, MapSummary, MapsFolder, PlantedScore,
     RemovalKind, RenderFolder, RunFolder, LOCALISATION_FORMAT, LOCALISATION_VERSION,
@@ -171,8 +171,10 @@ const DEFAULT_GRID: usize = 7;
 /// part's share of the score and the deletion AUC of each map against random orders. Returns
 /// the rows of `localisation.csv` and the summary of `localisation.json`.
 pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, LocalisationReport)> {
+    // Planted ids are checked against the run's collection: an id that is not an item would
+    // be counted as a novelty the run could not find.
     let planted_rows: HashMap<String, PlantedRow> =
-        PlantedCollection::read_planted(inputs.planted)?
+        PlantedCollection::read_planted_of(inputs.planted, &inputs.run.item_ids()?)?
             .into_iter()
             .map(|row| (row.id.clone(), row))
             .collect();
@@ -239,14 +241,9 @@ pub fn localise_run(inputs: &LocaliseInputs) -> Result<(Vec<LocalisationRow>, Lo
     for &i in &planted {
         let selection = &selections[i];
         let row = &planted_rows[&selection.id];
-        let mask_path = inputs.planted.join(&row.mask);
-        let mask = image::open(&mask_path)
-            .map_err(|source| ReportError::Mask {
-                planted: inputs.planted.join(PLANTED_FILE),
-                mask: mask_path.clone(),
-                source,
-            })?
-            .to_luma8();
+        // The mask has its image's size (checked): it goes through the image's own geometry.
+        let mask =
+            PlantedCollection::read_mask(inputs.planted, row, &images.root.join(&selection.id))?;
         // Re-scoring: the image as the network sees it, with and without the planted part.
         let mut score = PlantedScore {
             rank: selection.rank,
