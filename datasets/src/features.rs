@@ -131,6 +131,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
 /// error kept as the source.
 pub(crate) fn csv_error(path: &Path, err: csv::Error) -> DataError {
     let line = err.position().map(|p| p.line());
+    csv_error_on(path, err, line)
+}
+
+/// [`csv_error`] on a line the caller knows.
+fn csv_error_on(path: &Path, err: csv::Error, line: Option<u64>) -> DataError {
     if matches!(err.kind(), csv::ErrorKind::Io(_)) {
         if let csv::ErrorKind::Io(source) = err.into_kind() {
             return DataError::Io {
@@ -147,18 +152,62 @@ pub(crate) fn csv_error(path: &Path, err: csv::Error) -> DataError {
     DataError::parse(path, line, what, err)
 }
 
+/// The 1-based lines of records from their byte offsets, counted over the file's bytes (the
+/// csv crate's own line numbers lag one line per record in files with CR-LF line ends: it
+/// counts a line when it reads the `\n` that begins the next record, rust-csv issue 395).
+/// Offsets must come in increasing order, as records do.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    scanned: usize,
+    newlines: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            scanned: 0,
+            newlines: 0,
+        }
+    }
+
+    /// The line of the record that begins at `byte` (past the line ends the reader left
+    /// before it).
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.scanned {
+            let counted = self.bytes[self.scanned..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.newlines += counted as u64;
+            self.scanned = start;
+        }
+        self.newlines + 1
+    }
+}
+
 /// Reads the non-empty records of a CSV file with their 1-based line numbers.
 fn read_records(path: &Path) -> Result<Vec<(u64, Vec<String>)>> {
-    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let mut lines = Lines::new(&bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(&bytes[..]);
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| lines.at(p.byte()));
+            csv_error_on(path, e, line)
+        })?;
+        let line = record.position().map_or(0, |p| lines.at(p.byte()));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -430,12 +479,14 @@ impl NpyHeader {
             (1, 0) => (2, false),
             (2, 0) => (4, false),
             (3, 0) => (4, true),
-            (major, minor) => return Err(DataError::file(
-                path,
-                format!(
+            (major, minor) => {
+                return Err(DataError::file(
+                    path,
+                    format!(
                     ".npy format version {major}.{minor} is not supported (1.0, 2.0 and 3.0 are)"
                 ),
-            )),
+                ))
+            }
         };
         let mut length = [0u8; 4];
         file.read_exact(&mut length[..length_bytes])

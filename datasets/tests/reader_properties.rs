@@ -449,8 +449,8 @@ proptest! {
         }
     }
 
-    /// A written items file, mutated: rows with their 1-based lines, increasing, or an error
-    /// naming the file.
+    /// A written items file, mutated: rows with their 1-based lines, in order (a lone CR ends
+    /// a record but not a line, so two rows may share one), or an error naming the file.
     #[test]
     fn mutated_items_files_never_panic(
         names in unique_names(1..6),
@@ -468,12 +468,62 @@ proptest! {
         std::fs::write(&items, &bytes).unwrap();
         if let Some(rows) = ok_or_names_file(read_items(&items), &[&items])? {
             for pair in rows.windows(2) {
-                prop_assert!(pair[0].line < pair[1].line, "{pair:?}");
+                prop_assert!(pair[0].line <= pair[1].line, "{pair:?}");
             }
             prop_assert!(rows.iter().all(|r| r.line >= 1));
         }
         if let Some(table) = ok_or_names_file(read_features(&path, CsvLayout::default(), None), &[&path, &items])? {
             check_table(&table)?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Rows are numbered by the lines they start on, whatever the line ends (LF, CR-LF) and
+    /// however many blank lines come between them; a CSV error names the line of its row.
+    #[test]
+    fn rows_are_numbered_by_their_physical_lines(
+        rows in prop::collection::vec(("[a-hj-z][a-z]{0,3}", 0usize..3), 1..8),
+        crlf in any::<bool>(),
+        bad_row in any::<prop::sample::Index>(),
+    ) {
+        let end = if crlf { "\r\n" } else { "\n" };
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        let mut line = 1u64;
+        for (id, blanks) in &rows {
+            for _ in 0..*blanks {
+                text.push_str(end);
+                line += 1;
+            }
+            text.push_str(&format!("{id},1{end}"));
+            expected.push(line);
+            line += 1;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, &text).unwrap();
+        let read: Vec<u64> = read_items(&path).unwrap().iter().map(|r| r.line).collect();
+        prop_assert_eq!(&read, &expected);
+        // One row made ragged: the error names its line.
+        let bad = bad_row.index(rows.len());
+        let mut ragged = String::new();
+        for (i, physical) in text.split_inclusive('\n').enumerate() {
+            let row = expected.iter().position(|&l| l == i as u64 + 1);
+            if row == Some(bad) {
+                ragged.push_str(&physical.replacen(",1", ",1,2", 1));
+            } else {
+                ragged.push_str(physical);
+            }
+        }
+        std::fs::write(&path, &ragged).unwrap();
+        let err = read_csv(&path, CsvLayout { header: Detect::No, label_column: Detect::No });
+        if rows.len() > 1 {
+            let message = err.unwrap_err().to_string();
+            let named = if bad == 0 { expected[1] } else { expected[bad] };
+            prop_assert!(message.contains(&format!("rows.csv, line {named}:")), "{message}");
         }
     }
 }
