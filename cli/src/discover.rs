@@ -101,11 +101,18 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         write_saved_model(path, &model)?;
     }
     write_run(&args.out, &finished.run)?;
-    let zeros = finished.run.scored_zero();
-    if zeros > 0 {
-        // Identical items are valid input; the note says why their scores are 0.
+    // Identical items are valid input; the notes say why scores are 0.
+    let zeros = finished.run.zero_scores();
+    if zeros.copies > 0 {
         eprintln!(
-            "note: {zeros} selection(s) scored 0: the model reconstructs them exactly (copies of items it had seen, or combinations of them), so their order among themselves means nothing"
+            "note: {} selection(s) scored 0: the model reconstructs them exactly (copies of items it had seen, or combinations of them), so their order among themselves means nothing",
+            zeros.copies
+        );
+    }
+    if zeros.underflowed > 0 {
+        eprintln!(
+            "note: {} score(s) are below the smallest f64 (the data's values are tiny) and show as 0; the items were ranked at full precision",
+            zeros.underflowed
         );
     }
     if verbosity == Verbosity::Normal {

@@ -308,16 +308,53 @@ pub struct NewRun {
     pub ranked: Option<RankedExplanations>,
 }
 
+/// The selections of a run that show a score of 0 ([`NewRun::zero_scores`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZeroScores {
+    /// Items the model reconstructs exactly: copies of items it had seen, or combinations of
+    /// them (their residual vanishes next to the item).
+    pub copies: usize,
+    /// Items the model does not reconstruct whose score, a squared distance, is below the
+    /// smallest `f64` (data of magnitude 1e-160 and less): ranked at full precision, shown as 0.
+    pub underflowed: usize,
+}
+
 impl NewRun {
-    /// How many selections a model scored 0: items it reconstructs exactly, copies of items it
-    /// had seen (or combinations of them). The first pick of an index or random init, made
-    /// before there is a model, is not counted.
-    pub fn scored_zero(&self) -> usize {
+    /// The selections scored 0, told apart by their residual in the space DEMUD ranked: a
+    /// copy's vanishes next to the item (|e| <= 1e-9 |z|, largest entries), a tiny item's
+    /// does not. Without explanations every 0 counts as a copy. The first pick of an index or
+    /// random init, made before there is a model, is not counted.
+    pub fn zero_scores(&self) -> ZeroScores {
         let unscored_first = matches!(self.record.start, Start::Index { .. } | Start::Random);
-        self.selections
-            .iter()
-            .filter(|s| s.score == 0.0 && !(unscored_first && s.rank == 1))
-            .count()
+        let residuals = self
+            .ranked
+            .as_ref()
+            .map(|r| (&r.expected, &r.residual))
+            .or(self
+                .explanations
+                .as_ref()
+                .map(|e| (&e.expected, &e.residual)));
+        let largest = |values: &mut dyn Iterator<Item = f64>| {
+            values
+                .filter(|v| !v.is_nan())
+                .fold(0f64, |m, v| m.max(v.abs()))
+        };
+        let mut zeros = ZeroScores::default();
+        for (r, s) in self.selections.iter().enumerate() {
+            if s.score != 0.0 || (unscored_first && s.rank == 1) {
+                continue;
+            }
+            let copy = residuals.is_none_or(|(expected, residual)| {
+                let e = residual.row(r);
+                let z = expected.row(r).to_owned() + e;
+                largest(&mut e.iter().copied()) <= 1e-9 * largest(&mut z.iter().copied())
+            });
+            match copy {
+                true => zeros.copies += 1,
+                false => zeros.underflowed += 1,
+            }
+        }
+        zeros
     }
 }
 

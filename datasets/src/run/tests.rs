@@ -289,17 +289,54 @@ fn explanation_arrays_of_another_run_of_the_same_shape_are_refused() {
 }
 
 #[test]
-fn selections_scored_zero_are_counted_except_a_first_pick_made_without_a_model() {
+fn selections_scored_zero_are_copies_or_underflowed_scores() {
     let root = tempfile::tempdir().unwrap();
     let mut run = new_run(&root.path().join("f.csv"));
     for s in &mut run.selections {
         s.score = 0.0;
     }
-    assert_eq!(run.scored_zero(), 2);
+    // Copies: residual 0 (or rounding) next to the item; missing features (NaN) aside.
+    let e = run.explanations.as_mut().unwrap();
+    e.residual = ndarray::array![[0.0, f64::NAN], [1e-17, 0.0]];
+    let zeros = |run: &NewRun| run.zero_scores();
+    assert_eq!(
+        zeros(&run),
+        ZeroScores {
+            copies: 2,
+            underflowed: 0
+        }
+    );
     run.record.start = Start::Index { item: 3 };
-    assert_eq!(run.scored_zero(), 1);
+    assert_eq!(
+        zeros(&run),
+        ZeroScores {
+            copies: 1,
+            underflowed: 0
+        }
+    );
+    // A tiny item the model does not explain: its score underflowed.
+    let e = run.explanations.as_mut().unwrap();
+    e.expected = ndarray::array![[1e-170, 0.0], [1e-170, 2e-170]];
+    e.residual = ndarray::array![[0.0, 0.0], [3e-171, 0.0]];
+    assert_eq!(
+        zeros(&run),
+        ZeroScores {
+            copies: 0,
+            underflowed: 1
+        }
+    );
     run.selections[1].score = 0.5;
-    assert_eq!(run.scored_zero(), 0);
+    assert_eq!(zeros(&run), ZeroScores::default());
+    // Without explanations every 0 is taken for a copy.
+    run.explanations = None;
+    run.selections[1].score = 0.0;
+    assert_eq!(
+        zeros(&run),
+        ZeroScores {
+            copies: 1,
+            underflowed: 0
+        }
+    );
 }
 
 proptest::proptest! {
