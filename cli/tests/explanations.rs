@@ -255,6 +255,17 @@ fn localise_scores_maps_against_masks_in_the_images_geometry() {
         "id,mask\nimages/a.png,masks/a.png\n",
     )
     .unwrap();
+    // The collection (localise checks the planted ids against it) and the planted image
+    // (the mask must have its size).
+    std::fs::write(
+        dir.path().join("f.csv"),
+        "images/a.png,1,2\nc,3,4\nd,5,6\ne,7,8\nimages/b.png,9,1\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("images/images")).unwrap();
+    image::RgbImage::new(32, 32)
+        .save(dir.path().join("images/images/a.png"))
+        .unwrap();
     // The run and render folders as `discover` and `render` write them.
     let run_dir = dir.path().join("run");
     let record: RunRecord = serde_json::from_value(serde_json::json!({
