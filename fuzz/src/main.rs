@@ -16,7 +16,7 @@ use std::process::ExitCode;
 static ALLOCATOR: GuardedAllocator = GuardedAllocator;
 
 const USAGE: &str = "usage: demud-fuzz --target csv|npy|items|model|manifest|all [--seconds S] [--iterations N] [--seed N]
-                  [--crashes DIR] [--corpus-out DIR] [--max-alloc-mib M] [--replay FILE]
+                  [--crashes DIR] [--corpus-out DIR] [--max-alloc-mib M] [--replay FILE] [--kinds N]
 
   --seconds S        time budget, split evenly over the targets (default 60)
   --iterations N     inputs per target instead of a time budget (the same inputs on any machine)
@@ -25,6 +25,7 @@ const USAGE: &str = "usage: demud-fuzz --target csv|npy|items|model|manifest|all
   --corpus-out DIR   save every input with a new outcome (an error kind not seen before)
   --max-alloc-mib M  largest single allocation a reader may make (default 1024)
   --replay FILE      read one saved input with the target's readers and say what they made of it
+  --kinds N          error kinds listed per target (default 8)
 exit status: 0 nothing found; 1 a panic, an inconsistent result or an error without its file's name;
              2 usage; 3 an allocation above the limit";
 
@@ -37,6 +38,7 @@ struct Args {
     corpus_out: Option<PathBuf>,
     max_alloc_mib: usize,
     replay: Option<PathBuf>,
+    kinds: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -49,6 +51,7 @@ fn parse() -> Result<Args, String> {
         corpus_out: None,
         max_alloc_mib: 1024,
         replay: None,
+        kinds: 8,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +91,7 @@ fn parse() -> Result<Args, String> {
                 args.max_alloc_mib = value.parse().map_err(|_| number("a number of MiB"))?
             }
             "--replay" => args.replay = Some(value.into()),
+            "--kinds" => args.kinds = value.parse().map_err(|_| number("a count"))?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -210,7 +214,7 @@ fn main() -> ExitCode {
             stats.target,
             kinds.len()
         );
-        for (kind, count) in kinds.iter().take(8) {
+        for (kind, count) in kinds.iter().take(args.kinds) {
             println!("  {count:>10}  {kind}");
         }
     }

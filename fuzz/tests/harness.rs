@@ -127,6 +127,13 @@ fn error_kinds_keep_the_words_and_drop_paths_numbers_and_quoted_text() {
         ),
         "<path> does not exist"
     );
+    assert_eq!(
+        kind(
+            "/tmp/fuzz-x/csv/items.csv, line 4: id \"a\\\"b,(c\" is not an item of the collection",
+            dir
+        ),
+        "id … is not an item"
+    );
 }
 
 fn fuzz_binary() -> Command {

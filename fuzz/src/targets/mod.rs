@@ -51,6 +51,10 @@ pub trait Target {
     fn tokens(&self) -> &'static [&'static str];
     /// One structural mutation (cells, lines, header fields, JSON nodes) of `input`.
     fn mutate(&self, m: &mut Mutator, input: &[u8]) -> Vec<u8>;
+    /// The share of mutations that are structural (the rest are byte-level).
+    fn structural_share(&self) -> f64 {
+        0.35
+    }
     /// Reads the input at `input` (in the folder `prepare` wrote) with every reader of the
     /// target, checking each result.
     fn check(&self, input: &Path) -> Checks;

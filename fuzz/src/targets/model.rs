@@ -165,6 +165,12 @@ impl Target for ModelTarget {
         ]
     }
 
+    /// Most byte-level changes only make the JSON unreadable; structural ones reach the
+    /// model's checks.
+    fn structural_share(&self) -> f64 {
+        0.8
+    }
+
     fn mutate(&self, m: &mut Mutator, input: &[u8]) -> Vec<u8> {
         let Ok(mut value) = serde_json::from_slice::<Value>(input) else {
             let mut out = input.to_vec();
