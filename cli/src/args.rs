@@ -356,6 +356,16 @@ pub struct ExtractArgs {
     /// a machine with more than one core, else 0: all on the main thread).
     #[arg(long, value_name = "N")]
     pub decode_workers: Option<usize>,
+    /// The largest width or height decoded; a larger image is skipped with a warning (or
+    /// stops the extraction with --strict) before its pixels are decoded.
+    #[arg(long, value_name = "PIXELS", default_value_t = demud_datasets::images::MAX_IMAGE_SIDE,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
+    pub max_image_side: u32,
+    /// The most memory one image's decoding may take, in MiB; a larger image is skipped like
+    /// one over --max-image-side.
+    #[arg(long, value_name = "MIB", default_value_t = demud_datasets::images::MAX_IMAGE_ALLOC >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    pub max_image_mb: u64,
     /// Stop at the first unreadable image instead of skipping it with a warning.
     #[arg(long)]
     pub strict: bool,

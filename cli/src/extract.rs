@@ -6,7 +6,7 @@ use crate::ui::{extract_with_progress, set_torch_threads, Verbosity};
 use anyhow::{bail, Result};
 use demud_datasets::extraction::{describe_geometry, parts_path, ExtractionRecord, PartsRecord};
 use demud_datasets::features::write_csv_features;
-use demud_datasets::images::ImageCollection;
+use demud_datasets::images::{ImageCollection, ImageLimits};
 use demud_datasets::parts::{write_parts, PartsPrecision};
 use demud_encoders::extract::default_decode_workers;
 use demud_encoders::imagenet::{class_names, logits_output, write_top5};
@@ -113,6 +113,11 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     let options = ExtractOptions {
         on_unreadable,
         decode_workers: args.decode_workers.unwrap_or_else(default_decode_workers),
+        image_limits: ImageLimits {
+            max_side: args.max_image_side,
+            max_bytes: args.max_image_mb << 20,
+            ..ImageLimits::DEFAULT
+        },
     };
     let result = extract_with_progress(extractor.as_mut(), &collection, options, verbosity)?;
     let records = spec.records(extractor.as_ref())?;

@@ -423,6 +423,36 @@ fn table() -> Vec<Row> {
             }),
         )
         .within(30),
+        succeeds(
+            "--max-image-side skips larger images before decoding them",
+            images(),
+            "extract --images {d}/imgs --model pixels --pixels-side 8 --max-image-side 55 --out {d}/f.npy --quiet",
+            Box::new(|d, ran| {
+                assert!(
+                    ran.stderr.contains("skipped a2.png") && ran.stderr.contains("limit of 55 px a side"),
+                    "{}",
+                    ran.stderr
+                );
+                let kept: Vec<String> = rows(&d.join("f.items.csv")).into_iter().map(|r| r[0].clone()).collect();
+                assert_eq!(kept, ["a0.png", "a1.png"], "the images within the limit");
+            }),
+        ),
+        succeeds(
+            "--max-image-mb skips images whose decoding needs more memory",
+            all(vec![
+                images(),
+                Box::new(|d| image::RgbImage::new(600, 600).save(d.join("imgs/big.png")).unwrap()),
+            ]),
+            "extract --images {d}/imgs --model pixels --pixels-side 8 --max-image-mb 1 --out {d}/f.npy --quiet",
+            Box::new(|d, ran| {
+                assert!(
+                    ran.stderr.contains("skipped big.png") && ran.stderr.contains("1.4 MiB to decode, over the limit of 1.0 MiB"),
+                    "{}",
+                    ran.stderr
+                );
+                assert_eq!(rows(&d.join("f.items.csv")).len(), 3, "the 3 small images");
+            }),
+        ),
         fails(
             "--pixels-side 100000 is refused by the parser, naming the limit",
             images(),

@@ -234,7 +234,7 @@ impl ImageCollection {
 
 /// How large an image may be decoded. The defaults fit a 24 GB machine decoding on a few
 /// threads; raise them (`extract --max-image-side`, `--max-image-mb`) for collections of
-/// larger frames.
+/// larger frames, or lower them to bound the memory of many decoding threads.
 ///
 /// ```
 /// use demud_datasets::images::ImageLimits;
@@ -243,7 +243,7 @@ impl ImageCollection {
 /// assert!(limits.check(300_000, 1).unwrap_err().contains("too elongated"));
 /// assert!(limits.check(20_000, 20_000).unwrap_err().contains("16384 px a side"));
 /// let small = ImageLimits { max_bytes: 100 << 20, ..limits };
-/// assert!(small.check(8000, 6000).unwrap_err().contains("183 MB to decode"));
+/// assert!(small.check(8000, 6000).unwrap_err().contains("183.1 MiB to decode"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageLimits {
@@ -257,15 +257,18 @@ pub struct ImageLimits {
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        ImageLimits {
-            max_side: MAX_IMAGE_SIDE,
-            max_bytes: MAX_IMAGE_ALLOC,
-            max_aspect: MAX_ASPECT,
-        }
+        Self::DEFAULT
     }
 }
 
 impl ImageLimits {
+    /// [`MAX_IMAGE_SIDE`], [`MAX_IMAGE_ALLOC`] and [`MAX_ASPECT`].
+    pub const DEFAULT: ImageLimits = ImageLimits {
+        max_side: MAX_IMAGE_SIDE,
+        max_bytes: MAX_IMAGE_ALLOC,
+        max_aspect: MAX_ASPECT,
+    };
+
     /// Why a `width x height` image is refused, if it is: checked from the header, before
     /// any pixel is decoded. The memory bound counts 4 bytes a pixel (RGBA, the widest
     /// 8-bit layout decoded); the decoder enforces its own exact count as well.
@@ -285,10 +288,11 @@ impl ImageLimits {
         }
         let bytes = u64::from(w) * u64::from(h) * 4;
         if bytes > self.max_bytes {
+            let mib = |b: u64| b as f64 / f64::from(1 << 20);
             return Err(format!(
-                "a {width} x {height} image needs {} MB to decode, over the limit of {} MB",
-                bytes >> 20,
-                self.max_bytes >> 20
+                "a {width} x {height} image needs {:.1} MiB to decode, over the limit of {:.1} MiB",
+                mib(bytes),
+                mib(self.max_bytes)
             ));
         }
         Ok(())

@@ -450,7 +450,7 @@ fn main() {
         tch::set_num_threads(THREADS);
         let options = ExtractOptions {
             on_unreadable: OnUnreadable::Fail,
-            decode_workers: default_decode_workers(),
+            ..ExtractOptions::default()
         };
         extract(&mut extractor, &collection, options, |_| {}).unwrap();
     };

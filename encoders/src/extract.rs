@@ -9,7 +9,7 @@ use crate::error::{EncoderError, Result, TorchContext};
 use crate::pipeline::prepare_in_batches;
 use demud_datasets::extraction::{write_extraction_record, ExtractionRecord};
 use demud_datasets::features::write_npy_features;
-use demud_datasets::images::{ImageCollection, ImageItem, Preprocess};
+use demud_datasets::images::{ImageCollection, ImageItem, ImageLimits, Preprocess};
 use demud_datasets::DataError;
 use image::RgbImage;
 use ndarray::Array2;
@@ -106,14 +106,19 @@ pub struct ExtractOptions {
     /// Threads that decode, resize and crop the next images while the extractor works on the
     /// current batch (0: all on the calling thread, between batches).
     pub decode_workers: usize,
+    /// The largest image decoded; a larger one is unreadable (skipped or failed as
+    /// `on_unreadable` says).
+    pub image_limits: ImageLimits,
 }
 
 impl Default for ExtractOptions {
-    /// Unreadable images skipped; [`default_decode_workers`] threads.
+    /// Unreadable images skipped; [`default_decode_workers`] threads; the default
+    /// [`ImageLimits`].
     fn default() -> Self {
         ExtractOptions {
             on_unreadable: OnUnreadable::Skip,
             decode_workers: default_decode_workers(),
+            image_limits: ImageLimits::default(),
         }
     }
 }
@@ -146,7 +151,7 @@ pub fn extract(
     let mut done = 0;
     let prepare = |item: &ImageItem| {
         collection
-            .load_over(item, preprocess.background)
+            .load_within(item, preprocess.background, options.image_limits)
             .map(|image| preprocess.apply(&image))
     };
     let items = &collection.items;

@@ -2,7 +2,7 @@
 //! equal the single-layer passes exactly, every crop mode and background reaches the network,
 //! and the records say what was chosen.
 
-use demud_datasets::images::{Colour, CropMode, ImageCollection, ImageItem};
+use demud_datasets::images::{Colour, CropMode, ImageCollection, ImageItem, ImageLimits};
 use demud_encoders::kinds::{ExtractorSpec, Model, Preprocessing};
 use demud_encoders::{extract, ExtractOptions, OnUnreadable};
 
@@ -10,6 +10,7 @@ use demud_encoders::{extract, ExtractOptions, OnUnreadable};
 const FAIL: ExtractOptions = ExtractOptions {
     on_unreadable: OnUnreadable::Fail,
     decode_workers: 2,
+    image_limits: ImageLimits::DEFAULT,
 };
 use image::{Rgba, RgbaImage};
 use ndarray::Array2;
@@ -157,6 +158,7 @@ fn decoding_on_worker_threads_changes_nothing_but_the_speed() {
         let options = ExtractOptions {
             on_unreadable,
             decode_workers,
+            ..ExtractOptions::default()
         };
         let mut seen = Vec::new();
         extract(extractor.as_mut(), &images, options, |done| seen.push(done))

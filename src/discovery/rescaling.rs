@@ -62,7 +62,10 @@ impl Largest {
             feature: self.feature,
             value: self.value,
             limit,
-            divide_by: 10f64.powi((self.value / limit).log10().ceil() as i32),
+            // Parsed rather than `powi`, which is inexact and would print as 1.0000000000000002e155.
+            divide_by: format!("1e{}", (self.value / limit).log10().ceil())
+                .parse()
+                .expect("a power of ten"),
         })
     }
 }
