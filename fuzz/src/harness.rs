@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The most inputs the corpus holds.
+const CORPUS: usize = 2000;
+
 /// How long a target is fuzzed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Budget {
@@ -252,8 +255,12 @@ pub fn run(target: &dyn Target, settings: &Settings) -> Result<Stats, Finding> {
             stats.refused += 1;
         }
         if new || (checks.accepted == Some(true) && m.below(16) == 0) {
-            if corpus.len() < 2000 {
+            if corpus.len() < CORPUS {
                 corpus.push(bytes.clone());
+            } else {
+                // Full: the new input takes the place of an earlier one (never a seed).
+                let at = seeds.len() + m.below(CORPUS - seeds.len());
+                corpus[at] = bytes.clone();
             }
             if let (true, Some(out)) = (new, &settings.corpus_out) {
                 let out = out.join(name);
