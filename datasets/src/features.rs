@@ -430,15 +430,24 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemRow>> {
 /// claim (which would abort the process).
 pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
     use ndarray_npy::{ReadNpyError, ReadNpyExt};
-    let mut file = std::fs::File::open(path).map_err(io_error(path))?;
-    let header = NpyHeader::read(path, &mut file)?;
-    if header.rows == 0 || header.cols == 0 {
+    let header = NpyHeader::read(path)?;
+    let &[rows, cols] = &header.shape[..] else {
+        let shown: Vec<String> = header.shape.iter().map(u64::to_string).collect();
         return Err(DataError::file(
             path,
-            format!("the array is empty ({} x {})", header.rows, header.cols),
+            format!(
+                "the .npy header gives the shape ({}): features are a 2-D array, items x features",
+                shown.join(", ")
+            ),
+        ));
+    };
+    if rows == 0 || cols == 0 {
+        return Err(DataError::file(
+            path,
+            format!("the array is empty ({rows} x {cols})"),
         ));
     }
-    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
     let reader = std::io::BufReader::new(file);
     let describe =
         |e: ReadNpyError| DataError::parse(path, None, "not a 2-D f32 or f64 .npy array", e);
@@ -455,16 +464,22 @@ const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 /// dictionary and the shape tuple); deeper ones are refused before they are parsed.
 const NPY_MAX_NESTING: usize = 8;
 
-/// What a `.npy` header says about a 2-D feature array, checked against the file's size.
-struct NpyHeader {
-    rows: u64,
-    cols: u64,
-    f64: bool,
+/// What a `.npy` header of f32 or f64 values says, checked against the file: its length and
+/// nesting, the type (`<f4`, `>f4`, `<f8`, `>f8`), and that the shape's values fill exactly the
+/// bytes after the header. Check a `.npy` with it before `ndarray_npy` reads it: that crate
+/// allocates what the header claims before reading a byte of data, and a claim larger than
+/// memory aborts the process.
+pub(crate) struct NpyHeader {
+    /// The array's shape, any number of axes.
+    pub(crate) shape: Vec<u64>,
+    /// Whether the values are f64 (else f32).
+    pub(crate) f64: bool,
 }
 
 impl NpyHeader {
-    /// Reads and checks the header of `file` (at its start); see [`read_npy`].
-    fn read(path: &Path, file: &mut std::fs::File) -> Result<Self> {
+    /// Reads and checks the header of the `.npy` at `path`.
+    pub(crate) fn read(path: &Path) -> Result<Self> {
+        let mut file = std::fs::File::open(path).map_err(io_error(path))?;
         let size = file.metadata().map_err(io_error(path))?.len();
         let not_npy = || DataError::file(path, "not a .npy file (no \\x93NUMPY magic string)");
         let mut prefix = [0u8; 8];
@@ -547,39 +562,36 @@ impl NpyHeader {
         let Some(shape) = shape else {
             return bad("has no shape (a tuple of sizes)".into());
         };
-        let &[rows, cols] = &shape[..] else {
-            let shown: Vec<String> = shape.iter().map(u64::to_string).collect();
-            return bad(format!(
-                "gives the shape ({}): features are a 2-D array, items x features",
-                shown.join(", ")
-            ));
-        };
         let descr = find("descr").and_then(py_literal::Value::as_string);
         let (f64, width) = match descr.map(String::as_str) {
             Some("<f4" | ">f4") => (false, 4),
             Some("<f8" | ">f8") => (true, 8),
             Some(other) => {
                 return bad(format!(
-                    "gives the type {other:?}: features are f32 ('<f4') or f64 ('<f8')"
+                    "gives the type {other:?}: the values must be f32 ('<f4') or f64 ('<f8')"
                 ))
             }
             None => return bad("has no type (descr)".into()),
         };
         let held = size - data_start;
-        let claimed = rows.checked_mul(cols).and_then(|c| c.checked_mul(width));
+        let claimed = shape
+            .iter()
+            .try_fold(width, |bytes: u64, &n| bytes.checked_mul(n));
         if claimed != Some(held) {
             let claim = claimed.map_or("more bytes than any file holds".to_string(), |c| {
                 format!("{c} bytes")
             });
+            let shown: Vec<String> = shape.iter().map(u64::to_string).collect();
             return Err(DataError::file(
                 path,
                 format!(
-                    "the header describes {rows} x {cols} {} values ({claim}), but the file holds {held} bytes after it",
+                    "the header describes {} {} values ({claim}), but the file holds {held} bytes after it",
+                    shown.join(" x "),
                     if f64 { "f64" } else { "f32" }
                 ),
             ));
         }
-        Ok(NpyHeader { rows, cols, f64 })
+        Ok(NpyHeader { shape, f64 })
     }
 }
 
