@@ -16,6 +16,7 @@
 //! - [`model`]: the subspace model and its incremental updates (Brand, Ross);
 //! - [`scoring`]: score variants, weights, missing values;
 //! - [`evaluation`]: discovery curves, nAUC, oracle and random baselines;
+//! - [`fitted`]: a model used outside a run: scoring new items, folding them in;
 //! - [`state`]: the versioned saved model;
 //! - [`peers`]: the other methods a benchmark ranks the same features with.
 //!
@@ -52,6 +53,7 @@ pub mod discovery;
 pub mod element;
 pub mod error;
 pub mod evaluation;
+pub mod fitted;
 pub mod model;
 pub mod peers;
 pub mod scoring;
