@@ -1,0 +1,86 @@
+"""The engine works without the GIL, and Ctrl-C (KeyboardInterrupt) stops a run between two
+selections without leaving the estimator broken."""
+
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import demud
+
+
+@pytest.fixture(scope="module")
+def slow_items():
+    # The exact path re-projects every item at every selection: about 4,000 selections of
+    # O(n d k) each, far longer than the test waits.
+    return np.random.default_rng(5).normal(size=(4000, 200))
+
+
+def interrupt_after(seconds):
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_stops_fit_and_leaves_the_previous_results(slow_items):
+    estimator = demud.DEMUD(20, exact=True)
+    small = slow_items[:100, :30]
+    estimator.set_params(n_select=10).fit(small)
+    before = (estimator.selections_.copy(), estimator.model_)
+    estimator.set_params(n_select=None)
+    started = time.monotonic()
+    interrupt_after(0.5)
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(slow_items)
+    assert time.monotonic() - started < 20, "the interrupt was seen between two selections"
+    np.testing.assert_array_equal(estimator.selections_, before[0])
+    assert estimator.model_ == before[1]
+    # Still usable.
+    estimator.set_params(n_select=5).fit(small)
+    assert len(estimator.selections_) == 5
+
+
+def test_ctrl_c_stops_a_discovery_which_stays_consistent_and_can_go_on(slow_items):
+    estimator = demud.DEMUD(20, exact=True)
+    run = estimator.discover(slow_items)
+    made = 0
+    interrupt_after(0.5)
+    with pytest.raises(KeyboardInterrupt):
+        for selection in run:
+            made += 1
+            assert selection.rank == made
+    # Whatever step the interrupt met, what the estimator reports agrees with its model.
+    selections = estimator.selections_
+    assert len(selections) >= made
+    assert estimator.model_.count == len(selections)
+    assert len(set(selections.tolist())) == len(selections)
+    # The run goes on where it stopped.
+    following = [next(run) for _ in range(3)]
+    assert [s.rank for s in following] == [len(selections) + 1, len(selections) + 2, len(selections) + 3]
+    assert estimator.model_.count == len(selections) + 3
+    # The same as an uninterrupted run of that length.
+    straight = demud.DEMUD(20, exact=True, n_select=len(selections) + 3).fit(slow_items)
+    np.testing.assert_array_equal(estimator.selections_, straight.selections_)
+
+
+def test_the_gil_is_released_while_the_engine_works(slow_items):
+    """A Python thread keeps running while another thread's fit computes."""
+    estimator = demud.DEMUD(20, exact=True, n_select=40)
+    done = threading.Event()
+
+    def work():
+        estimator.fit(slow_items)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    counted = 0
+    worker.start()
+    time.sleep(0.05)
+    while not done.is_set():
+        counted += 1
+    worker.join()
+    assert len(estimator.selections_) == 40
+    # With the GIL held for the whole fit the loop above could barely run.
+    assert counted > 10_000, counted
