@@ -93,7 +93,10 @@ def test_conditioned_models_carry_their_conditioning_both_ways(cli, glass, tmp_p
     continued = demud.DEMUD.load(cli_model, n_select=25).fit(features[110:])
     np.testing.assert_array_equal(continued.selections_, cli_indices)
     np.testing.assert_allclose(continued.scores_, cli_scores, rtol=1e-12, atol=0)
-    # Asking a loaded model for another conditioning is refused, as --model-in refuses it.
+    # A loaded model is the start: another init, or another conditioning (as --model-in
+    # refuses it), is refused.
+    with pytest.raises(ValueError, match="give no init"):
+        demud.DEMUD.load(cli_model, init="svd")
     with pytest.raises(ValueError, match="conditioned by power\\+centre\\+l2"):
         demud.DEMUD.load(cli_model, conditioning="centre")
 

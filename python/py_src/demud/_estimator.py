@@ -265,8 +265,9 @@ class DEMUD:
 
         `prior`: items (same features) the model starts from, which are never selected ("rank
         today's batch against the archive"); the conditioning is fitted on them. The GIL is
-        released while the engine works; Ctrl-C raises KeyboardInterrupt between two
-        selections and leaves the estimator as it was.
+        released while the engine works (`X` is read in place: do not write to it from another
+        thread meanwhile); Ctrl-C raises KeyboardInterrupt between two selections and leaves
+        the estimator as it was.
         """
         items = as_items(X, "X")
         prior_items = None if prior is None else as_items(prior, "prior")
@@ -326,6 +327,8 @@ class DEMUD:
         `demud discover --model-out`): `fit` and `discover` start from it, `decision_function`
         scores under it. k, update, score and compat default to the model's; any parameter
         may be given."""
+        if "init" in params:
+            raise ValueError("DEMUD.load starts from the model in the file: give no init")
         model = _demud.Model.load(os.fspath(path))
         settings = {"k": model.k, "update": model.update, "score": model.score, "compat": model.compat}
         settings.update(params)
