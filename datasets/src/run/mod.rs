@@ -834,13 +834,16 @@ where
     write_atomic(path, |w| Ok(array.write_npy(w)?))
 }
 
-/// Reads an `.npy` array of a known element type and number of axes.
+/// Reads an f32 or f64 array of the run folder, its header checked first.
 pub(crate) fn read_array<A, D>(path: &Path) -> Result<Array<A, D>>
 where
     A: ndarray_npy::ReadableElement,
     D: ndarray::Dimension,
 {
     use ndarray_npy::ReadNpyExt;
+    // ndarray_npy allocates what the header claims before reading: check the claim against
+    // the file first, so a damaged array is an error, not an aborted process.
+    crate::features::NpyHeader::read(path)?;
     let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,

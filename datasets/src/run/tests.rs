@@ -662,3 +662,26 @@ mod conditioned_runs {
         assert!(err.contains("changed since"), "{err}");
     }
 }
+
+#[test]
+fn a_run_array_whose_header_claims_terabytes_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("expected.npy");
+    // A valid .npy header claiming 10^12 x 4 f64 values over 16 bytes of data: ndarray_npy
+    // alone would try to allocate 32 TB and abort the process.
+    let mut header =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 4), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend([0u8; 16]);
+    std::fs::write(&path, bytes).unwrap();
+    let err = super::read_array::<f64, ndarray::Ix2>(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected.npy"), "{err}");
+}
