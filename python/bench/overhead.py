@@ -6,7 +6,8 @@
    module in place, which a later `pip install ./python` from the shared target would reuse.
 2. Seconds per selection at n = 10,000 items, d = 4,096 features (float32, seeded normal data),
    k = 50, on the same data in the same run:
-   - `DEMUD.fit` (one call, the array read in place);
+   - `DEMUD.fit` (one call, the array read in place), on the array in memory and on the same
+     `.npy` memory-mapped;
    - `DEMUD.discover` (one Python iteration per selection: the GIL taken back, signals checked,
      the explanation turned into numpy arrays);
    - the command line, `demud discover` on the same `.npy` (no explanation files), release build.
@@ -90,20 +91,83 @@ def per_selection(run, steps: int, repeats: int) -> float:
     return (seconds(lambda: run(1 + steps), repeats) - seconds(lambda: run(1), repeats)) / steps
 
 
+def time_selections(args, cli: Path, work: Path, n: int, d: int, k: int, steps: int) -> dict:
+    """Seconds per selection of the command line, fit and discover on one collection."""
+    rng = np.random.default_rng(0)
+    items = rng.standard_normal((n, d), dtype=np.float32)
+    path = work / f"items-{n}x{d}.npy"
+    np.save(path, items)
+    mapped = np.load(path, mmap_mode="r")
+
+    def fit(count: int) -> None:
+        demud.DEMUD(k, init=0, n_select=count).fit(items)
+
+    def fit_mapped(count: int) -> None:
+        demud.DEMUD(k, init=0, n_select=count).fit(mapped)
+
+    step_times = []
+
+    def generator(count: int) -> None:
+        run = demud.DEMUD(k, init=0, n_select=count).discover(items)
+        last = time.perf_counter()
+        for _ in run:
+            now = time.perf_counter()
+            step_times.append(now - last)
+            last = now
+
+    def command_line(count: int) -> None:
+        subprocess.run(
+            [str(cli), "discover", "--features", str(path), "--k", str(k), "--init", "0", "--n", str(count),
+             "--conditioning", "none", "--no-explanations", "--quiet", "--out", str(work / "run")],
+            check=True,
+        )
+
+    timings = {
+        "cli": per_selection(command_line, steps, args.repeats),
+        "fit": per_selection(fit, steps, args.repeats),
+        "fit_mapped": per_selection(fit_mapped, steps, args.repeats),
+        "discover": per_selection(generator, steps, args.repeats),
+    }
+    timings["discover_step_median"] = statistics.median(step_times[1:])
+    started = time.perf_counter()
+    demud.DEMUD(k, init=0, n_select=1).discover(items)
+    timings["discover_start"] = time.perf_counter() - started
+
+    print(f"n = {n}, d = {d}, float32, k = {k}; seconds per selection over {steps} selections "
+          f"(median of {args.repeats} runs each of 1 and {1 + steps} selections):")
+    cli_time = timings["cli"]
+    for name, label in (
+        ("cli", "demud discover (Rust)"),
+        ("fit", "DEMUD.fit, array in memory"),
+        ("fit_mapped", "DEMUD.fit, np.load(mmap_mode='r')"),
+        ("discover", "DEMUD.discover, per iteration"),
+    ):
+        value = timings[name]
+        print(f"  {label:36s} {value * 1e3:9.4f} ms   {value / cli_time:6.3f}x   "
+              f"difference {(value - cli_time) * 1e6:+9.1f} us")
+    print(f"  discover: median step {timings['discover_step_median'] * 1e3:.4f} ms; start (the copy of the "
+          f"items) {timings['discover_start'] * 1e3:.1f} ms")
+    return {"shape": [n, d], "k": k, "steps": steps, "per_selection_seconds": timings}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=4_096)
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cli", type=Path, default=None, help="the demud binary (default: target/release/demud)")
     parser.add_argument("--no-wheel", action="store_true", help="skip building the wheel")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
+    with tempfile.TemporaryDirectory(prefix="demud-bench-") as work:
+        run_all(args, Path(work))
+
+
+def run_all(args, work: Path) -> None:
     results = {}
-    work = Path(tempfile.mkdtemp(prefix="demud-bench-"))
     if not args.no_wheel:
         results["wheel"] = build_wheel(work / "dist")
         w = results["wheel"]
@@ -115,54 +179,12 @@ def main() -> None:
     if not cli.exists():
         subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "demud-cli"], cwd=REPOSITORY, check=True)
 
-    rng = np.random.default_rng(0)
-    items = rng.standard_normal((args.items, args.features), dtype=np.float32)
-    path = work / "items.npy"
-    np.save(path, items)
-    mapped = np.load(path, mmap_mode="r")
-
-    def fit(n: int) -> None:
-        demud.DEMUD(args.k, init=0, n_select=n).fit(mapped)
-
-    step_times = []
-
-    def generator(n: int) -> None:
-        estimator = demud.DEMUD(args.k, init=0, n_select=n)
-        run = estimator.discover(mapped)
-        last = time.perf_counter()
-        for _ in run:
-            now = time.perf_counter()
-            step_times.append(now - last)
-            last = now
-
-    def command_line(n: int) -> None:
-        subprocess.run(
-            [str(cli), "discover", "--features", str(path), "--k", str(args.k), "--init", "0", "--n", str(n),
-             "--conditioning", "none", "--no-explanations", "--quiet", "--out", str(work / "run")],
-            check=True,
-        )
-
-    timings = {
-        "fit": per_selection(fit, args.steps, args.repeats),
-        "discover": per_selection(generator, args.steps, args.repeats),
-        "cli": per_selection(command_line, args.steps, args.repeats),
-    }
-    # The generator's own steps after the first (the first includes the start-up copy).
-    timings["discover_step_median"] = statistics.median(step_times[1:]) if len(step_times) > 1 else float("nan")
-    started = time.perf_counter()
-    demud.DEMUD(args.k, init=0, n_select=1).discover(mapped)
-    timings["discover_start"] = time.perf_counter() - started
-    results["per_selection_seconds"] = timings
-    results["shape"] = [args.items, args.features]
-
-    print(f"n = {args.items}, d = {args.features}, float32, k = {args.k}; seconds per selection over {args.steps} selections "
-          f"(median of {args.repeats} runs each of 1 and {1 + args.steps} selections):")
-    cli_time = timings["cli"]
-    for name, label in (("cli", "demud discover (Rust)"), ("fit", "DEMUD.fit"), ("discover", "DEMUD.discover, per iteration")):
-        value = timings[name]
-        print(f"  {label:32s} {value * 1e3:8.3f} ms   {value / cli_time:5.3f}x   overhead {(value - cli_time) * 1e6:+8.1f} us")
-    print(f"  discover: median step {timings['discover_step_median'] * 1e3:.3f} ms; start (the copy of the items) "
-          f"{timings['discover_start']:.2f} s")
+    results["runs"] = [
+        time_selections(args, cli, work, args.items, args.features, args.k, args.steps),
+        # A collection where a selection costs microseconds, so that a fixed cost per
+        # selection (the GIL, the signal check, the arrays handed to Python) shows.
+        time_selections(args, cli, work, 2_000, 32, 5, 1_000),
+    ]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
