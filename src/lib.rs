@@ -66,5 +66,5 @@ pub use discovery::{
 pub use element::Element;
 pub use error::{DemudError, Result};
 pub use model::SubspaceModel;
-pub use scoring::{MissingPolicy, ScoreMethod, Scoring};
+pub use scoring::{Interest, InterestMode, MissingPolicy, ScoreMethod, Scoring};
 pub use state::ModelState;

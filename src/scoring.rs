@@ -16,8 +16,10 @@
 //! ```
 
 use crate::element::Element;
+use crate::error::{DemudError, Result};
 use crate::model::SubspaceModel;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Zip};
+use ndarray_linalg::{JobSvd, SVDDC};
 use serde::{Deserialize, Serialize};
 
 /// Which residual values count towards the score (reference option `scoremethod`).
@@ -47,11 +49,117 @@ pub enum MissingPolicy {
     Ignore,
 }
 
-/// A score method with optional per-feature weights.
+/// A score method with optional per-feature weights, or a class of interest.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scoring {
     pub(crate) method: ScoreMethod,
     pub(crate) weights: Option<Array1<f64>>,
+    pub(crate) interest: Option<Interest>,
+}
+
+/// Whether the look-alikes of a class of interest are ranked up or down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterestMode {
+    /// Score only the novel content that lies along the class's own novel directions:
+    /// items whose novelty looks like the class's come first.
+    #[default]
+    Up,
+    /// Score only the novel content outside those directions: more of the same comes last.
+    Down,
+}
+
+/// A class of interest: items a reviewer kept as interesting, summarised by the directions of
+/// their novel content under the model of what was seen (an orthonormal basis `B`, d x r).
+///
+/// DEMUD's residual `e` of a candidate splits into `P e` (along the class's novel directions,
+/// `P = B Bᵀ`) and `(I - P) e`; `up` scores `||P e||²`, `down` scores `||(I - P) e||²`. Both
+/// are parts of the plain score `||e||² = ||P e||² + ||(I - P) e||²`, so each selection is
+/// still explained by the same expected content `x̂` and novel content `e`.
+///
+/// ```
+/// use demud::scoring::{Interest, InterestMode, Scoring, ScoreMethod};
+/// use ndarray::array;
+///
+/// // The kept items' novel content points along the first feature.
+/// let kept = array![[2.0, 0.0, 0.0], [-1.0, 0.0, 0.0]];
+/// let up = Interest::from_residuals(kept.view(), 2, InterestMode::Up).unwrap();
+/// let scoring = Scoring::new(ScoreMethod::LowHigh).with_interest(up);
+/// assert_eq!(scoring.score(array![3.0, 4.0, 0.0].view()), 9.0);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Interest {
+    basis: Array2<f64>,
+    mode: InterestMode,
+}
+
+impl Interest {
+    /// The class's novel directions: the top `max_rank` right singular vectors of the kept
+    /// items' residuals (one per row, under the model that ranks the candidates), keeping
+    /// only directions whose singular value is above rounding.
+    pub fn from_residuals(
+        residuals: ArrayView2<f64>,
+        max_rank: usize,
+        mode: InterestMode,
+    ) -> Result<Self> {
+        let (m, d) = residuals.dim();
+        if m == 0 || d == 0 {
+            return Err(DemudError::Empty {
+                what: "the class of interest",
+                items: m,
+                features: d,
+            });
+        }
+        if let Some(((i, j), _)) = residuals.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(DemudError::invalid(
+                "interest",
+                format!(
+                    "item {i} of the class of interest has a non-finite residual at feature {j}"
+                ),
+            ));
+        }
+        let (_, sv, vt) = residuals
+            .to_owned()
+            .svddc(JobSvd::Some)
+            .map_err(|e| DemudError::linalg("the SVD of the class of interest", e))?;
+        let vt = vt.expect("requested V^T");
+        let tol = sv.first().copied().unwrap_or(0.0) * (m.max(d) as f64) * f64::EPSILON;
+        let keep = sv
+            .iter()
+            .take(max_rank.max(1))
+            .filter(|&&s| s > tol)
+            .count();
+        if keep == 0 {
+            return Err(DemudError::invalid(
+                "interest",
+                "the items of interest have no novel content under the model (each is explained exactly): there is no direction to rank their look-alikes by",
+            ));
+        }
+        Ok(Interest {
+            basis: vt.slice(s![..keep, ..]).t().to_owned(),
+            mode,
+        })
+    }
+
+    /// The class's novel directions (d x r, orthonormal columns).
+    pub fn basis(&self) -> ArrayView2<'_, f64> {
+        self.basis.view()
+    }
+
+    /// Up or down.
+    pub fn mode(&self) -> InterestMode {
+        self.mode
+    }
+
+    /// The part of `e` that counts: `P e` (up) or `(I - P) e` (down), with NaN counted as 0.
+    fn part(&self, residual: ArrayView1<f64>) -> Array1<f64> {
+        let e = residual.mapv(|v| if v.is_nan() { 0.0 } else { v });
+        let along = self.basis.dot(&self.basis.t().dot(&e));
+        match self.mode {
+            InterestMode::Up => along,
+            InterestMode::Down => e - along,
+        }
+    }
 }
 
 impl Scoring {
@@ -60,7 +168,21 @@ impl Scoring {
         Scoring {
             method,
             weights: None,
+            interest: None,
         }
+    }
+
+    /// Scores only the part of the residual along (up) or away from (down) a class of
+    /// interest's novel directions ([`Interest`]); needs the plain `lowhigh` score without
+    /// weights (checked when a run starts).
+    pub fn with_interest(mut self, interest: Interest) -> Self {
+        self.interest = Some(interest);
+        self
+    }
+
+    /// The class of interest, if any.
+    pub fn interest(&self) -> Option<&Interest> {
+        self.interest.as_ref()
     }
 
     /// Multiplies each residual feature by its weight before squaring.
@@ -81,13 +203,18 @@ impl Scoring {
 
     /// True when the score is `||x - mu||^2 - ||U^T (x - mu)||^2`, which the fast update keeps.
     pub fn is_plain_norm(&self) -> bool {
-        self.method == ScoreMethod::LowHigh && self.weights.is_none()
+        self.method == ScoreMethod::LowHigh && self.weights.is_none() && self.interest.is_none()
     }
 
     /// The direction `s` with `score(e) = <e, s>` and `d score / d e = 2 s`:
     /// `s_j = w_j^2 clip(e_j)` (since `e_j clip(e_j) = clip(e_j)^2`), 0 on unobserved features.
     /// For the plain score `s = e`. Attribution maps split `<e, s>` over parts of the item.
+    /// With a class of interest, `s = P e` (up) or `(I - P) e` (down), since `P` is a
+    /// projection: `<e, P e> = ||P e||²`.
     pub fn direction(&self, residual: ArrayView1<f64>) -> Array1<f64> {
+        if let Some(interest) = &self.interest {
+            return interest.part(residual);
+        }
         let mut s = residual.mapv(|e| match self.method {
             _ if e.is_nan() => 0.0,
             ScoreMethod::LowHigh => e,
@@ -102,6 +229,10 @@ impl Scoring {
 
     /// Score of a residual vector; NaN entries (unobserved features) do not count.
     pub fn score(&self, residual: ArrayView1<f64>) -> f64 {
+        if let Some(interest) = &self.interest {
+            let part = interest.part(residual);
+            return part.dot(&part);
+        }
         let clip = |e: f64| match self.method {
             ScoreMethod::LowHigh => e,
             ScoreMethod::High => e.max(0.0),

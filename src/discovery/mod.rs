@@ -131,6 +131,29 @@ impl DemudParams {
             Init::Model(saved) => model = Some(saved.clone()),
             _ => {}
         }
+        // Items a reviewer has seen are what DEMUD would have selected: they enter the model in
+        // order, with the run's update, before the first candidate is scored.
+        if let Some(m) = model.as_mut() {
+            let method = match self.update {
+                UpdateMethod::Ross => IncrementalMethod::Ross,
+                _ => IncrementalMethod::Brand,
+            };
+            for &i in &self.seen {
+                let x = data.row(i).mapv(Element::to_f64);
+                if x.iter().any(|v| v.is_nan()) {
+                    return Err(DemudError::invalid(
+                        "seen",
+                        format!("seen item {i} has missing values: only complete items can be added to the model"),
+                    ));
+                }
+                m.add_item(x.view(), method, self.k)?;
+            }
+        }
+        let mut active = vec![true; n];
+        for &i in self.seen.iter().chain(&self.withheld) {
+            active[i] = false;
+        }
+        let candidates = active.iter().filter(|&&a| a).count();
         let scores = match (&model, fast_applies) {
             (Some(m), true) => Scores::Fast {
                 state: Box::new(FastScores::rebuild(data.view(), m, self.k)),
@@ -139,8 +162,8 @@ impl DemudParams {
             _ => Scores::Exact,
         };
         Ok(Discovery {
-            limit: self.n_select.unwrap_or(n).min(n),
-            active: vec![true; n],
+            limit: self.n_select.unwrap_or(n).min(candidates),
+            active,
             made: 0,
             params: DemudParams {
                 init,
@@ -619,5 +642,7 @@ impl<T: Element> Iterator for Discovery<'_, T> {
     }
 }
 
+#[cfg(test)]
+mod review_tests;
 #[cfg(test)]
 mod tests;

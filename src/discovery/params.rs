@@ -2,7 +2,7 @@
 
 use crate::error::{DemudError, Result};
 use crate::model::SubspaceModel;
-use crate::scoring::{MissingPolicy, ScoreMethod, Scoring};
+use crate::scoring::{Interest, MissingPolicy, ScoreMethod, Scoring};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,8 @@ pub struct DemudParams {
     pub(crate) refresh_every: usize,
     pub(crate) seed: u64,
     pub(crate) rule: SelectionRule,
+    pub(crate) seen: Vec<usize>,
+    pub(crate) withheld: Vec<usize>,
 }
 
 impl DemudParams {
@@ -118,6 +120,8 @@ impl DemudParams {
             refresh_every: 256,
             seed: 0,
             rule: SelectionRule::Residual,
+            seen: Vec::new(),
+            withheld: Vec::new(),
         }
     }
     /// Number of selections to make (default: every item).
@@ -146,6 +150,26 @@ impl DemudParams {
     /// Per-feature weights (non-negative, one per feature).
     pub fn weights(mut self, weights: Array1<f64>) -> Self {
         self.scoring = self.scoring.with_weights(weights);
+        self
+    }
+    /// Scores the candidates by a class of interest's novel directions ([`Interest`]): their
+    /// look-alikes ranked up or down. Needs the plain `lowhigh` score without weights.
+    pub fn interest(mut self, interest: Interest) -> Self {
+        self.scoring = self.scoring.with_interest(interest);
+        self
+    }
+    /// Items (0-based) a reviewer has already seen and found uninteresting: added to the
+    /// starting model in this order, as if DEMUD had selected them, and never candidates.
+    /// Needs a starting model (a prior data set or a saved model) and an incremental update
+    /// (`brand` or `ross`).
+    pub fn seen(mut self, items: Vec<usize>) -> Self {
+        self.seen = items;
+        self
+    }
+    /// Items (0-based) that are never candidates and do not enter the model (for example the
+    /// items kept as a class of interest).
+    pub fn withheld(mut self, items: Vec<usize>) -> Self {
+        self.withheld = items;
         self
     }
     /// Missing-value policy.
@@ -266,6 +290,7 @@ impl DemudParams {
                 ));
             }
         }
+        self.check_review(n, d)?;
         match &self.init {
             Init::Index(i) if *i >= n => {
                 return Err(DemudError::invalid(
@@ -336,6 +361,66 @@ impl DemudParams {
                 "init",
                 "`static` ranks every item by one SVD model: use the `svd` init, a prior data set or a saved model",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl DemudParams {
+    /// Checks the reviewer's feedback: seen and withheld items in range and listed once, a
+    /// model to add seen items to, a candidate left, and a class of interest that fits.
+    fn check_review(&self, n: usize, d: usize) -> Result<()> {
+        let mut listed = vec![false; n];
+        for (what, items) in [("seen", &self.seen), ("withheld", &self.withheld)] {
+            for &i in items {
+                if i >= n {
+                    return Err(DemudError::invalid(
+                        what,
+                        format!("item index {i} is out of range: the collection has {n} items (0-based)"),
+                    ));
+                }
+                if std::mem::replace(&mut listed[i], true) {
+                    return Err(DemudError::invalid(
+                        what,
+                        format!("item {i} is listed twice among the seen and withheld items"),
+                    ));
+                }
+            }
+        }
+        if !self.seen.is_empty() {
+            if !matches!(self.init, Init::Prior(_) | Init::Model(_)) {
+                return Err(DemudError::invalid(
+                    "seen",
+                    "seen items are added to the model a run starts from: give a prior data set or a saved model",
+                ));
+            }
+            if !matches!(self.update, UpdateMethod::Brand | UpdateMethod::Ross) {
+                return Err(DemudError::invalid(
+                    "seen",
+                    "seen items are added to the model by an incremental update: use `brand` or `ross`",
+                ));
+            }
+        }
+        if listed.iter().all(|&l| l) {
+            return Err(DemudError::invalid(
+                "seen",
+                format!("all {n} items are seen or withheld: nothing is left to rank"),
+            ));
+        }
+        if let Some(interest) = self.scoring.interest() {
+            if self.scoring.method() != ScoreMethod::LowHigh || self.scoring.weights().is_some() {
+                return Err(DemudError::invalid(
+                    "interest",
+                    "a class of interest splits the plain score: use `lowhigh` without weights",
+                ));
+            }
+            if interest.basis().nrows() != d {
+                return Err(DemudError::DimensionMismatch {
+                    what: "the class of interest",
+                    expected: d,
+                    found: interest.basis().nrows(),
+                });
+            }
         }
         Ok(())
     }
