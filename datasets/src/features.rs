@@ -758,15 +758,15 @@ fn check_fingerprint(features: &Path, items: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `.npy` features (`n x d` f32) and their items file ([`items_path`]: `id[,label]`
+/// Writes `.npy` features (`n x d`, f32 as extraction writes them, or f64) and their items file ([`items_path`]: `id[,label]`
 /// per row, after a fingerprint line of the `.npy`). The `.npy` is committed first and the
 /// items file second, each atomically; the fingerprint makes a pair from two different runs
 /// (an interrupted extraction over an earlier one) an error when read, never a silent mix.
-pub fn write_npy_features(
+pub fn write_npy_features<T: ndarray_npy::WritableElement>(
     out: &Path,
     ids: &[String],
     labels: Option<&[String]>,
-    matrix: &Array2<f32>,
+    matrix: &Array2<T>,
 ) -> Result<()> {
     use ndarray_npy::WriteNpyExt;
     if !is_npy(out) {

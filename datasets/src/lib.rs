@@ -6,6 +6,8 @@
 //! - [`features`]: feature tables from CSV (id first, optional label column, optional header)
 //!   or `.npy` (with an items CSV of ids and labels), label files matched by id, and writers;
 //! - [`benchmark`]: the benchmark folder, one record per finished cell, and computing a cell;
+//! - [`archive`]: the archive folder of a downlink loop: folded batches, their model, pending
+//!   batches;
 //! - [`atomic`]: all-or-nothing writes of a file or a whole folder;
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
 //! - [`parts`]: each item's layer split over its feature map's positions (memory-mapped, f16
@@ -24,6 +26,7 @@
 extern crate blas_src;
 extern crate openblas_src;
 
+pub mod archive;
 pub mod atomic;
 pub mod benchmark;
 pub mod error;

@@ -2,6 +2,7 @@
 //! or a saved model), run the engine with progress, and build the records of [`NewRun`].
 //! The command line's `discover`, `demo` and `pipeline` all run discoveries through here.
 
+use super::review::Review;
 use super::{
     ConditioningRecord, ExplanationFiles, Explanations, FittedOn, NewRun, Precision,
     RankedExplanations, RunRecord, SelectionRow, Start, TopFeatureRow, RUN_FORMAT, RUN_VERSION,
@@ -34,6 +35,8 @@ pub struct DiscoveryInputs {
     pub model_in: Option<PathBuf>,
     /// How to read a CSV.
     pub layout: CsvLayout,
+    /// A reviewer's feedback on the collection's items (seen, kept as interesting).
+    pub review: Review,
 }
 
 /// How a discovery ranks, beside its inputs.
@@ -347,6 +350,13 @@ pub fn run_discovery(
         }
         params = params.weights(weights);
     }
+    let params = inputs.review.apply(
+        params,
+        &table.ids,
+        &conditioner,
+        |i| table.matrix.row_f64(i),
+        &inputs.features,
+    )?;
     let (selections, model) = match &table.matrix {
         FeatureMatrix::F32(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
         FeatureMatrix::F64(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
@@ -398,6 +408,7 @@ pub fn run_discovery(
         }),
         seed: params.seed_value(),
         explanations: outputs.explanations,
+        review: (!inputs.review.is_empty()).then(|| inputs.review.clone()),
         extraction: extraction.clone(),
         seconds: started.elapsed().as_secs_f64(),
         files: Default::default(),
@@ -452,16 +463,27 @@ fn default_conditioning(
     table: &FeatureTable,
     extraction: Option<&ExtractionRecord>,
 ) -> Conditioning {
-    let is_npy = inputs
-        .features
+    default_conditioning_of(
+        &inputs.features,
+        params.compatibility(),
+        table.matrix.has_missing(),
+        extraction,
+    )
+}
+
+/// The default conditioning of a features file (see [`run_discovery`]'s rule): the
+/// recommended steps for `.npy` features of a network, none otherwise.
+pub fn default_conditioning_of(
+    features: &Path,
+    compat: Compatibility,
+    has_missing: bool,
+    extraction: Option<&ExtractionRecord>,
+) -> Conditioning {
+    let is_npy = features
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let is_bag_of_words = extraction.is_some_and(|r| r.kind.starts_with("bow"));
-    if is_npy
-        && !is_bag_of_words
-        && params.compatibility() == Compatibility::Clean
-        && !table.matrix.has_missing()
-    {
+    if is_npy && !is_bag_of_words && compat == Compatibility::Clean && !has_missing {
         Conditioning::recommended()
     } else {
         Conditioning::none()

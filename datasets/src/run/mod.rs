@@ -27,10 +27,12 @@ mod localisation;
 mod maps;
 mod render;
 mod replay;
+mod review;
 
 pub use discover::{
-    read_model_state, read_saved_model, read_weights, run_discovery, write_model_state,
-    write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings, Finished, SavedModel,
+    default_conditioning_of, read_model_state, read_saved_model, read_weights, run_discovery,
+    write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
+    Finished, SavedModel,
 };
 
 pub use localisation::{
@@ -49,6 +51,7 @@ pub use render::{
     RENDERS_FILE, RENDER_FILE, RENDER_FORMAT, RENDER_VERSION,
 };
 pub use replay::{replay, Replay};
+pub use review::Review;
 
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
@@ -209,6 +212,9 @@ pub struct RunRecord {
     pub seed: u64,
     /// Whether the explanation arrays were written.
     pub explanations: ExplanationFiles,
+    /// A reviewer's feedback the run ranked with (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
     /// How the features were made from images, when `extract` recorded it (the network,
     /// layer, weights and preprocessing the explanation maps must use again).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -100,6 +100,15 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
         }
         Start::Model { path } => Init::Model(read_model_state(&run.resolve(path))?.model),
     });
+    if let Some(review) = &record.review {
+        params = review.apply(
+            params,
+            &table.ids,
+            &conditioner,
+            |i| table.matrix.row_f64(i),
+            &features,
+        )?;
+    }
     let models = match &table.matrix {
         FeatureMatrix::F32(a) => replay_engine(&params, &conditioner, a.view(), run),
         FeatureMatrix::F64(a) => replay_engine(&params, &conditioner, a.view(), run),

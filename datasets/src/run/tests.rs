@@ -26,6 +26,7 @@ fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
         selection: Default::default(),
         seed: 0,
         explanations: ExplanationFiles::Written,
+        review: None,
         extraction: None,
         seconds: 0.0,
         files: Default::default(),
