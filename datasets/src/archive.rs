@@ -137,14 +137,14 @@ fn now() -> u64 {
 
 impl Archive {
     /// Creates an archive at `dir` (which must not exist, or be an empty folder) from a first
-    /// batch of features (`.npy` with its items file, or a CSV), folded in as `name`. The
-    /// whole folder is written at once: a failure leaves no archive.
+    /// batch of features (with its extraction record when it was made from images), folded in
+    /// as `name`. The whole folder is written at once: a failure leaves no archive.
     pub fn create(
         dir: &Path,
         settings: ArchiveSettings,
         name: &str,
-        features: &Path,
-        layout: CsvLayout,
+        first: &FeatureTable,
+        extraction: Option<ExtractionRecord>,
     ) -> Result<Archive> {
         check_name(name)?;
         if dir.exists()
@@ -164,15 +164,12 @@ impl Archive {
                 "an archive's model is continued by an incremental update: use brand or ross",
             ));
         }
-        let table = read_features(features, layout, None)?;
-        let extraction = read_extraction_record(features)?;
-        let n_features = table.matrix.dim().1;
         let record = ArchiveRecord {
             format: ARCHIVE_FORMAT.into(),
             version: ARCHIVE_VERSION,
             settings,
-            n_features,
-            extraction,
+            n_features: first.matrix.dim().1,
+            extraction: extraction.clone(),
             batches: Vec::new(),
             model: String::new(),
         };
@@ -184,7 +181,7 @@ impl Archive {
                 dir: staging.to_path_buf(),
                 record,
             };
-            archive.stage(name, &table, archive.record.extraction.clone())?;
+            archive.stage(name, first, extraction)?;
             archive.fold(name)?;
             Ok(())
         })?;
@@ -257,6 +254,18 @@ impl Archive {
         self.dir.join(RUNS_DIR).join(name)
     }
 
+    /// Refuses a name taken by a folded batch (before a batch is extracted for nothing).
+    pub fn check_name_free(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        match self.folded(name) {
+            Some(_) => Err(DataError::file(
+                &self.batch_features(name),
+                format!("a batch named {name:?} is already in the archive; give the new batch another name"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The folded batch called `name`, if any.
     pub fn folded(&self, name: &str) -> Option<&BatchRecord> {
         self.record.batches.iter().find(|b| b.name == name)
@@ -272,13 +281,7 @@ impl Archive {
         extraction: Option<&ExtractionRecord>,
         source: &Path,
     ) -> Result<()> {
-        check_name(name)?;
-        if self.folded(name).is_some() {
-            return Err(DataError::file(
-                source,
-                format!("a batch named {name:?} is already in the archive; give the new batch another name"),
-            ));
-        }
+        self.check_name_free(name)?;
         let d = table.matrix.dim().1;
         if d != self.record.n_features {
             return Err(DataError::file(
@@ -330,6 +333,21 @@ impl Archive {
         match &table.matrix {
             FeatureMatrix::F32(a) => write_npy_features(&file, &table.ids, labels, a)?,
             FeatureMatrix::F64(a) => write_npy_features(&file, &table.ids, labels, a)?,
+        }
+        // A batch the archive holds already would be ranked against itself: refused here,
+        // before anyone reviews it, as its fold would be.
+        let hash = content_hash(&file)?;
+        if let Some(same) = self.record.batches.iter().find(|b| b.hash == hash) {
+            let items = items_path(&file);
+            let _ = std::fs::remove_file(&file);
+            let _ = std::fs::remove_file(&items);
+            return Err(DataError::file(
+                &file,
+                format!(
+                    "these are the features of batch {:?}, folded already: the archive has seen this batch",
+                    same.name
+                ),
+            ));
         }
         match extraction {
             Some(record) => write_extraction_record(&file, &record)?,

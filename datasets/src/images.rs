@@ -21,7 +21,7 @@
 //! ```
 
 use crate::error::{DataError, Result};
-use crate::features::read_items;
+use crate::features::{read_items, ItemRow};
 use image::{imageops::FilterType, GrayImage, ImageBuffer, Pixel, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -113,9 +113,69 @@ impl ImageCollection {
             rows.first()
                 .is_some_and(|r| r.id.eq_ignore_ascii_case("path")),
         );
+        Self::from_rows(root, &rows[skip..], manifest)
+    }
+
+    /// Images listed as the MSL surface data set lists them (Lu et al. 2018): one
+    /// `path label` line per image, separated by white space (its `train-set-v2.1.txt`,
+    /// `val-set-v2.1.txt`, `test-set-v2.1.txt`), paths relative to `root` (its `images/`).
+    /// Labels are class numbers; with `class_map` (its `class_map.csv`: `number,name` lines)
+    /// they become the class names. Blank lines are skipped; anything else that is not two
+    /// fields, a class number missing from the map, a missing file or a path listed twice is
+    /// an error naming its line.
+    pub fn from_list(root: &Path, list: &Path, class_map: Option<&Path>) -> Result<Self> {
+        let names = class_map.map(read_class_map).transpose()?;
+        let text = std::fs::read_to_string(list).map_err(|source| DataError::Io {
+            path: list.to_path_buf(),
+            source,
+        })?;
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i as u64 + 1;
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [] => continue,
+                [path, label] => {
+                    let label = match &names {
+                        Some(names) => names.get(*label).cloned().ok_or_else(|| {
+                            DataError::line(
+                                list,
+                                line_no,
+                                format!(
+                                    "class {label:?} is not in the class map {}",
+                                    class_map.expect("a map").display()
+                                ),
+                            )
+                        })?,
+                        None => label.to_string(),
+                    };
+                    rows.push(ItemRow {
+                        line: line_no,
+                        id: path.to_string(),
+                        label: Some(label),
+                    });
+                }
+                _ => {
+                    return Err(DataError::line(
+                        list,
+                        line_no,
+                        format!(
+                            "{} fields; a list line is `path label` (a path with spaces cannot be listed)",
+                            fields.len()
+                        ),
+                    ))
+                }
+            }
+        }
+        Self::from_rows(root, &rows, list)
+    }
+
+    /// The collection of listed rows (id = path relative to `root`), each checked: inside the
+    /// folder, listed once, an existing file. `source` names the list in errors.
+    fn from_rows(root: &Path, rows: &[ItemRow], source: &Path) -> Result<Self> {
         let mut items = Vec::with_capacity(rows.len());
         let mut seen = std::collections::HashMap::new();
-        for row in &rows[skip..] {
+        for row in rows {
             // Paths stay inside the image folder: relative, without `..`.
             let inside = Path::new(&row.id).components().all(|c| {
                 matches!(
@@ -125,7 +185,7 @@ impl ImageCollection {
             });
             if !inside {
                 return Err(DataError::line(
-                    manifest,
+                    source,
                     row.line,
                     format!(
                         "{:?} is not a path inside the image folder {} (absolute paths and .. are refused)",
@@ -136,14 +196,14 @@ impl ImageCollection {
             }
             if let Some(first) = seen.insert(row.id.clone(), row.line) {
                 return Err(DataError::line(
-                    manifest,
+                    source,
                     row.line,
                     format!("{:?} is listed twice (first on line {first})", row.id),
                 ));
             }
             if !root.join(&row.id).is_file() {
                 return Err(DataError::line(
-                    manifest,
+                    source,
                     row.line,
                     format!("{} does not exist", root.join(&row.id).display()),
                 ));
@@ -154,7 +214,7 @@ impl ImageCollection {
             });
         }
         if items.is_empty() {
-            return Err(DataError::file(manifest, "the manifest lists no images"));
+            return Err(DataError::file(source, "the list names no images"));
         }
         Ok(ImageCollection {
             root: root.to_path_buf(),
@@ -767,4 +827,35 @@ mod tests {
         assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 255]);
         assert_eq!(rgb.get_pixel(2, 0).0, [127, 127, 127]);
     }
+}
+
+/// Reads a class map, `number,name` per line (the MSL data set's `class_map.csv`; a header
+/// line whose first field is not a number is skipped), each number once.
+fn read_class_map(path: &Path) -> Result<std::collections::HashMap<String, String>> {
+    let rows = read_items(path)?;
+    let mut names = std::collections::HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let number = row.id.trim();
+        if i == 0 && number.parse::<u64>().is_err() {
+            continue;
+        }
+        let name = row.label.clone().ok_or_else(|| {
+            DataError::line(path, row.line, "a class map line is `number,name`")
+        })?;
+        if number.parse::<u64>().is_err() {
+            return Err(DataError::line(
+                path,
+                row.line,
+                format!("{number:?} is not a class number"),
+            ));
+        }
+        if names.insert(number.to_string(), name).is_some() {
+            return Err(DataError::line(
+                path,
+                row.line,
+                format!("class {number} is named twice"),
+            ));
+        }
+    }
+    Ok(names)
 }

@@ -38,6 +38,11 @@ fn write_day(dir: &Path, name: &str, values: &Array2<f32>) -> PathBuf {
     path
 }
 
+fn create(dir: &Path, name: &str, features: &Path) -> demud_datasets::Result<Archive> {
+    let table = read_features(features, CsvLayout::default(), None).unwrap();
+    Archive::create(dir, settings(features), name, &table, None)
+}
+
 fn settings(features: &Path) -> ArchiveSettings {
     ArchiveSettings {
         k: 5,
@@ -82,13 +87,7 @@ fn ranking_against_the_archive_equals_discover_with_every_earlier_day_as_prior()
         .map(|(t, v)| write_day(tmp.path(), &format!("day{}", t + 1), v))
         .collect();
     let dir = tmp.path().join("archive");
-    let mut archive = Archive::create(
-        &dir,
-        settings(&files[0]),
-        "day1",
-        &files[0],
-        CsvLayout::default(),
-    )
+    let mut archive = create(&dir, "day1", &files[0])
     .unwrap();
     for t in 1..days.len() {
         // Day t + 1 ranked against days 1..t.
@@ -144,13 +143,7 @@ fn seen_items_continue_the_ranking_with_them_in_the_model() {
     let tmp = tempfile::tempdir().unwrap();
     let first = write_day(tmp.path(), "day1", &day(1, 50));
     let second = write_day(tmp.path(), "day2", &day(2, 45));
-    let archive = Archive::create(
-        &tmp.path().join("a"),
-        settings(&first),
-        "day1",
-        &first,
-        CsvLayout::default(),
-    )
+    let archive = create(&tmp.path().join("a"), "day1", &first)
     .unwrap();
     let ranked = |review: Review| {
         discover(
@@ -193,11 +186,13 @@ fn a_batch_is_folded_once_and_an_interrupted_fold_changes_nothing() {
     let second = write_day(tmp.path(), "day2", &day(2, 30));
     let dir = tmp.path().join("archive");
     let mut archive =
-        Archive::create(&dir, settings(&first), "day1", &first, CsvLayout::default()).unwrap();
+        create(&dir, "day1", &first).unwrap();
     let table = read_features(&second, CsvLayout::default(), None).unwrap();
 
     // An interrupted fold: the new model cannot be written.
     archive.stage("day2", &table, None).unwrap();
+    // The same batch ranked twice under two names before either was folded.
+    archive.stage("day2-copy", &table, None).unwrap();
     let record_before = std::fs::read(dir.join("archive.json")).unwrap();
     std::fs::create_dir(dir.join("model-0002.json")).unwrap();
     assert!(archive.fold("day2").is_err());
@@ -212,8 +207,10 @@ fn a_batch_is_folded_once_and_an_interrupted_fold_changes_nothing() {
     let twice = archive.fold("day2").unwrap_err().to_string();
     assert!(twice.contains("folded into the archive already"), "{twice}");
     // The same content under another name.
-    archive.stage("day2-again", &table, None).unwrap();
-    let err = archive.fold("day2-again").unwrap_err().to_string();
+    let err = archive.stage("day2-again", &table, None).unwrap_err().to_string();
+    assert!(err.contains("features of batch \"day2\", folded already"), "{err}");
+    assert!(!archive.batch_features("day2-again").exists());
+    let err = archive.fold("day2-copy").unwrap_err().to_string();
     assert!(err.contains("same features as batch \"day2\""), "{err}");
     // Another number of features.
     let narrow = write_day(tmp.path(), "narrow", &Array2::ones((5, D - 1)));
@@ -226,7 +223,7 @@ fn a_batch_is_folded_once_and_an_interrupted_fold_changes_nothing() {
     // Not an archive; an existing archive is not created over.
     let err = Archive::open(tmp.path()).unwrap_err().to_string();
     assert!(err.contains("not an archive folder"), "{err}");
-    let err = Archive::create(&dir, settings(&first), "x", &first, CsvLayout::default())
+    let err = create(&dir, "x", &first)
         .unwrap_err()
         .to_string();
     assert!(err.contains("not empty"), "{err}");
