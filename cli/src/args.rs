@@ -83,6 +83,8 @@ pub struct DiscoverArgs {
     /// Save the final model state (JSON) for a later run.
     #[arg(long, value_name = "FILE")]
     pub model_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub review: ReviewArgs,
     /// Output folder (replaced whole once the run is complete).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -107,6 +109,46 @@ pub struct DiscoverArgs {
     /// No progress bar or summary.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// A reviewer's feedback: `discover` and `archive rank`.
+#[derive(Args, Debug, Clone)]
+pub struct ReviewArgs {
+    /// Items already reviewed and not interesting: a file of ids (one per line, or an
+    /// `id[,label]` CSV). They are added to the model first, in order, as if selected, and
+    /// are never selected. Needs --prior or --model-in.
+    #[arg(long, value_name = "FILE")]
+    pub seen: Option<PathBuf>,
+    /// Items kept as interesting (a class of interest): a file of ids. Never selected, not
+    /// added to the model; their look-alikes are ranked up or down (--interest).
+    #[arg(long, value_name = "FILE")]
+    pub interesting: Option<PathBuf>,
+    /// With --interesting: rank the class's look-alikes first (up) or last (down).
+    #[arg(long, value_enum, default_value_t = InterestArg::Up, requires = "interesting")]
+    pub interest: InterestArg,
+}
+
+impl ReviewArgs {
+    /// The feedback the files give.
+    pub fn read(&self) -> anyhow::Result<demud_datasets::run::Review> {
+        use demud_datasets::run::Review;
+        let ids = |path: &Option<PathBuf>| -> anyhow::Result<Vec<String>> {
+            Ok(match path {
+                Some(p) => Review::read_ids(p)?,
+                None => Vec::new(),
+            })
+        };
+        Ok(Review {
+            seen: ids(&self.seen)?,
+            interesting: ids(&self.interesting)?,
+            interest: self.interest.into(),
+        })
+    }
+
+    /// The feedback files given.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.seen.iter().chain(&self.interesting)
+    }
 }
 
 /// `--init` value.
@@ -213,6 +255,7 @@ value_enum!(UpdateArg => UpdateMethod { Brand => UpdateMethod::Brand, Full => Up
 value_enum!(ScoreArg => ScoreMethod { Lowhigh => ScoreMethod::LowHigh, Low => ScoreMethod::Low, High => ScoreMethod::High });
 value_enum!(MissingArg => MissingPolicy { Error => MissingPolicy::Error, Zero => MissingPolicy::Zero, Ignore => MissingPolicy::Ignore });
 value_enum!(CompatArg => Compatibility { Clean => Compatibility::Clean, Reference => Compatibility::Reference });
+value_enum!(InterestArg => demud::InterestMode { Up => demud::InterestMode::Up, Down => demud::InterestMode::Down });
 value_enum!(DetectArg => Detect { Auto => Detect::Auto, Yes => Detect::Yes, No => Detect::No });
 
 /// How images are brought to a network's input: `extract`, `benchmark` and `maps`.
@@ -847,4 +890,148 @@ pub struct PipelineArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Options of `demud archive`.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveArgs {
+    #[command(subcommand)]
+    pub command: ArchiveCommand,
+}
+
+/// The steps of the downlink loop.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ArchiveCommand {
+    /// Create an archive from what the team has already seen (a first batch).
+    #[command(after_help = "Examples:
+  demud archive init --archive mars/ --images sol-0001/ --k 20
+  demud archive init --archive glass/ --features archive.csv --k 3")]
+    Init(ArchiveInitArgs),
+    /// Rank a new batch against the archive: run folder, maps, report, top items.
+    #[command(after_help = "Examples:
+  demud archive rank --archive mars/ --images sol-0002/
+  demud archive rank --archive mars/ --images sol-0002/ --seen seen.txt --interesting keep.txt")]
+    Rank(ArchiveRankArgs),
+    /// Fold a reviewed batch into the archive (once; all or nothing).
+    #[command(after_help = "Example:
+  demud archive fold --archive mars/ --name sol-0002")]
+    Fold(ArchiveFoldArgs),
+    /// What the archive holds: folded batches, pending batches, the model.
+    Status(ArchiveStatusArgs),
+}
+
+/// A batch: features, or images the archive's network extracts.
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// Features of the batch: CSV, or `.npy` with its items file (from `demud extract`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "images",
+        required_unless_present = "images"
+    )]
+    pub features: Option<PathBuf>,
+    /// The items file of `.npy` features (default: the one beside them).
+    #[arg(long, value_name = "FILE", requires = "features")]
+    pub items: Option<PathBuf>,
+    /// Labels matched by id (`id,label`), when known.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Image folder of the batch: one subfolder per class, or flat with --manifest / --list.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// CSV `path,label` listing the images (paths relative to --images).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "images",
+        conflicts_with = "list"
+    )]
+    pub manifest: Option<PathBuf>,
+    /// A `path label` list (the MSL surface data set's train/val/test lists), paths relative
+    /// to --images.
+    #[arg(long, value_name = "FILE", requires = "images")]
+    pub list: Option<PathBuf>,
+    /// With --list: `number,name` lines naming its class numbers (the MSL `class_map.csv`).
+    #[arg(long, value_name = "FILE", requires = "list")]
+    pub class_map: Option<PathBuf>,
+    /// The batch's name in the archive (default: the image folder's or features file's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Options of `demud archive init`.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveInitArgs {
+    /// The archive folder to create (new, or empty).
+    #[arg(long, value_name = "DIR")]
+    pub archive: PathBuf,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// The network that extracts the archive's images (and every later batch's).
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Principal components of the model.
+    #[arg(long, short, value_parser = at_least_one)]
+    pub k: usize,
+    /// The update a ranking continues the model with.
+    #[arg(long, value_enum, default_value_t = UpdateArg::Brand)]
+    pub update: UpdateArg,
+    /// Feature conditioning, fitted on every folded item at each fold (`auto`: as
+    /// `discover` chooses for these features).
+    #[arg(long, default_value = "auto", value_name = "STEPS")]
+    pub conditioning: ConditioningArg,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `demud archive rank`.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveRankArgs {
+    /// The archive folder.
+    #[arg(long, value_name = "DIR")]
+    pub archive: PathBuf,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Where the archive's network weights are now, when they moved since the archive was
+    /// made (they must be the same weights).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub review: ReviewArgs,
+    /// Selections to make (default: every item of the batch).
+    #[arg(long, value_parser = at_least_one)]
+    pub n: Option<usize>,
+    /// Items printed, and mapped for the report.
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
+    pub top: usize,
+    /// The run folder (default: runs/<name> in the archive).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No explanation maps (the report then has no overlays).
+    #[arg(long)]
+    pub no_maps: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `demud archive fold`.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveFoldArgs {
+    /// The archive folder.
+    #[arg(long, value_name = "DIR")]
+    pub archive: PathBuf,
+    /// The ranked (pending) batch to fold in.
+    #[arg(long)]
+    pub name: String,
+}
+
+/// Options of `demud archive status`.
+#[derive(Args, Debug, Clone)]
+pub struct ArchiveStatusArgs {
+    /// The archive folder.
+    #[arg(long, value_name = "DIR")]
+    pub archive: PathBuf,
 }

@@ -25,8 +25,10 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
             header: args.csv_header.into(),
             label_column: args.csv_labels.into(),
         },
+        review: args.review.read()?,
     };
     let mut given: Vec<&std::path::Path> = vec![&args.features];
+    given.extend(args.review.files().map(PathBuf::as_path));
     given.extend(
         [
             &args.items,

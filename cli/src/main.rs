@@ -1,6 +1,7 @@
 //! `demud`: novelty discovery with explanations, from the command line. Each command turns
 //! its arguments into calls of the library crates and prints; no command uses another.
 
+mod archive;
 mod args;
 mod benchmark;
 mod curve;
@@ -93,6 +94,9 @@ enum Command {
     /// The main job: planted collection, features, discovery, decoder, renders, localisation
     /// and the HTML report.
     Pipeline(args::PipelineArgs),
+    /// The downlink loop: an archive of what was seen, each new batch ranked against it
+    /// (with a reviewer's feedback), then folded in.
+    Archive(args::ArchiveArgs),
 }
 
 /// Runs the command; an error is printed as a message with its causes (never a stack trace,
@@ -130,5 +134,6 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Localise(args) => localise::run(args),
         Command::Report(args) => report::run(args),
         Command::Pipeline(args) => pipeline::run(args),
+        Command::Archive(args) => archive::run(args),
     }
 }
