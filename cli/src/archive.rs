@@ -194,6 +194,19 @@ fn rank(args: &ArchiveRankArgs) -> Result<()> {
     } else {
         ensure_outside(&out, &inputs[1..])?;
     }
+    let review = args.review.read()?;
+    for id in review.seen.iter().chain(&review.interesting) {
+        if !batch.table.ids.contains(id) {
+            bail!(
+                "{:?} (in --seen or --interesting) is not an item of batch {:?}",
+                id,
+                batch.name
+            );
+        }
+    }
+    // A new batch is staged for the run to refer to; if the ranking fails it is removed, so
+    // a failed rank leaves the archive as it was.
+    let was_pending = archive.batch_features(&batch.name).exists();
     let features = archive.stage(&batch.name, &batch.table, batch.extraction.clone())?;
     let bar = progress_bar(verbosity, "ranking", 0);
     let mut params =
@@ -201,11 +214,11 @@ fn rank(args: &ArchiveRankArgs) -> Result<()> {
     if let Some(n) = args.n {
         params = params.n_select(n);
     }
-    let finished = run_discovery(
+    let ranked = run_discovery(
         &DiscoveryInputs {
             features,
             model_in: Some(archive.model_path()),
-            review: args.review.read()?,
+            review,
             ..Default::default()
         },
         DiscoverySettings {
@@ -221,9 +234,15 @@ fn rank(args: &ArchiveRankArgs) -> Result<()> {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         },
-    )?;
+    )
+    .and_then(|finished| write_run(&out, &finished.run));
     bar.finish_and_clear();
-    write_run(&out, &finished.run)?;
+    if let Err(e) = ranked {
+        if !was_pending {
+            archive.unstage(&batch.name)?;
+        }
+        return Err(e.into());
+    }
     let run = RunFolder::open(&out)?;
     let maps = match (&batch.images, &spec, args.no_maps) {
         (Some(images), Some(spec), false) => {

@@ -1028,7 +1028,91 @@ fn table() -> Vec<Row> {
             }
         }
     }
+    table.extend(archive_rows());
     table
+}
+
+/// An archive made from `small.csv`, before each row of the downlink loop.
+fn archive_of_small() -> Setup {
+    all(vec![
+        small_csv(),
+        earlier("archive init --archive {d}/archive --features {d}/small.csv --k 2"),
+    ])
+}
+
+/// The downlink loop's refusals: each leaves the archive as it was (no batch staged).
+fn archive_rows() -> Vec<Row> {
+    let batch = "id,a,b,c\nn1,1,2,3\nn2,3,1,0\nn3,0,0,9\n";
+    vec![
+        fails(
+            "archive rank: a batch of other feature dimensions",
+            all(vec![
+                archive_of_small(),
+                file("narrow.csv", "id,a,b\nx,1,2\ny,3,4\n"),
+            ]),
+            "archive rank --archive {d}/archive --features {d}/narrow.csv",
+            &[
+                "narrow",
+                "2 features per item",
+                "the archive's items have 3",
+            ],
+        ),
+        fails(
+            "archive rank: labels that do not match the batch's items",
+            all(vec![
+                archive_of_small(),
+                file("batch.csv", batch),
+                file("labels.csv", "n1,x\nn2,y\nzz,z\n"),
+            ]),
+            "archive rank --archive {d}/archive --features {d}/batch.csv --labels {d}/labels.csv",
+            &["labels.csv", "zz"],
+        ),
+        fails(
+            "archive rank: a seen id that is not an item of the batch",
+            all(vec![
+                archive_of_small(),
+                file("batch.csv", batch),
+                file("seen.txt", "n9\n"),
+            ]),
+            "archive rank --archive {d}/archive --features {d}/batch.csv --seen {d}/seen.txt",
+            &["\"n9\"", "not an item of batch \"batch\""],
+        ),
+        fails(
+            "archive rank: a folder that is not an archive",
+            all(vec![small_csv(), file("batch.csv", batch)]),
+            "archive rank --archive {d} --features {d}/batch.csv",
+            &["not an archive folder", "archive.json"],
+        ),
+        fails(
+            "archive fold: a batch never ranked",
+            archive_of_small(),
+            "archive fold --archive {d}/archive --name later",
+            &["no pending batch \"later\"", "demud archive rank"],
+        ),
+        fails(
+            "archive fold: the same batch twice",
+            all(vec![
+                archive_of_small(),
+                file("batch.csv", batch),
+                earlier("archive rank --archive {d}/archive --features {d}/batch.csv -q"),
+                earlier("archive fold --archive {d}/archive --name batch"),
+            ]),
+            "archive fold --archive {d}/archive --name batch",
+            &["batch \"batch\" was folded into the archive already"],
+        ),
+        fails(
+            "archive init: over an existing archive",
+            archive_of_small(),
+            "archive init --archive {d}/archive --features {d}/small.csv --k 2",
+            &["archive", "exists and is not empty"],
+        ),
+        fails(
+            "archive init: a batch name with a slash",
+            small_csv(),
+            "archive init --archive {d}/archive --features {d}/small.csv --k 2 --name a/b",
+            &["a/b", "a batch name is"],
+        ),
+    ]
 }
 
 const GOOD: &str = "a,1,2\nb,3,4\nc,5,7\n";

@@ -361,6 +361,23 @@ impl Archive {
         Ok(file)
     }
 
+    /// Removes the pending batch `name`'s files (a ranking that failed after its batch was
+    /// staged leaves the archive as it was). A folded batch is never removed.
+    pub fn unstage(&self, name: &str) -> Result<()> {
+        self.check_name_free(name)?;
+        let file = self.batch_features(name);
+        for path in [
+            crate::extraction::extraction_path(&file),
+            items_path(&file),
+            file.clone(),
+        ] {
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| DataError::write(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Folds the pending batch `name` into the archive: the model is fitted again on every
     /// folded item and this batch's, written under a new name, and `archive.json` then
     /// replaced in one atomic rename. A batch already folded, or with the content of a folded

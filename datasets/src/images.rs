@@ -779,6 +779,37 @@ impl Preprocess {
     }
 }
 
+/// Reads a class map, `number,name` per line (the MSL data set's `class_map.csv`; a header
+/// line whose first field is not a number is skipped), each number once.
+fn read_class_map(path: &Path) -> Result<std::collections::HashMap<String, String>> {
+    let rows = read_items(path)?;
+    let mut names = std::collections::HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let number = row.id.trim();
+        if i == 0 && number.parse::<u64>().is_err() {
+            continue;
+        }
+        let name = row.label.clone().ok_or_else(|| {
+            DataError::line(path, row.line, "a class map line is `number,name`")
+        })?;
+        if number.parse::<u64>().is_err() {
+            return Err(DataError::line(
+                path,
+                row.line,
+                format!("{number:?} is not a class number"),
+            ));
+        }
+        if names.insert(number.to_string(), name).is_some() {
+            return Err(DataError::line(
+                path,
+                row.line,
+                format!("class {number} is named twice"),
+            ));
+        }
+    }
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,35 +858,4 @@ mod tests {
         assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 255]);
         assert_eq!(rgb.get_pixel(2, 0).0, [127, 127, 127]);
     }
-}
-
-/// Reads a class map, `number,name` per line (the MSL data set's `class_map.csv`; a header
-/// line whose first field is not a number is skipped), each number once.
-fn read_class_map(path: &Path) -> Result<std::collections::HashMap<String, String>> {
-    let rows = read_items(path)?;
-    let mut names = std::collections::HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        let number = row.id.trim();
-        if i == 0 && number.parse::<u64>().is_err() {
-            continue;
-        }
-        let name = row.label.clone().ok_or_else(|| {
-            DataError::line(path, row.line, "a class map line is `number,name`")
-        })?;
-        if number.parse::<u64>().is_err() {
-            return Err(DataError::line(
-                path,
-                row.line,
-                format!("{number:?} is not a class number"),
-            ));
-        }
-        if names.insert(number.to_string(), name).is_some() {
-            return Err(DataError::line(
-                path,
-                row.line,
-                format!("class {number} is named twice"),
-            ));
-        }
-    }
-    Ok(names)
 }
