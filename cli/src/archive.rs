@@ -41,15 +41,19 @@ struct Batch {
     images: Option<PathBuf>,
 }
 
-/// The batch's name: as given, else the image folder's or the features file's stem.
+/// The batch's name: as given, else the stem of its list or manifest, the image folder's
+/// name or the features file's stem.
 fn batch_name(args: &BatchArgs) -> Result<String> {
     if let Some(name) = &args.name {
         return Ok(name.clone());
     }
+    // A list or manifest names the batch (one image folder may hold many days' images).
     let source = args
-        .images
+        .list
         .as_deref()
-        .and_then(Path::file_name)
+        .or(args.manifest.as_deref())
+        .and_then(Path::file_stem)
+        .or_else(|| args.images.as_deref().and_then(Path::file_name))
         .or_else(|| args.features.as_deref().and_then(Path::file_stem));
     match source.and_then(|s| s.to_str()) {
         Some(name) => Ok(name.to_string()),

@@ -955,7 +955,8 @@ pub struct BatchArgs {
     /// With --list: `number,name` lines naming its class numbers (the MSL `class_map.csv`).
     #[arg(long, value_name = "FILE", requires = "list")]
     pub class_map: Option<PathBuf>,
-    /// The batch's name in the archive (default: the image folder's or features file's name).
+    /// The batch's name in the archive (default: the --list's or --manifest's file name, else
+    /// the image folder's or the features file's).
     #[arg(long)]
     pub name: Option<String>,
 }
@@ -1034,4 +1035,18 @@ pub struct ArchiveStatusArgs {
     /// The archive folder.
     #[arg(long, value_name = "DIR")]
     pub archive: PathBuf,
+}
+
+/// Options of `demud audit`.
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Features of the labelled collection (CSV, or `.npy` with `--items`).
+    #[arg(long, value_name = "FILE")]
+    pub features: PathBuf,
+    /// Labels, `id,label`, one per item.
+    #[arg(long, value_name = "FILE")]
+    pub labels: PathBuf,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
