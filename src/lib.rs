@@ -10,6 +10,7 @@
 //!
 //! - [`attribution`]: exact per-part splits of a score and its gradient, for maps that show
 //!   where in an image the novelty is;
+//! - [`audit`]: the items of a labelled collection most likely mislabelled, explained;
 //! - [`conditioning`]: fitted feature transforms applied before ranking (centre, unit length,
 //!   power, whitening);
 //! - [`discovery`]: the loop, its parameters and the fast score update;
@@ -48,6 +49,7 @@ extern crate blas_src;
 extern crate openblas_src;
 
 pub mod attribution;
+pub mod audit;
 pub mod conditioning;
 pub mod discovery;
 pub mod element;
@@ -59,6 +61,7 @@ pub mod peers;
 pub mod scoring;
 pub mod state;
 
+pub use audit::{audit, Audit, AuditParams};
 pub use conditioning::{Conditioner, Conditioning};
 pub use discovery::{
     Compatibility, DemudParams, Discovery, Init, ScorePath, Selection, SelectionRule, UpdateMethod,

@@ -44,7 +44,7 @@ pub mod probcover;
 pub mod rx;
 pub mod typiclust;
 
-mod distance;
+pub(crate) mod distance;
 
 pub use farthest::farthest_first;
 pub use iforest::{iforest_scores, IForestParams};
