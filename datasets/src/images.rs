@@ -789,9 +789,10 @@ fn read_class_map(path: &Path) -> Result<std::collections::HashMap<String, Strin
         if i == 0 && number.parse::<u64>().is_err() {
             continue;
         }
-        let name = row.label.clone().ok_or_else(|| {
-            DataError::line(path, row.line, "a class map line is `number,name`")
-        })?;
+        let name = row
+            .label
+            .clone()
+            .ok_or_else(|| DataError::line(path, row.line, "a class map line is `number,name`"))?;
         if number.parse::<u64>().is_err() {
             return Err(DataError::line(
                 path,

@@ -87,8 +87,7 @@ fn ranking_against_the_archive_equals_discover_with_every_earlier_day_as_prior()
         .map(|(t, v)| write_day(tmp.path(), &format!("day{}", t + 1), v))
         .collect();
     let dir = tmp.path().join("archive");
-    let mut archive = create(&dir, "day1", &files[0])
-    .unwrap();
+    let mut archive = create(&dir, "day1", &files[0]).unwrap();
     for t in 1..days.len() {
         // Day t + 1 ranked against days 1..t.
         let table = read_features(&files[t], CsvLayout::default(), None).unwrap();
@@ -143,8 +142,7 @@ fn seen_items_continue_the_ranking_with_them_in_the_model() {
     let tmp = tempfile::tempdir().unwrap();
     let first = write_day(tmp.path(), "day1", &day(1, 50));
     let second = write_day(tmp.path(), "day2", &day(2, 45));
-    let archive = create(&tmp.path().join("a"), "day1", &first)
-    .unwrap();
+    let archive = create(&tmp.path().join("a"), "day1", &first).unwrap();
     let ranked = |review: Review| {
         discover(
             DiscoveryInputs {
@@ -185,8 +183,7 @@ fn a_batch_is_folded_once_and_an_interrupted_fold_changes_nothing() {
     let first = write_day(tmp.path(), "day1", &day(1, 30));
     let second = write_day(tmp.path(), "day2", &day(2, 30));
     let dir = tmp.path().join("archive");
-    let mut archive =
-        create(&dir, "day1", &first).unwrap();
+    let mut archive = create(&dir, "day1", &first).unwrap();
     let table = read_features(&second, CsvLayout::default(), None).unwrap();
 
     // An interrupted fold: the new model cannot be written.
@@ -207,8 +204,14 @@ fn a_batch_is_folded_once_and_an_interrupted_fold_changes_nothing() {
     let twice = archive.fold("day2").unwrap_err().to_string();
     assert!(twice.contains("folded into the archive already"), "{twice}");
     // The same content under another name.
-    let err = archive.stage("day2-again", &table, None).unwrap_err().to_string();
-    assert!(err.contains("features of batch \"day2\", folded already"), "{err}");
+    let err = archive
+        .stage("day2-again", &table, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("features of batch \"day2\", folded already"),
+        "{err}"
+    );
     assert!(!archive.batch_features("day2-again").exists());
     let err = archive.fold("day2-copy").unwrap_err().to_string();
     assert!(err.contains("same features as batch \"day2\""), "{err}");
@@ -223,9 +226,7 @@ fn a_batch_is_folded_once_and_an_interrupted_fold_changes_nothing() {
     // Not an archive; an existing archive is not created over.
     let err = Archive::open(tmp.path()).unwrap_err().to_string();
     assert!(err.contains("not an archive folder"), "{err}");
-    let err = create(&dir, "x", &first)
-        .unwrap_err()
-        .to_string();
+    let err = create(&dir, "x", &first).unwrap_err().to_string();
     assert!(err.contains("not empty"), "{err}");
     assert_eq!(Archive::open(&dir).unwrap().record().batches.len(), 2);
 }

@@ -26,12 +26,15 @@ fn an_msl_list_names_its_images_and_their_classes() {
     msl_copy(tmp.path(), 7);
     let images = tmp.path().join("images");
     let list = tmp.path().join("train-set-v2.1.txt");
-    let named =
-        ImageCollection::from_list(&images, &list, Some(&tmp.path().join("class_map.csv")))
-            .unwrap();
+    let named = ImageCollection::from_list(&images, &list, Some(&tmp.path().join("class_map.csv")))
+        .unwrap();
     assert_eq!(named.items.len(), 7);
     assert_eq!(named.items[1].id, "0001ML0000000007_DRCL.JPG");
-    let labels: Vec<_> = named.items.iter().map(|i| i.label.clone().unwrap()).collect();
+    let labels: Vec<_> = named
+        .items
+        .iter()
+        .map(|i| i.label.clone().unwrap())
+        .collect();
     assert_eq!(&labels[..4], ["apxs", "drill holes", "sun", "apxs"]);
     // Without the map the class numbers are the labels; every image decodes.
     let numbered = ImageCollection::from_list(&images, &list, None).unwrap();
@@ -54,13 +57,19 @@ fn a_bad_msl_list_is_refused_naming_its_line() {
     };
     let first = "0000ML0000000000_DRCL.JPG";
     let err = refused(&format!("{first} 0\n\nmissing.JPG 1\n"), None);
-    assert!(err.contains("line 3") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("does not exist"),
+        "{err}"
+    );
     let err = refused(&format!("{first} 0 extra\n"), None);
     assert!(err.contains("line 1") && err.contains("3 fields"), "{err}");
     let err = refused(&format!("{first} 7\n"), Some(&map));
     assert!(err.contains("class \"7\" is not in the class map"), "{err}");
     let err = refused(&format!("{first} 0\n{first} 1\n"), None);
-    assert!(err.contains("line 2") && err.contains("listed twice"), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("listed twice"),
+        "{err}"
+    );
     let err = refused("../outside.JPG 0\n", None);
     assert!(err.contains("not a path inside"), "{err}");
     let err = refused("\n\n", None);
