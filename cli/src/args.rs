@@ -1040,13 +1040,91 @@ pub struct ArchiveStatusArgs {
 /// Options of `demud audit`.
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
-    /// Features of the labelled collection (CSV, or `.npy` with `--items`).
+    /// Features of the labelled collection: a CSV (id first, optional label column, optional
+    /// header) or an n x d `.npy` (ids from --items or the items file beside it).
     #[arg(long, value_name = "FILE")]
     pub features: PathBuf,
-    /// Labels, `id,label`, one per item.
+    /// Ids (and labels) for `.npy` features: a CSV `id[,label]`, one row per item, in order
+    /// (default: `<stem>.items.csv` beside the .npy when it exists).
     #[arg(long, value_name = "FILE")]
-    pub labels: PathBuf,
-    /// Output folder.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub items: Option<PathBuf>,
+    /// Labels matched by id: a CSV `id,label`, one row per item (default: the labels of the
+    /// features file or of --items).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// Output folder (replaced whole once the audit is complete).
+    #[arg(long, value_name = "DIR", required_unless_present = "benchmark_noise")]
+    pub out: Option<PathBuf>,
+    /// Principal components of each class's subspace model.
+    #[arg(long, short, default_value_t = 10, value_parser = at_least_one)]
+    pub k: usize,
+    /// Nearest neighbours whose labels vote.
+    #[arg(long, default_value_t = 15, value_parser = at_least_one)]
+    pub neighbours: usize,
+    /// Folds of the cross-fitting (an item is judged by class models fitted without its fold).
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Seed of the fold assignment (and, with --benchmark-noise, of the flips: seed s flips
+    /// with s and folds with s).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Feature conditioning before anything is measured: `none` or steps joined by `+` (see
+    /// `discover`). `auto`: `power+centre+l2` for `.npy` (image) features, `none` for CSV.
+    #[arg(long, default_value = "auto", value_name = "auto|none|STEPS")]
+    pub conditioning: ConditioningArg,
+    /// One round only: skip the second round, which refits the class models and recounts the
+    /// votes without the items that both pieces of evidence place in another class.
+    #[arg(long)]
+    pub one_round: bool,
+    /// Items printed, most suspect first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub show: usize,
+    /// Residual features listed per item in features.csv.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub top_features: usize,
+    /// Nearest items listed per item and class in neighbours.csv.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub shown_neighbours: usize,
+    /// Measure instead of audit: take the labels as true, flip each fraction of them to a
+    /// random other class (seeded), audit, and print precision among the top m (m = flips)
+    /// and AUROC per seed. Writes nothing.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FRACTION,...",
+        conflicts_with = "out"
+    )]
+    pub benchmark_noise: Vec<f64>,
+    /// Seeds of --benchmark-noise: `A..B` (B excluded) or a comma list.
+    #[arg(long, default_value = "0..5", value_name = "A..B|S,...")]
+    pub seeds: SeedList,
+    /// Does the features CSV have a header row?
+    #[arg(long, value_enum, default_value_t = DetectArg::Auto)]
+    pub csv_header: DetectArg,
+    /// Does the features CSV have a label column (second)?
+    #[arg(long, value_enum, default_value_t = DetectArg::Auto)]
+    pub csv_labels: DetectArg,
+}
+
+/// `--seeds`: `A..B` (B excluded) or `S,S,...`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedList(pub Vec<u64>);
+
+impl FromStr for SeedList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{t:?} is not a seed (a whole number)"))
+        };
+        let seeds = match s.split_once("..") {
+            Some((a, b)) => (number(a)?..number(b)?).collect(),
+            None => s.split(',').map(number).collect::<Result<Vec<_>, _>>()?,
+        };
+        if seeds.is_empty() {
+            return Err(format!("{s:?} holds no seed (A..B excludes B)"));
+        }
+        Ok(SeedList(seeds))
+    }
 }

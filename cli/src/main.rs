@@ -3,6 +3,7 @@
 
 mod archive;
 mod args;
+mod audit;
 mod benchmark;
 mod curve;
 mod demo;
@@ -97,6 +98,11 @@ enum Command {
     /// The downlink loop: an archive of what was seen, each new batch ranked against it
     /// (with a reviewer's feedback), then folded in.
     Archive(args::ArchiveArgs),
+    /// Rank the items of a labelled collection by how likely their label is wrong, each with
+    /// its explanation.
+    #[command(after_help = "Example:
+  demud audit --features digits.csv --labels labels.csv --out runs/audit")]
+    Audit(args::AuditArgs),
 }
 
 /// Runs the command; an error is printed as a message with its causes (never a stack trace,
@@ -135,5 +141,6 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Report(args) => report::run(args),
         Command::Pipeline(args) => pipeline::run(args),
         Command::Archive(args) => archive::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

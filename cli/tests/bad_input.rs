@@ -1029,6 +1029,7 @@ fn table() -> Vec<Row> {
         }
     }
     table.extend(archive_rows());
+    table.extend(audit_rows());
     table
 }
 
@@ -1265,4 +1266,118 @@ fn every_bad_input_of_the_reliability_issue() {
         table.len(),
         failures.join("\n\n")
     );
+}
+
+/// `feat.csv`: 12 items in two groups (i0-i5 near the origin, i6-i11 near (5, 5, 5)), no
+/// labels; `lab.csv`: `id,label` with `label` from `labels` (one per item, in order), and the
+/// lines in `extra` appended.
+fn labelled(labels: [&'static str; 12], extra: &'static str) -> Setup {
+    Box::new(move |d| {
+        let mut features = String::new();
+        let mut text = String::from("id,label\n");
+        for (i, label) in labels.iter().enumerate() {
+            let base = if i < 6 { 0.0 } else { 5.0 };
+            let t = (i % 6) as f64;
+            features += &format!(
+                "i{i},{},{},{}\n",
+                base + t * 0.3,
+                base + (t * 1.7).sin(),
+                base + t * 0.1
+            );
+            if !label.is_empty() {
+                text += &format!("i{i},{label}\n");
+            }
+        }
+        write(d, "feat.csv", &features);
+        write(d, "lab.csv", &(text + extra));
+    })
+}
+
+const TWO_GROUPS: [&str; 12] = ["a", "a", "a", "a", "a", "a", "b", "b", "b", "b", "b", "b"];
+
+/// The audit's bad inputs (issue 12, item 2).
+fn audit_rows() -> Vec<Row> {
+    let audit =
+        "audit --features {d}/feat.csv --labels {d}/lab.csv -k 1 --neighbours 3 --out {d}/out";
+    let mut one_off = TWO_GROUPS;
+    one_off[2] = "b";
+    let mut solo = TWO_GROUPS;
+    solo[0] = "solo";
+    let mut missing = TWO_GROUPS;
+    missing[11] = "";
+    vec![
+        succeeds(
+            "audit: an item labelled as the other group is ranked first, resembling its own",
+            labelled(one_off, ""),
+            audit,
+            Box::new(|d, ran| {
+                let table = rows(&d.join("out/audit.csv"));
+                assert_eq!(table.len(), 12);
+                assert_eq!(table[0][..4], ["1", "i2", "b", "a"]);
+                assert!(ran.stdout.contains("i2"), "{}", ran.stdout);
+                for f in ["features.csv", "neighbours.csv", "audit.json"] {
+                    assert!(d.join("out").join(f).is_file(), "{f}");
+                }
+            }),
+        ),
+        fails(
+            "audit: a label for an id that is not an item",
+            labelled(TWO_GROUPS, "zz,a\n"),
+            audit,
+            &["lab.csv", "line 14", "\"zz\"", "not an item"],
+        ),
+        fails(
+            "audit: an item without a label",
+            labelled(missing, ""),
+            audit,
+            &["lab.csv", "have no label", "i11"],
+        ),
+        fails(
+            "audit: an item labelled twice",
+            labelled(TWO_GROUPS, "i3,b\n"),
+            audit,
+            &["lab.csv", "line 14", "\"i3\"", "labelled twice", "line 5"],
+        ),
+        fails(
+            "audit: a class of one item",
+            labelled(solo, ""),
+            audit,
+            &[
+                "lab.csv",
+                "class \"solo\" has one item",
+                "\"i0\"",
+                "at least 2",
+            ],
+        ),
+        fails(
+            "audit: a single class",
+            labelled(["a"; 12], ""),
+            audit,
+            &["lab.csv", "at least 2 classes"],
+        ),
+        fails(
+            "audit: a missing feature value",
+            file("feat.csv", "i0,a,1,2\ni1,a,nan,3\ni2,b,5,5\ni3,b,6,5\n"),
+            "audit --features {d}/feat.csv --out {d}/out",
+            &["feat.csv", "item \"i1\"", "feature \"f0\"", "missing (NaN)"],
+        ),
+        fails(
+            "audit: no labels anywhere",
+            labelled(TWO_GROUPS, ""),
+            "audit --features {d}/feat.csv --out {d}/out",
+            &["feat.csv", "no labels", "--labels"],
+        ),
+        fails(
+            "audit: --out holds an input",
+            labelled(TWO_GROUPS, ""),
+            "audit --features {d}/feat.csv --labels {d}/lab.csv --out {d}",
+            &["holds the input", "feat.csv"],
+        ),
+        fails(
+            "audit: a noise fraction outside (0, 1)",
+            labelled(TWO_GROUPS, ""),
+            "audit --features {d}/feat.csv --labels {d}/lab.csv --benchmark-noise 1.5",
+            &["--benchmark-noise", "1.5", "between 0 and 1"],
+        ),
+    ]
 }

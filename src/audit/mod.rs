@@ -72,8 +72,8 @@ pub struct AuditParams {
 }
 
 impl Default for AuditParams {
-    /// k = 10 components per class, 10 neighbours, 5 folds, seed 0, no conditioning, one
-    /// round, 5 top features and 5 shown neighbours of each class.
+    /// k = 10 components per class, 15 neighbours, 5 folds, seed 0, no conditioning, two
+    /// rounds, 5 top features and 5 shown neighbours of each class.
     fn default() -> Self {
         AuditParams::new(10)
     }
@@ -84,16 +84,16 @@ impl AuditParams {
     pub fn new(k: usize) -> Self {
         AuditParams {
             k,
-            neighbours: 10,
+            neighbours: 15,
             folds: 5,
             seed: 0,
             conditioning: Conditioning::none(),
-            refine: false,
+            refine: true,
             top_features: 5,
             shown_neighbours: 5,
         }
     }
-    /// Neighbours whose labels vote (default 10).
+    /// Neighbours whose labels vote (default 15).
     pub fn neighbours(mut self, n: usize) -> Self {
         self.neighbours = n;
         self
@@ -113,7 +113,9 @@ impl AuditParams {
         self.conditioning = conditioning;
         self
     }
-    /// Whether to run the second round without the items both evidences place elsewhere.
+    /// Whether to run the second round without the items both evidences place elsewhere
+    /// (default: yes; measured on digits it lifts precision@m at 5% noise from 0.976 to 0.978
+    /// and at 10% from 0.980 to 0.984, README).
     pub fn refine(mut self, refine: bool) -> Self {
         self.refine = refine;
         self

@@ -22,6 +22,7 @@
 //! run or the new one, never a mix. Readers check that what they read belongs to the run (item
 //! count, ids, selection order) and name the file that disagrees.
 
+mod audit;
 mod discover;
 mod localisation;
 mod maps;
@@ -29,6 +30,9 @@ mod render;
 mod replay;
 mod review;
 
+pub use audit::{
+    audit_rows, write_audit, AuditFeatureRow, AuditNames, AuditNeighbourRow, AuditRecord, AuditRow,
+};
 pub use discover::{
     default_conditioning_of, read_model_state, read_saved_model, read_weights, run_discovery,
     write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,

@@ -1,0 +1,141 @@
+//! `demud audit` end to end: planted mislabels in a labelled `.npy` collection are ranked
+//! first and explained in the output folder; the benchmark mode prints per-seed numbers and
+//! writes nothing.
+
+mod common;
+use common::{ok, rows, s};
+use ndarray::Array2;
+use ndarray_npy::WriteNpyExt;
+use std::path::Path;
+
+/// 3 classes x 30 items in 6 dimensions: class c varies along feature c around a centre at 6
+/// on feature 3 + c; items 4 and 40 are labelled as the next class.
+fn collection(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut data = Array2::<f64>::zeros((90, 6));
+    let mut labels = String::from("id,label\n");
+    for i in 0..90 {
+        let c = i / 30;
+        let t = (i % 30) as f64;
+        data[(i, c)] = (t * 0.7).sin() * 2.0;
+        data[(i, 3 + c)] = 6.0 + (t * 1.3).cos() * 0.3;
+        data[(i, (c + 1) % 3)] += (t * 0.37).sin() * 0.2;
+        let given = if i == 4 || i == 40 { (c + 1) % 3 } else { c };
+        labels += &format!("item{i},class{given}\n");
+    }
+    let features = dir.join("x.npy");
+    data.write_npy(std::fs::File::create(&features).unwrap())
+        .unwrap();
+    let items: String = (0..90).map(|i| format!("item{i}\n")).collect();
+    std::fs::write(dir.join("x.items.csv"), format!("id\n{items}")).unwrap();
+    let labels_path = dir.join("labels.csv");
+    std::fs::write(&labels_path, labels).unwrap();
+    (features, labels_path)
+}
+
+#[test]
+fn planted_mislabels_come_first_with_their_explanations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, labels) = collection(dir.path());
+    let out = dir.path().join("audit");
+    let printed = ok(&[
+        "audit",
+        "--features",
+        s(&features),
+        "--labels",
+        s(&labels),
+        "-k",
+        "2",
+        "--conditioning",
+        "none",
+        "--out",
+        s(&out),
+        "--show",
+        "3",
+    ]);
+    assert_eq!(printed.lines().count(), 4, "header and 3 items: {printed}");
+    let table = rows(&out.join("audit.csv"));
+    assert_eq!(table.len(), 90);
+    let mut top: Vec<(&str, &str, &str)> = table[..2]
+        .iter()
+        .map(|r| (r[1].as_str(), r[2].as_str(), r[3].as_str()))
+        .collect();
+    top.sort();
+    // (id, given label, resembles): each resembles its true class.
+    assert_eq!(
+        top,
+        [
+            ("item4", "class1", "class0"),
+            ("item40", "class2", "class1")
+        ]
+    );
+    assert_eq!(table[0][9], "both");
+    let ratio: f64 = table[0][7].parse().unwrap();
+    assert!(ratio > 1.0, "own class explains it worse: {ratio}");
+    let neighbours = rows(&out.join("neighbours.csv"));
+    let first = &table[0][1];
+    let own: Vec<&Vec<String>> = neighbours
+        .iter()
+        .filter(|r| &r[1] == first && r[2] == "own")
+        .collect();
+    let resembles: Vec<&Vec<String>> = neighbours
+        .iter()
+        .filter(|r| &r[1] == first && r[2] == "resembles")
+        .collect();
+    assert_eq!((own.len(), resembles.len()), (5, 5));
+    assert!(resembles.iter().all(|r| r[3] == table[0][3]));
+    assert_eq!(rows(&out.join("features.csv")).len(), 90 * 5);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("audit.json")).unwrap()).unwrap();
+    assert_eq!(record["format"], "demud-audit");
+    assert_eq!(record["items"], 90);
+    assert_eq!(
+        record["classes"],
+        serde_json::json!(["class0", "class1", "class2"])
+    );
+}
+
+#[test]
+fn the_benchmark_prints_every_seed_and_the_mean_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, labels) = collection(dir.path());
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    let printed = ok(&[
+        "audit",
+        "--features",
+        s(&features),
+        "--labels",
+        s(&labels),
+        "-k",
+        "2",
+        "--benchmark-noise",
+        "0.05,0.1",
+        "--seeds",
+        "3..5",
+    ]);
+    let data: Vec<Vec<&str>> = printed
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|c: &Vec<&str>| c.first().is_some_and(|f| f.starts_with("0.")))
+        .collect();
+    let seeds: Vec<(&str, &str)> = data.iter().map(|c| (c[0], c[1])).collect();
+    assert_eq!(
+        seeds,
+        [
+            ("0.05", "3"),
+            ("0.05", "4"),
+            ("0.05", "mean"),
+            ("0.10", "3"),
+            ("0.10", "4"),
+            ("0.10", "mean")
+        ],
+        "{printed}"
+    );
+    // 5% of 90 items (the given labels already hold two flips): 4 or 5 flipped.
+    assert_eq!(data[0][2], "5");
+    for row in data.iter().filter(|c| c[1] != "mean") {
+        let precision: f64 = row[3].parse().unwrap();
+        let auroc: f64 = row[4].parse().unwrap();
+        assert!((0.0..=1.0).contains(&precision) && auroc > 0.5, "{row:?}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
+}
