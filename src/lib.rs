@@ -57,6 +57,7 @@ pub mod error;
 pub mod evaluation;
 pub mod fitted;
 pub mod model;
+pub mod ood;
 pub mod peers;
 pub mod scoring;
 pub mod state;
