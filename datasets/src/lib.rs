@@ -32,6 +32,7 @@ pub mod benchmark;
 pub mod error;
 pub mod extraction;
 pub mod features;
+pub mod hierarchy;
 pub mod images;
 pub mod parts;
 pub mod planted;

@@ -253,3 +253,96 @@ pub fn write_loss(dir: &Path, losses: &[f64]) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// One ROC curve: false-positive rates and true-positive rates, point by point.
+pub struct RocSeries<'a> {
+    /// Legend text.
+    pub name: &'a str,
+    /// False-positive rates (horizontal).
+    pub fpr: &'a [f64],
+    /// True-positive rates (vertical).
+    pub tpr: &'a [f64],
+}
+
+fn draw_roc<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    title: &str,
+    curves: &[RocSeries],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE).map_err(chart_error)?;
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
+        .map_err(chart_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("false-positive rate (in-distribution flagged)")
+        .y_desc("true-positive rate (out-of-distribution found)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(chart_error)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            style(LineKind::Random),
+        ))
+        .map_err(chart_error)?
+        .label("chance")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style(LineKind::Random)));
+    for (i, c) in curves.iter().enumerate() {
+        let st = style(LineKind::Run(i));
+        chart
+            .draw_series(LineSeries::new(
+                c.fpr.iter().copied().zip(c.tpr.iter().copied()),
+                st,
+            ))
+            .map_err(chart_error)?
+            .label(c.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], st));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(chart_error)?;
+    area.present().map_err(chart_error)?;
+    Ok(())
+}
+
+/// ROC curves with the chance diagonal as `<stem>.png` and `<stem>.svg`, atomically.
+pub fn roc_chart(path: &Path, title: &str, curves: &[RocSeries]) -> Result<(PathBuf, PathBuf)> {
+    if curves.is_empty() {
+        return Err(ReportError::NothingToPlot {
+            path: path.to_path_buf(),
+        });
+    }
+    ensure_font()?;
+    let png = path.with_extension("png");
+    let svg = path.with_extension("svg");
+    let size = (900u32, 600u32);
+    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
+    draw_roc(
+        BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
+        title,
+        curves,
+    )?;
+    let image = image_png(&pixels, size)?;
+    write_atomic(&png, |w| Ok(w.write_all(&image)?))?;
+    let mut text = String::new();
+    draw_roc(
+        SVGBackend::with_string(&mut text, size).into_drawing_area(),
+        title,
+        curves,
+    )?;
+    write_atomic(&svg, |w| Ok(w.write_all(text.as_bytes())?))?;
+    Ok((png, svg))
+}
