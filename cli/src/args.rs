@@ -1128,3 +1128,69 @@ impl FromStr for SeedList {
         Ok(SeedList(seeds))
     }
 }
+
+/// Options of `demud ood`.
+#[derive(Args, Debug, Clone)]
+pub struct OodArgs {
+    /// In-distribution training features (CSV or `.npy` with its items file), with labels.
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// Labels of the training items matched by id (`id,label`; default: the file's own).
+    #[arg(long, value_name = "FILE")]
+    pub train_labels: Option<PathBuf>,
+    /// In-distribution test features, with labels (the ID-correct / ID-incorrect split).
+    #[arg(long, value_name = "FILE")]
+    pub test: PathBuf,
+    /// Labels of the test items matched by id (default: the file's own).
+    #[arg(long, value_name = "FILE")]
+    pub test_labels: Option<PathBuf>,
+    /// An out-of-distribution set, `NAME=FILE` or `FILE` (repeatable; labels not needed).
+    #[arg(long = "ood", value_name = "[NAME=]FILE", required = true)]
+    pub ood: Vec<String>,
+    /// Linear head weights, a `classes x features` `.npy` (rows: the training classes in
+    /// sorted order); default: a multinomial logistic regression trained here.
+    #[arg(long, value_name = "FILE", requires = "head_bias")]
+    pub head: Option<PathBuf>,
+    /// Linear head biases, a `1 x classes` or `classes x 1` `.npy`.
+    #[arg(long, value_name = "FILE", requires = "head")]
+    pub head_bias: Option<PathBuf>,
+    /// L2 penalty of the trained head (on the summed log-loss).
+    #[arg(long, default_value_t = 1.0)]
+    pub head_alpha: f64,
+    /// Class hierarchy CSV (header, then `class,parent,grandparent,...`): adds `taxon-distance`.
+    #[arg(long, value_name = "FILE")]
+    pub hierarchy: Option<PathBuf>,
+    /// Nearest neighbours of the kNN measures.
+    #[arg(long, default_value_t = 30)]
+    pub k: usize,
+    /// Principal dimensions of the kNN space.
+    #[arg(long, default_value_t = 256)]
+    pub knn_dims: usize,
+    /// Principal components of the PCA reconstruction errors.
+    #[arg(long, default_value_t = 32)]
+    pub pca_components: usize,
+    /// Softmax temperature of `msp-t2`.
+    #[arg(long, default_value_t = 2.0)]
+    pub temperature: f64,
+    /// Principal components of DEMUD's model of the training set.
+    #[arg(long, default_value_t = 20)]
+    pub demud_k: usize,
+    /// Conditioning of DEMUD's model (`auto`: `power+centre+l2` for `.npy`, `none` for CSV).
+    #[arg(long, default_value = "auto")]
+    pub conditioning: String,
+    /// Trees of the forest.
+    #[arg(long, default_value_t = 100)]
+    pub trees: usize,
+    /// Share of the ID test and OOD items that trains the forest (the rest is evaluated).
+    #[arg(long, default_value_t = 0.5)]
+    pub forest_fraction: f64,
+    /// Seed of the split and the forest.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (replaced whole once everything is computed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No table printed.
+    #[arg(long)]
+    pub quiet: bool,
+}

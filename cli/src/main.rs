@@ -11,6 +11,7 @@ mod discover;
 mod extract;
 mod localise;
 mod maps;
+mod ood;
 mod pipeline;
 mod plant;
 mod render;
@@ -103,6 +104,11 @@ enum Command {
     #[command(after_help = "Example:
   demud audit --features digits.csv --labels labels.csv --out runs/audit")]
     Audit(args::AuditArgs),
+    /// Out-of-distribution measures (COOD's and DEMUD's) of an ID test set and OOD sets
+    /// against an ID training set, their random-forest combination, metrics and a ROC plot.
+    #[command(after_help = "Example:
+  demud ood --train train.npy --test test.npy --ood held-out=novel.npy --ood noise=noise.npy --hierarchy classes.csv --out runs/ood")]
+    Ood(args::OodArgs),
 }
 
 /// Runs the command; an error is printed as a message with its causes (never a stack trace,
@@ -142,5 +148,6 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Pipeline(args) => pipeline::run(args),
         Command::Archive(args) => archive::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Ood(args) => ood::run(args),
     }
 }

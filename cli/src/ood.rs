@@ -1,0 +1,408 @@
+//! `demud ood`: every COOD out-of-distribution measure and DEMUD's reconstruction error for an
+//! ID test set and OOD sets, their random-forest combination, and the detection metrics as a
+//! table and a ROC plot.
+
+use crate::args::OodArgs;
+use anyhow::{bail, Context, Result};
+use demud::ood::{Category, ForestParams, LinearHead, LogisticParams, OodParams, Task, Taxonomy};
+use demud::Conditioning;
+use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
+use demud_datasets::features::{read_features, read_npy, FeatureTable};
+use demud_datasets::hierarchy::read_hierarchy;
+use demud_datasets::CsvLayout;
+use demud_report::charts::{roc_chart, RocSeries};
+use ndarray::{Array1, Array2};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A set of query items: its name, ids, features and (for ID test items) class labels.
+struct QuerySet {
+    name: String,
+    ids: Vec<String>,
+    values: Array2<f64>,
+}
+
+/// Features with labels (the file's own, or `labels` matched by id).
+fn labelled(path: &Path, labels: Option<&Path>) -> Result<FeatureTable> {
+    let mut table = read_features(path, CsvLayout::default(), None)?;
+    if let Some(labels) = labels {
+        table.attach_labels(labels)?;
+    }
+    if table.labels.is_none() {
+        bail!(
+            "{}: no labels (give a label column, an items file with labels, or --train-labels / --test-labels)",
+            path.display()
+        );
+    }
+    Ok(table)
+}
+
+/// `NAME=FILE` or `FILE` (named by its stem).
+fn ood_spec(spec: &str) -> (String, PathBuf) {
+    match spec.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !name.contains('/') => {
+            (name.to_string(), PathBuf::from(file))
+        }
+        _ => {
+            let path = PathBuf::from(spec);
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().trim_end_matches(".npy").to_string())
+                .unwrap_or_else(|| spec.to_string());
+            (name, path)
+        }
+    }
+}
+
+/// A `.npy` as f64.
+fn npy_f64(path: &Path) -> Result<Array2<f64>> {
+    let m = read_npy(path)?;
+    Ok(m.to_f64())
+}
+
+/// `demud ood`.
+pub fn run(args: &OodArgs) -> Result<()> {
+    let started = Instant::now();
+    let train = labelled(&args.train, args.train_labels.as_deref())?;
+    let test = labelled(&args.test, args.test_labels.as_deref())?;
+    let mut inputs: Vec<PathBuf> = vec![args.train.clone(), args.test.clone()];
+    let oods: Vec<(String, PathBuf)> = args.ood.iter().map(|s| ood_spec(s)).collect();
+    inputs.extend(oods.iter().map(|(_, p)| p.clone()));
+    let input_refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    ensure_outside(&args.out, &input_refs)?;
+
+    // Classes: the training labels, sorted.
+    let train_labels = train.labels.as_ref().expect("checked");
+    let mut classes: Vec<String> = train_labels.clone();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        bail!(
+            "{}: the training set has {} class; the measures need at least two",
+            args.train.display(),
+            classes.len()
+        );
+    }
+    let class_of = |label: &str| classes.binary_search_by(|c| c.as_str().cmp(label)).ok();
+    let y_train: Vec<usize> = train_labels
+        .iter()
+        .map(|l| class_of(l).expect("a training class"))
+        .collect();
+    let test_labels = test.labels.as_ref().expect("checked");
+    let d = train.matrix.dim().1;
+    let x_train = train.matrix.to_f64();
+
+    let mut sets = vec![QuerySet {
+        name: "id-test".to_string(),
+        ids: test.ids.clone(),
+        values: test.matrix.to_f64(),
+    }];
+    for (name, path) in &oods {
+        let table = read_features(path, CsvLayout::default(), None)?;
+        sets.push(QuerySet {
+            name: name.clone(),
+            ids: table.ids.clone(),
+            values: table.matrix.to_f64(),
+        });
+    }
+    for (set, path) in sets
+        .iter()
+        .zip(std::iter::once(&args.test).chain(oods.iter().map(|(_, p)| p)))
+    {
+        if set.values.ncols() != d {
+            bail!(
+                "{}: {} features, but the training set ({}) has {d}",
+                path.display(),
+                set.values.ncols(),
+                args.train.display()
+            );
+        }
+    }
+
+    let head = match (&args.head, &args.head_bias) {
+        (Some(w), Some(b)) => {
+            let weights = npy_f64(w)?;
+            let bias = npy_f64(b)?;
+            if bias.len() != weights.nrows() || (bias.nrows() != 1 && bias.ncols() != 1) {
+                bail!(
+                    "{}: {} x {} biases for a head of {} classes; give 1 x {} or {} x 1",
+                    b.display(),
+                    bias.nrows(),
+                    bias.ncols(),
+                    weights.nrows(),
+                    weights.nrows(),
+                    weights.nrows()
+                );
+            }
+            if weights.nrows() != classes.len() || weights.ncols() != d {
+                bail!(
+                    "{}: a {} x {} head, but the training set has {} classes (rows, in sorted order) and {d} features",
+                    w.display(),
+                    weights.nrows(),
+                    weights.ncols(),
+                    classes.len()
+                );
+            }
+            let bias: Array1<f64> = bias.iter().copied().collect();
+            LinearHead::new(weights, bias).with_context(|| format!("{}", w.display()))?
+        }
+        _ => LogisticParams::default()
+            .alpha(args.head_alpha)
+            .fit(x_train.view(), &y_train, classes.len())
+            .context("--head-alpha")?,
+    };
+    let taxonomy = match &args.hierarchy {
+        Some(path) => {
+            let table = read_hierarchy(path)?;
+            Some(
+                Taxonomy::for_classes(&classes, &table)
+                    .with_context(|| path.display().to_string())?,
+            )
+        }
+        None => None,
+    };
+    let conditioning = match args.conditioning.as_str() {
+        "auto" if is_npy(&args.train) => Conditioning::recommended(),
+        "auto" => Conditioning::none(),
+        other => other
+            .parse::<Conditioning>()
+            .map_err(|e| anyhow::anyhow!("--conditioning {other}: {e}"))?,
+    };
+    let params = OodParams::new()
+        .k(args.k)
+        .knn_dims(args.knn_dims)
+        .pca_components(args.pca_components)
+        .temperature(args.temperature)
+        .demud_k(args.demud_k)
+        .conditioning(conditioning)
+        .forest(ForestParams::default().trees(args.trees).seed(args.seed))
+        .forest_fraction(args.forest_fraction)
+        .seed(args.seed);
+    let model = params
+        .fit(x_train.view(), &y_train, head, taxonomy)
+        .map_err(|e| anyhow::anyhow!("{e}").context(option_hint(&e.to_string())))?;
+
+    // Measures of every query set, one table; categories from the head's predictions.
+    let mut table: Option<demud::ood::MeasureTable> = None;
+    let mut categories = Vec::new();
+    let mut rows_of = Vec::new();
+    for (s, set) in sets.iter().enumerate() {
+        let t = model.measures(set.values.view())?;
+        for (i, &pred) in t.predicted.iter().enumerate() {
+            categories.push(if s > 0 {
+                Category::Ood
+            } else if class_of(&test_labels[i]) == Some(pred) {
+                Category::IdCorrect
+            } else {
+                Category::IdIncorrect
+            });
+            rows_of.push((s, i));
+        }
+        table = Some(match table {
+            None => t,
+            Some(all) => all.concat(&t)?,
+        });
+    }
+    let table = table.expect("at least the ID test set");
+    let evaluation = params
+        .evaluate(&table, &categories)
+        .map_err(|e| anyhow::anyhow!("{e}").context(option_hint(&e.to_string())))?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let markdown = markdown_table(&evaluation, &table, &categories, seconds);
+    commit_folder(&args.out, |dir| -> Result<()> {
+        write_atomic(&dir.join("measures.csv"), |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            let mut header = vec!["set", "id", "label", "category", "predicted", "split"];
+            header.extend(table.measures.iter().map(|m| m.name()));
+            header.push("forest");
+            csv.write_record(&header)?;
+            for (r, &(s, i)) in rows_of.iter().enumerate() {
+                let set = &sets[s];
+                let label = if s == 0 { test_labels[i].as_str() } else { "" };
+                let mut record = vec![
+                    set.name.clone(),
+                    set.ids[i].clone(),
+                    label.to_string(),
+                    categories[r].name().to_string(),
+                    classes[table.predicted[r]].clone(),
+                    if evaluation.trains_forest[r] {
+                        "forest"
+                    } else {
+                        "evaluation"
+                    }
+                    .to_string(),
+                ];
+                record.extend(table.values.row(r).iter().map(|v| v.to_string()));
+                record.push(evaluation.forest_scores[r].to_string());
+                csv.write_record(&record)?;
+            }
+            csv.flush()?;
+            Ok(())
+        })?;
+        write_atomic(&dir.join("table.csv"), |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            csv.write_record([
+                "task",
+                "measure",
+                "direction",
+                "auroc",
+                "aupr",
+                "tpr_at_1_fpr",
+                "fpr_at_95_tpr",
+            ])?;
+            for row in &evaluation.rows {
+                let direction = match row.measure {
+                    Some(m) if m.higher_is_ood() => "higher",
+                    Some(_) => "lower",
+                    None => "higher",
+                };
+                csv.write_record([
+                    row.task.name().to_string(),
+                    row.name().to_string(),
+                    direction.to_string(),
+                    row.metrics.auroc.to_string(),
+                    row.metrics.aupr.to_string(),
+                    row.metrics.tpr_at_fpr.to_string(),
+                    row.metrics.fpr_at_tpr.to_string(),
+                ])?;
+            }
+            csv.flush()?;
+            Ok(())
+        })?;
+        write_atomic(&dir.join("table.md"), |w| {
+            Ok(w.write_all(markdown.as_bytes())?)
+        })?;
+        let best = evaluation.best_single(Task::OodVsId).expect("measures");
+        let forest = evaluation.forest(Task::OodVsId).expect("forest");
+        let names = [
+            format!("COOD forest (AUROC {:.3})", forest.metrics.auroc),
+            format!(
+                "best single: {} (AUROC {:.3})",
+                best.name(),
+                best.metrics.auroc
+            ),
+        ];
+        roc_chart(
+            &dir.join("roc"),
+            "OOD vs ID on the evaluation half",
+            &[
+                RocSeries {
+                    name: &names[0],
+                    fpr: &forest.roc.fpr,
+                    tpr: &forest.roc.tpr,
+                },
+                RocSeries {
+                    name: &names[1],
+                    fpr: &best.roc.fpr,
+                    tpr: &best.roc.tpr,
+                },
+            ],
+        )?;
+        Ok(())
+    })?;
+    if !args.quiet {
+        print!("{markdown}");
+        println!("written to {}", args.out.display());
+    }
+    Ok(())
+}
+
+fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// The option behind an engine parameter named in an error message.
+fn option_hint(message: &str) -> String {
+    let options = [
+        ("`knn_dims`", "--knn-dims"),
+        ("`pca_components`", "--pca-components"),
+        ("`demud_k`", "--demud-k"),
+        ("`temperature`", "--temperature"),
+        ("`forest_fraction`", "--forest-fraction"),
+        ("`trees`", "--trees"),
+        ("`k`", "--k"),
+    ];
+    options
+        .iter()
+        .find(|(name, _)| message.contains(name))
+        .map_or_else(|| "demud ood".to_string(), |(_, option)| option.to_string())
+}
+
+/// The printed table: counts per category, then per task every measure and the forest, with
+/// the forest's margin over the best single measure on TPR@1%FPR.
+fn markdown_table(
+    evaluation: &demud::ood::Evaluation,
+    table: &demud::ood::MeasureTable,
+    categories: &[Category],
+    seconds: f64,
+) -> String {
+    let mut out = String::new();
+    let count = |c: Category, forest: bool| {
+        categories
+            .iter()
+            .zip(&evaluation.trains_forest)
+            .filter(|(&x, &t)| x == c && t == forest)
+            .count()
+    };
+    out.push_str("| category | forest half | evaluation half | mean forest score (evaluation) |\n|---|---:|---:|---:|\n");
+    for c in [Category::IdCorrect, Category::IdIncorrect, Category::Ood] {
+        let scores: Vec<f64> = (0..categories.len())
+            .filter(|&i| categories[i] == c && !evaluation.trains_forest[i])
+            .map(|i| evaluation.forest_scores[i])
+            .collect();
+        let mean = if scores.is_empty() {
+            f64::NAN
+        } else {
+            scores.iter().sum::<f64>() / scores.len() as f64
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.3} |\n",
+            c.name(),
+            count(c, true),
+            count(c, false),
+            mean
+        ));
+    }
+    for (m, why) in &table.skipped {
+        out.push_str(&format!("\nskipped: {} ({why})\n", m.name()));
+    }
+    for task in Task::ALL {
+        out.push_str(&format!(
+            "\n{}\n\n| measure | AUROC | AUPR | TPR@{}%FPR | FPR@{}%TPR |\n|---|---:|---:|---:|---:|\n",
+            match task {
+                Task::OodVsId => "OOD vs ID (positives: OOD)",
+                Task::UntrustedVsCorrect => "OOD + ID-incorrect vs ID-correct",
+            },
+            AT_FPR_PERCENT,
+            AT_TPR_PERCENT
+        ));
+        for row in evaluation.task(task) {
+            let m = &row.metrics;
+            let name = if row.measure.is_none() {
+                "**forest (COOD)**".to_string()
+            } else {
+                row.name().to_string()
+            };
+            out.push_str(&format!(
+                "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                m.auroc, m.aupr, m.tpr_at_fpr, m.fpr_at_tpr
+            ));
+        }
+        if let (Some(best), Some(forest)) = (evaluation.best_single(task), evaluation.forest(task))
+        {
+            out.push_str(&format!(
+                "\nforest - best single ({}) on TPR@1%FPR: {:+.3}\n",
+                best.name(),
+                forest.metrics.tpr_at_fpr - best.metrics.tpr_at_fpr
+            ));
+        }
+    }
+    out.push_str(&format!("\n{:.1} s\n", seconds));
+    out
+}
+
+/// The metrics' operating points in percent, for the table's header.
+const AT_FPR_PERCENT: f64 = demud::ood::metrics::AT_FPR * 100.0;
+const AT_TPR_PERCENT: f64 = demud::ood::metrics::AT_TPR * 100.0;
