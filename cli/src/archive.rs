@@ -8,7 +8,7 @@ use crate::args::{ArchiveRankArgs, ArchiveStatusArgs, BatchArgs};
 use crate::ui::{extract_spec, progress_bar, Verbosity};
 use anyhow::{bail, Context, Result};
 use demud::DemudParams;
-use demud_datasets::archive::{Archive, ArchiveSettings, BATCHES_DIR};
+use demud_datasets::archive::{Archive, ArchiveRecord, ArchiveSettings, BATCHES_DIR};
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::extraction::{read_extraction_record, ExtractionRecord};
 use demud_datasets::features::read_features;
@@ -153,20 +153,11 @@ fn init(args: &ArchiveInitArgs) -> Result<()> {
         &batch.table,
         batch.extraction,
     )?;
-    let record = archive.record();
     println!(
-        "archive {}: {} items of {} features in batch {:?}, k = {}, conditioning {}{}",
+        "archive {}: {} (batch {:?})",
         args.archive.display(),
-        record.n_items(),
-        record.n_features,
-        batch.name,
-        record.settings.k,
-        record.settings.conditioning,
-        record
-            .extraction
-            .as_ref()
-            .map(|e| format!(", features {}", e.kind))
-            .unwrap_or_default()
+        describe(archive.record()),
+        batch.name
     );
     Ok(())
 }
@@ -313,13 +304,10 @@ fn fold(args: &ArchiveFoldArgs) -> Result<()> {
     Ok(())
 }
 
-/// `demud archive status`.
-fn status(args: &ArchiveStatusArgs) -> Result<()> {
-    let archive = Archive::open(&args.archive)?;
-    let record = archive.record();
-    println!(
-        "archive {}: {} items of {} features, k = {}, update {}, conditioning {}{}",
-        args.archive.display(),
+/// What an archive holds and how it models it, in one line.
+fn describe(record: &ArchiveRecord) -> String {
+    format!(
+        "{} items of {} features, k = {}, update {}, conditioning {}{}",
         record.n_items(),
         record.n_features,
         record.settings.k,
@@ -333,7 +321,14 @@ fn status(args: &ArchiveStatusArgs) -> Result<()> {
             .as_ref()
             .map(|e| format!(", features {}", e.kind))
             .unwrap_or_default()
-    );
+    )
+}
+
+/// `demud archive status`.
+fn status(args: &ArchiveStatusArgs) -> Result<()> {
+    let archive = Archive::open(&args.archive)?;
+    let record = archive.record();
+    println!("archive {}: {}", args.archive.display(), describe(record));
     for batch in &record.batches {
         println!("folded   {:<24} {:>8} items", batch.name, batch.items);
     }

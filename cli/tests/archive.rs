@@ -2,32 +2,8 @@
 //! status), its refusals, and the MSL surface data set's layout through the network.
 
 mod common;
-use common::{rows, s};
+use common::{fails, ok, rows, s};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn demud(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_demud"))
-        .args(args)
-        .output()
-        .expect("the demud binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = demud(args);
-    assert!(
-        out.status.success(),
-        "demud {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = demud(args);
-    assert!(!out.status.success(), "demud {args:?} should have failed");
-    String::from_utf8(out.stderr).unwrap()
-}
 
 /// A day's items as CSV: ids `<day>-<i>`, 6 features, one novel item per day.
 fn day_csv(dir: &Path, day: usize, n: usize) -> PathBuf {
@@ -71,7 +47,7 @@ fn a_downlink_loop_ranks_each_day_as_discover_with_the_earlier_days_as_prior() {
         "2",
     ]);
     assert!(
-        said.contains("20 items of 6 features in batch \"day1\""),
+        said.contains("20 items of 6 features, k = 2") && said.contains("(batch \"day1\")"),
         "{said}"
     );
     let said = ok(&[

@@ -1,34 +1,11 @@
 //! End-to-end tests of the `demud` binary.
 
 mod common;
-use common::{rows, s};
+use common::{demud, fails, ok, rows, s};
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn demud(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_demud"))
-        .args(args)
-        .output()
-        .expect("the demud binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = demud(args);
-    assert!(
-        out.status.success(),
-        "demud {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = demud(args);
-    assert!(!out.status.success(), "demud {args:?} should have failed");
-    String::from_utf8(out.stderr).unwrap()
-}
+use std::process::Command;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

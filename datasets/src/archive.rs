@@ -414,22 +414,17 @@ impl Archive {
         }
         let table = read_features(&file, CsvLayout::default(), None)?;
         self.check_batch(name, &table, read_extraction_record(&file)?.as_ref(), &file)?;
-        let mut all = vec![table.matrix.to_f64()];
-        for batch in &self.record.batches {
-            let earlier = read_features(
-                &self.batch_features(&batch.name),
-                CsvLayout::default(),
-                None,
-            )?;
-            all.push(earlier.matrix.to_f64());
-        }
         // Folded batches first, in order, then this one: the rows a prior file of every
         // folded item would hold.
-        all.rotate_left(1);
-        let views: Vec<_> = all.iter().map(|a| a.view()).collect();
-        let items: Array2<f64> = concatenate(Axis(0), &views)
-            .map_err(|e| DataError::file(&file, format!("the batches cannot be stacked: {e}")))?;
-        drop(all);
+        let batch_rows = table.matrix.to_f64();
+        let items: Array2<f64> = if self.record.batches.is_empty() {
+            batch_rows
+        } else {
+            let earlier = self.folded_items()?.matrix.to_f64();
+            concatenate(Axis(0), &[earlier.view(), batch_rows.view()]).map_err(|e| {
+                DataError::file(&file, format!("the batches cannot be stacked: {e}"))
+            })?
+        };
         let settings = &self.record.settings;
         let params = DemudParams::new(settings.k).update(settings.update);
         let state = demud::fitted::model_of_items(
@@ -474,8 +469,8 @@ impl Archive {
         })
     }
 
-    /// Every folded item's features, stacked in fold order, as one table (ids prefixed by
-    /// nothing: as the batches gave them).
+    /// Every folded item's features, stacked in fold order, as one table (ids as the batches
+    /// gave them; labels when every batch has them).
     pub fn folded_items(&self) -> Result<FeatureTable> {
         let mut ids = Vec::new();
         let mut labels: Vec<String> = Vec::new();
