@@ -1085,6 +1085,13 @@ pub struct AuditArgs {
     /// Nearest items listed per item and class in neighbours.csv.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub shown_neighbours: usize,
+    /// The image folder the ids are paths in (as `extract` names items): the audit page
+    /// (report/index.html) then shows each suspect item and its nearest items as thumbnails.
+    #[arg(long, value_name = "DIR", conflicts_with = "benchmark_noise")]
+    pub images: Option<PathBuf>,
+    /// Suspect items on the audit page.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = at_least_one)]
+    pub page_items: usize,
     /// Measure instead of audit: take the labels as true, flip each fraction of them to a
     /// random other class (seeded), audit, and print precision among the top m (m = flips)
     /// and AUROC per seed. Writes nothing.

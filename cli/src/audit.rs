@@ -7,15 +7,22 @@ use demud::audit::{audit, auroc, flip_labels, precision_at, Audit, AuditParams};
 use demud::Conditioning;
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::features::read_features;
-use demud_datasets::run::{write_audit, AuditNames, AuditRecord};
+use demud_datasets::run::{audit_rows, write_audit, AuditNames, AuditRecord};
 use demud_datasets::{CsvLayout, FeatureTable};
+use demud_report::audit::{write_audit_page, AuditPage};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// `demud audit`.
 pub fn run(args: &AuditArgs) -> Result<()> {
     let mut inputs: Vec<&Path> = vec![&args.features];
-    inputs.extend(args.items.iter().chain(&args.labels).map(PathBuf::as_path));
+    inputs.extend(
+        args.items
+            .iter()
+            .chain(&args.labels)
+            .chain(&args.images)
+            .map(PathBuf::as_path),
+    );
     if let Some(out) = &args.out {
         ensure_outside(out, &inputs)?;
     }
@@ -57,6 +64,15 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     if !args.benchmark_noise.is_empty() {
         return benchmark(&table, &codes, classes.len(), &params, args);
     }
+    // The page shows the items as images: every id must name one, checked before any work.
+    if let Some(root) = &args.images {
+        if let Some(id) = table.ids.iter().find(|id| !root.join(id).is_file()) {
+            bail!(
+                "--images {}: item {id:?} is not a file there (the ids must be the images' paths in that folder, as extract names them)",
+                root.display()
+            );
+        }
+    }
     let result = table.with_f64(|x| audit(x, &codes, &params))?;
     print_top(&result, &table.ids, &classes, args.show);
     let out = args
@@ -89,6 +105,27 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         features: &table.feature_names,
     };
     write_audit(out, &result, &names, &record)?;
+    let (rows, features, neighbours) = audit_rows(&result, &names);
+    let summary = format!(
+        "{} items of {} in {} classes; the {} most suspect are shown.",
+        table.len(),
+        args.features.display(),
+        classes.len(),
+        args.page_items.min(rows.len())
+    );
+    let page = write_audit_page(
+        &out.join("report"),
+        &AuditPage {
+            title: "Label audit",
+            summary: &summary,
+            rows: &rows,
+            features: &features,
+            neighbours: &neighbours,
+            images: args.images.as_deref(),
+            top: args.page_items,
+        },
+    )?;
+    eprintln!("audit page: {}", page.display());
     eprintln!(
         "audit of {} items in {} classes: {} placed elsewhere by both pieces of evidence; written to {}",
         table.len(),

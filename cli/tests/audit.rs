@@ -139,3 +139,65 @@ fn the_benchmark_prints_every_seed_and_the_mean_and_writes_nothing() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
 }
+
+#[test]
+fn the_audit_page_shows_suspect_items_and_their_neighbours_as_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let (features, labels) = collection(dir.path());
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..90u32 {
+        image::RgbImage::from_pixel(20, 12, image::Rgb([(i * 2) as u8, 90, 200]))
+            .save(images.join(format!("item{i}")).with_extension("png"))
+            .unwrap();
+    }
+    // The ids are the images' file names.
+    let items: String = (0..90).map(|i| format!("item{i}.png\n")).collect();
+    std::fs::write(dir.path().join("x.items.csv"), format!("id\n{items}")).unwrap();
+    let text = std::fs::read_to_string(&labels).unwrap();
+    std::fs::write(&labels, text.replace(",class", ".png,class")).unwrap();
+    let out = dir.path().join("audit");
+    ok(&[
+        "audit",
+        "--features",
+        s(&features),
+        "--labels",
+        s(&labels),
+        "--images",
+        s(&images),
+        "--out",
+        s(&out),
+        "--page-items",
+        "3",
+    ]);
+    let page = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    let first = &rows(&out.join("audit.csv"))[0][1];
+    assert!(first == "item4.png" || first == "item40.png", "{first}");
+    assert!(
+        page.contains(first.as_str()),
+        "the page names the most suspect item"
+    );
+    // Three items, each with its image and up to 5 neighbours of each of two classes.
+    let thumbs = std::fs::read_dir(out.join("report/thumbs"))
+        .unwrap()
+        .count();
+    assert!((4..=33).contains(&thumbs), "{thumbs} thumbnails");
+    assert_eq!(page.matches("class=\"item\"").count(), 3);
+
+    // An id that names no image is refused before anything is written.
+    std::fs::remove_file(images.join("item7.png")).unwrap();
+    let again = dir.path().join("again");
+    let err = common::fails(&[
+        "audit",
+        "--features",
+        s(&features),
+        "--labels",
+        s(&labels),
+        "--images",
+        s(&images),
+        "--out",
+        s(&again),
+    ]);
+    assert!(err.contains("\"item7.png\" is not a file there"), "{err}");
+    assert!(!again.exists());
+}

@@ -69,6 +69,14 @@ pub enum ReportError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An image the report shows cannot be read.
+    #[error("{}: {reason}", path.display())]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The HTML template failed.
     #[error("writing the report page: {0}")]
     Template(#[from] minijinja::Error),

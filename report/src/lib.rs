@@ -2,6 +2,7 @@
 //!
 //! Evaluation and presentation of runs, after the engine and the decoder:
 //!
+//! - [`audit`]: the HTML page of a mislabel audit (suspect items, evidence, neighbours);
 //! - [`benchmark`]: the discovery benchmark's tables (markdown, CSV) and figures;
 //! - [`curves`]: discovery curves and nAUC tables of runs against labels, with the random
 //!   baseline and the oracle;
@@ -11,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod benchmark;
 pub mod charts;
 pub mod curves;
