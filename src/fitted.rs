@@ -71,7 +71,13 @@ pub fn model_of_items<T: Element>(
         Compatibility::Clean => Truncation::DropNullDirections,
         Compatibility::Reference => Truncation::KeepAll,
     };
-    let model = SubspaceModel::from_items(values.view(), params.k(), truncation)?;
+    let model = SubspaceModel::of_collection(
+        values.view(),
+        params.k(),
+        truncation,
+        params.svd_method(),
+        params.seed_value(),
+    )?;
     Ok(ModelState::new(model, params).with_conditioner(conditioner))
 }
 

@@ -23,6 +23,7 @@ pub use params::{Compatibility, DemudParams, Init, ScorePath, SelectionRule, Upd
 
 use crate::element::Element;
 use crate::error::{DemudError, Result};
+pub use crate::model::SvdMethod;
 use crate::model::{IncrementalMethod, RankZeroStyle, SubspaceModel, Truncation};
 use crate::scoring::{exact_scores, explain, MissingPolicy};
 use fast::FastScores;
@@ -119,10 +120,12 @@ impl DemudParams {
         let mut model = None;
         match &init {
             Init::Prior(prior) => {
-                model = Some(SubspaceModel::from_items(
+                model = Some(SubspaceModel::of_collection(
                     prior.view(),
                     self.k,
                     self.truncation(),
+                    self.svd,
+                    self.seed,
                 )?);
                 if self.update == UpdateMethod::Full {
                     modelled_items.extend(prior.iter().copied());
@@ -519,12 +522,13 @@ impl<T: Element> Discovery<'_, T> {
 
     /// The top-k SVD model of the whole collection (missing values filled by feature means).
     fn collection_svd(&self) -> Result<SubspaceModel> {
-        let all = self.data.mapv(Element::to_f64);
-        let all = match &self.fill_values {
-            Some(fill) => fill_missing(all, fill.view()),
-            None => all,
-        };
-        SubspaceModel::from_items(all.view(), self.params.k, self.params.truncation())
+        SubspaceModel::of_collection(
+            self.data.view(),
+            self.params.k,
+            self.params.truncation(),
+            self.params.svd,
+            self.params.seed,
+        )
     }
 
     fn select(&mut self) -> Result<Selection> {

@@ -1,7 +1,7 @@
 //! Validated parameters of a discovery run.
 
 use crate::error::{DemudError, Result};
-use crate::model::SubspaceModel;
+use crate::model::{SubspaceModel, SvdMethod};
 use crate::scoring::{Interest, MissingPolicy, ScoreMethod, Scoring};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
@@ -99,6 +99,7 @@ pub struct DemudParams {
     pub(crate) path: ScorePath,
     pub(crate) refresh_every: usize,
     pub(crate) seed: u64,
+    pub(crate) svd: SvdMethod,
     pub(crate) rule: SelectionRule,
     pub(crate) seen: Vec<usize>,
     pub(crate) withheld: Vec<usize>,
@@ -119,6 +120,7 @@ impl DemudParams {
             path: ScorePath::Auto,
             refresh_every: 256,
             seed: 0,
+            svd: SvdMethod::Auto,
             rule: SelectionRule::Residual,
             seen: Vec::new(),
             withheld: Vec::new(),
@@ -198,9 +200,15 @@ impl DemudParams {
         self.rule = rule;
         self
     }
-    /// Seed of the `random` initialisation.
+    /// Seed of the `random` initialisation and of the randomized SVD.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+    /// How the top-k SVD of the whole collection (the `svd` init, `static`) and of a prior
+    /// data set is computed (default: [`SvdMethod::Auto`], randomized for large collections).
+    pub fn svd(mut self, method: SvdMethod) -> Self {
+        self.svd = method;
         self
     }
 
@@ -241,9 +249,13 @@ impl DemudParams {
     pub fn refresh_interval(&self) -> usize {
         self.refresh_every
     }
-    /// The seed of the random init.
+    /// The seed of the random init and of the randomized SVD.
     pub fn seed_value(&self) -> u64 {
         self.seed
+    }
+    /// How the SVD of a whole collection is computed.
+    pub fn svd_method(&self) -> SvdMethod {
+        self.svd
     }
     /// The selection rule.
     pub fn selection_rule(&self) -> SelectionRule {

@@ -16,6 +16,9 @@
 //! assert!((xhat[0] - 3.0).abs() < 1e-12);
 //! ```
 
+mod randomized;
+
+use crate::element::Element;
 use crate::error::{DemudError, Result};
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 use ndarray_linalg::{JobSvd, SVDDC};
@@ -50,6 +53,50 @@ pub enum Truncation {
     DropNullDirections,
     /// Keep `min(k, m, d)` directions as the reference does, even numerically null ones.
     KeepAll,
+}
+
+/// How the top-k SVD of a whole collection is computed: the `svd` initialisation, `static`,
+/// and the model of a prior data set.
+///
+/// The exact SVD (LAPACK `gesdd`) of n x d items costs O(n d min(n, d)) time and holds three
+/// `f64` copies of the items (about 24 n d bytes); the randomized one
+/// (Halko, Martinsson & Tropp 2011) costs O(n d k) per pass over the items, makes 5 passes
+/// and holds no copy. Their models agree to rounding when `k + 10 >= min(n, d)` (the
+/// randomized subspace is then the whole space) and closely when the collection's spectrum
+/// falls off after the k-th direction; they can differ when the k-th and (k+1)-th singular
+/// values are nearly equal, since any direction of that pair models the data equally well.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SvdMethod {
+    /// Randomized from [`SvdMethod::AUTO_MIN_VALUES`] values (n x d) up and when
+    /// `min(n, d) > 2 (k + 10)`, exact below.
+    #[default]
+    Auto,
+    /// LAPACK's divide-and-conquer SVD of the centred items in `f64`.
+    Exact,
+    /// The randomized subspace iteration, seeded by the run's seed.
+    Randomized,
+}
+
+impl SvdMethod {
+    /// The collection size (n x d values) from which [`SvdMethod::Auto`] takes the randomized
+    /// SVD. Measured with `benches/init.rs` on this 2-core machine (k = 20): at 4 million
+    /// values (4,000 x 1,024) the exact SVD takes about as long as the randomized one and
+    /// holds 100 MB of copies; beyond, the exact one grows as n d^2 and its copies as
+    /// 24 n d bytes, the randomized one as n d k with no copy.
+    pub const AUTO_MIN_VALUES: usize = 4_000_000;
+
+    /// Whether the randomized SVD computes the top `k` of `n` x `d` items.
+    fn is_randomized(self, n: usize, d: usize, k: usize) -> bool {
+        match self {
+            SvdMethod::Exact => false,
+            SvdMethod::Randomized => true,
+            SvdMethod::Auto => {
+                n.saturating_mul(d) >= Self::AUTO_MIN_VALUES
+                    && n.min(d) > 2 * (k + randomized::OVERSAMPLING)
+            }
+        }
+    }
 }
 
 /// What an incremental update did to the basis, in the terms the fast score update needs.
@@ -122,24 +169,89 @@ impl SubspaceModel {
             return Ok(Self::mean_only(mean, 1, RankZeroStyle::Empty));
         }
         let centred = &items - &mean;
+        Self::from_centred(centred, mean, k, truncation)
+    }
+
+    /// The top-`k` SVD model of a whole collection (one item per row, in its storage
+    /// precision), centred on its mean, computed by `method` (`seed` seeds the randomized
+    /// SVD). Missing values (NaN) are the feature's mean over the items that have it.
+    pub fn of_collection<T: Element>(
+        data: ArrayView2<T>,
+        k: usize,
+        truncation: Truncation,
+        method: SvdMethod,
+        seed: u64,
+    ) -> Result<Self> {
+        let (n, d) = data.dim();
+        if n == 0 || d == 0 {
+            return Err(DemudError::Empty {
+                what: "the data set to model",
+                items: n,
+                features: d,
+            });
+        }
+        let mean = randomized::column_means(data);
+        if n == 1 {
+            return Ok(Self::mean_only(mean, 1, RankZeroStyle::Empty));
+        }
+        if !method.is_randomized(n, d, k) {
+            // One f64 copy, centred in place (missing values become the mean, i.e. 0).
+            let mut centred = data.mapv(Element::to_f64);
+            ndarray::Zip::from(centred.rows_mut()).for_each(|mut row| {
+                ndarray::Zip::from(&mut row).and(&mean).for_each(|v, &mu| {
+                    *v = if v.is_nan() { 0.0 } else { *v - mu };
+                });
+            });
+            return Self::from_centred(centred, mean, k, truncation);
+        }
+        let (sv, basis) = randomized::top_right_singular(data, mean.view(), k, seed)?;
+        let keep = Self::kept_directions(sv.view(), n, d, k, truncation);
+        Ok(SubspaceModel {
+            mean,
+            basis: basis.slice(s![.., ..keep]).to_owned(),
+            singular_values: sv.slice(s![..keep]).to_owned(),
+            count: n,
+        })
+    }
+
+    /// The model of `m` items from their centred copy (consumed by the SVD).
+    fn from_centred(
+        centred: Array2<f64>,
+        mean: Array1<f64>,
+        k: usize,
+        truncation: Truncation,
+    ) -> Result<Self> {
+        let (m, d) = centred.dim();
         let (_, sv, vt) = centred
             .svddc(JobSvd::Some)
             .map_err(|e| DemudError::linalg("the SVD of the modelled items", e))?;
         let vt = vt.expect("requested V^T");
-        let available = sv.len().min(k);
-        let keep = match truncation {
-            Truncation::KeepAll => available,
-            Truncation::DropNullDirections => {
-                let tol = sv.first().copied().unwrap_or(0.0) * (m.max(d) as f64) * f64::EPSILON;
-                sv.iter().take(available).filter(|&&s| s > tol).count()
-            }
-        };
+        let keep = Self::kept_directions(sv.view(), m, d, k, truncation);
         Ok(SubspaceModel {
             mean,
             basis: vt.slice(s![..keep, ..]).t().to_owned(),
             singular_values: sv.slice(s![..keep]).to_owned(),
             count: m,
         })
+    }
+
+    /// How many of the singular values `sv` (descending) of `m` centred items of `d`
+    /// features a model of `k` directions keeps.
+    fn kept_directions(
+        sv: ArrayView1<f64>,
+        m: usize,
+        d: usize,
+        k: usize,
+        truncation: Truncation,
+    ) -> usize {
+        let available = sv.len().min(k);
+        match truncation {
+            Truncation::KeepAll => available,
+            Truncation::DropNullDirections => {
+                let tol = sv.first().copied().unwrap_or(0.0) * (m.max(d) as f64) * f64::EPSILON;
+                sv.iter().take(available).filter(|&&s| s > tol).count()
+            }
+        }
     }
 
     /// Builds a model from its parts, checking shapes and that the basis is orthonormal
@@ -315,3 +427,6 @@ impl SubspaceModel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
