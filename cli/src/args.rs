@@ -38,9 +38,16 @@ pub struct DiscoverArgs {
     /// (Not with --prior or --model-in, which give the starting model.)
     #[arg(long, default_value = "svd", value_name = "svd|mean|random|INDEX", conflicts_with_all = ["prior", "model_in"])]
     pub init: InitArg,
-    /// Seed of the random init.
+    /// Seed of the random init and of the randomized SVD.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// How the top-k SVD of all items (`--init svd`, `--update static`) or of --prior is
+    /// computed: `exact` (LAPACK, in f64: copies of the items in memory), `randomized`
+    /// (a seeded randomized SVD streaming the items: no copy, scores within a few percent of
+    /// the exact model's when the spectrum falls slowly past k), `auto`: randomized from
+    /// 4 million values (n x d) when min(n, d) > 2 (k + 10), exact below.
+    #[arg(long, value_enum, default_value_t = SvdArg::Auto)]
+    pub svd: SvdArg,
     /// Feature conditioning before ranking, fitted on --prior when given, else on the
     /// collection (a --model-in state brings its own): `none`, or steps joined by `+` from
     /// `centre`, `l2` (unit length), `power` (signed square root), `whiten:D` (PCA-whitening to
@@ -251,6 +258,7 @@ macro_rules! value_enum {
     };
 }
 
+value_enum!(SvdArg => demud::model::SvdMethod { Auto => demud::model::SvdMethod::Auto, Exact => demud::model::SvdMethod::Exact, Randomized => demud::model::SvdMethod::Randomized });
 value_enum!(UpdateArg => UpdateMethod { Brand => UpdateMethod::Brand, Full => UpdateMethod::Full, Ross => UpdateMethod::Ross, Static => UpdateMethod::Static });
 value_enum!(ScoreArg => ScoreMethod { Lowhigh => ScoreMethod::LowHigh, Low => ScoreMethod::Low, High => ScoreMethod::High });
 value_enum!(MissingArg => MissingPolicy { Error => MissingPolicy::Error, Zero => MissingPolicy::Zero, Ignore => MissingPolicy::Ignore });

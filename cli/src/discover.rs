@@ -58,6 +58,7 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         .missing(args.missing.into())
         .compat(args.compat.into())
         .seed(args.seed)
+        .svd(args.svd.into())
         .selection(args.selection.0)
         .refresh_every(args.refresh_every)
         .path(if args.exact {

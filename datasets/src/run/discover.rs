@@ -407,6 +407,7 @@ pub fn run_discovery(
             dims: conditioner.output_dim(),
         }),
         seed: params.seed_value(),
+        svd: params.svd_method(),
         explanations: outputs.explanations,
         review: (!inputs.review.is_empty()).then(|| inputs.review.clone()),
         extraction: extraction.clone(),

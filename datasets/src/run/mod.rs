@@ -60,6 +60,7 @@ pub use review::Review;
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
 use crate::features::{content_hash, csv_error};
+use demud::model::SvdMethod;
 use demud::{Compatibility, MissingPolicy, ScoreMethod, ScorePath, SelectionRule, UpdateMethod};
 use ndarray::{Array, Array2};
 use serde::de::DeserializeOwned;
@@ -212,8 +213,12 @@ pub struct RunRecord {
     /// The feature conditioning (absent in runs made before conditioning existed: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditioning: Option<ConditioningRecord>,
-    /// Seed of the random init.
+    /// Seed of the random init and of the randomized SVD.
     pub seed: u64,
+    /// How the top-k SVD of the collection (`svd` init, `static`) or of the prior data set was
+    /// computed (absent in runs made before the randomized SVD existed: exact).
+    #[serde(default = "exact_svd")]
+    pub svd: SvdMethod,
     /// Whether the explanation arrays were written.
     pub explanations: ExplanationFiles,
     /// A reviewer's feedback the run ranked with (absent: none).
@@ -232,6 +237,11 @@ pub struct RunRecord {
     /// shape only).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+}
+
+/// The SVD of runs made before the randomized SVD existed.
+fn exact_svd() -> SvdMethod {
+    SvdMethod::Exact
 }
 
 /// One row of `selections.csv`.

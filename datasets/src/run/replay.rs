@@ -82,7 +82,8 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
         .path(record.score_path)
         .refresh_every(record.refresh_every)
         .selection(record.selection)
-        .seed(record.seed);
+        .seed(record.seed)
+        .svd(record.svd);
     if let Some(weights) = run.scoring()?.weights() {
         params = params.weights(weights.clone());
     }

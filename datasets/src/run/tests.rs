@@ -25,6 +25,7 @@ fn record(features: &Path, n_items: usize, n_features: usize) -> RunRecord {
         conditioning: None,
         selection: Default::default(),
         seed: 0,
+        svd: SvdMethod::Randomized,
         explanations: ExplanationFiles::Written,
         review: None,
         extraction: None,
@@ -162,6 +163,20 @@ fn readers_name_the_file_that_belongs_to_another_run() {
     std::fs::write(dir.join(SELECTIONS_FILE), text.replace("index", "row")).unwrap();
     let err = RunFolder::open(&dir).unwrap_err().to_string();
     assert!(err.contains("selections.csv"), "{err}");
+}
+
+#[test]
+fn the_svd_method_is_recorded_and_a_record_without_it_reads_as_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = record(&dir.path().join("f.csv"), 3, 2);
+    let mut json = serde_json::to_value(&ours).unwrap();
+    assert_eq!(json["svd"], "randomized");
+    let back: RunRecord = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back.svd, SvdMethod::Randomized);
+    // Runs made before the randomized SVD existed took the exact one.
+    json.as_object_mut().unwrap().remove("svd");
+    let old: RunRecord = serde_json::from_value(json).unwrap();
+    assert_eq!(old.svd, SvdMethod::Exact);
 }
 
 #[test]
