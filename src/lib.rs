@@ -65,7 +65,8 @@ pub mod state;
 pub use audit::{audit, Audit, AuditParams};
 pub use conditioning::{Conditioner, Conditioning};
 pub use discovery::{
-    Compatibility, DemudParams, Discovery, Init, ScorePath, Selection, SelectionRule, UpdateMethod,
+    Compatibility, DemudParams, Discovery, Init, ScorePath, Selection, SelectionRule, SvdMethod,
+    UpdateMethod,
 };
 pub use element::Element;
 pub use error::{DemudError, Result};
