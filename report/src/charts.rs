@@ -184,29 +184,11 @@ pub fn line_chart(
             path: path.to_path_buf(),
         });
     }
-    ensure_font()?;
-    let png = path.with_extension("png");
-    let svg = path.with_extension("svg");
-    let size = (900u32, 600u32);
-    // Render to memory first so that no partial image is ever on disk.
-    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
-    draw(
-        BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
-        title,
-        axes,
-        series,
-    )?;
-    let image = image_png(&pixels, size)?;
-    write_atomic(&png, |w| Ok(w.write_all(&image)?))?;
-    let mut text = String::new();
-    draw(
-        SVGBackend::with_string(&mut text, size).into_drawing_area(),
-        title,
-        axes,
-        series,
-    )?;
-    write_atomic(&svg, |w| Ok(w.write_all(text.as_bytes())?))?;
-    Ok((png, svg))
+    write_png_and_svg(
+        path,
+        |area| draw(area, title, axes, series),
+        |area| draw(area, title, axes, series),
+    )
 }
 
 fn image_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
@@ -325,24 +307,31 @@ pub fn roc_chart(path: &Path, title: &str, curves: &[RocSeries]) -> Result<(Path
             path: path.to_path_buf(),
         });
     }
+    write_png_and_svg(
+        path,
+        |area| draw_roc(area, title, curves),
+        |area| draw_roc(area, title, curves),
+    )
+}
+
+/// Draws a 900 x 600 chart twice, as `<stem>.png` and `<stem>.svg`, each written atomically
+/// (the PNG is rendered in memory first, so no partial image is ever on disk). The drawing is
+/// given once per backend: plotters' drawing functions are generic over it.
+fn write_png_and_svg(
+    path: &Path,
+    bitmap: impl FnOnce(DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+    vector: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> Result<()>,
+) -> Result<(PathBuf, PathBuf)> {
     ensure_font()?;
     let png = path.with_extension("png");
     let svg = path.with_extension("svg");
     let size = (900u32, 600u32);
     let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
-    draw_roc(
-        BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
-        title,
-        curves,
-    )?;
+    bitmap(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area())?;
     let image = image_png(&pixels, size)?;
     write_atomic(&png, |w| Ok(w.write_all(&image)?))?;
     let mut text = String::new();
-    draw_roc(
-        SVGBackend::with_string(&mut text, size).into_drawing_area(),
-        title,
-        curves,
-    )?;
+    vector(SVGBackend::with_string(&mut text, size).into_drawing_area())?;
     write_atomic(&svg, |w| Ok(w.write_all(text.as_bytes())?))?;
     Ok((png, svg))
 }
