@@ -154,6 +154,17 @@ where
             .label(s.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], st));
     }
+    legend_and_present(&mut chart, &area)
+}
+
+/// Draws a chart's legend (lower right, over a white box) and presents its drawing area.
+fn legend_and_present<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    area: &DrawingArea<DB, Shift>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -288,16 +299,7 @@ where
             .label(c.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], st));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(chart_error)?;
-    area.present().map_err(chart_error)?;
-    Ok(())
+    legend_and_present(&mut chart, &area)
 }
 
 /// ROC curves with the chance diagonal as `<stem>.png` and `<stem>.svg`, atomically.
