@@ -1030,7 +1030,38 @@ fn table() -> Vec<Row> {
     }
     table.extend(archive_rows());
     table.extend(audit_rows());
+    table.extend(review_and_ood_rows());
     table
+}
+
+/// Feedback to discover, the audit page's images and an OOD set of another width.
+fn review_and_ood_rows() -> Vec<Row> {
+    vec![
+        fails(
+            "discover --seen without a model to add the seen items to",
+            all(vec![small_csv(), file("seen.txt", "item1\n")]),
+            "discover --features {d}/small.csv --k 2 --seen {d}/seen.txt --out {d}/out",
+            &["seen", "prior data set or a saved model"],
+        ),
+        fails(
+            "discover --interesting names an id the collection does not have",
+            all(vec![small_csv(), file("keep.txt", "zz\n")]),
+            "discover --features {d}/small.csv --prior {d}/small.csv --k 2 --interesting {d}/keep.txt --out {d}/out",
+            &["small.csv", "\"zz\"", "not an item of this collection"],
+        ),
+        fails(
+            "audit --images where the ids name no images",
+            file("pairs.csv", "id,label,a,b\np1,x,1,2\np2,x,1,3\nq1,y,5,5\nq2,y,6,5\n"),
+            "audit --features {d}/pairs.csv --images {d} --out {d}/out",
+            &["--images", "\"p1\" is not a file there"],
+        ),
+        fails(
+            "ood: an OOD set with other features than the training set",
+            all(vec![small_csv(), file("narrow.csv", "id,f0,f1\na,1,2\nb,2,3\n")]),
+            "ood --train {d}/small.csv --test {d}/small.csv --ood {d}/narrow.csv --out {d}/out",
+            &["narrow.csv", "2 features"],
+        ),
+    ]
 }
 
 /// An archive made from `small.csv`, before each row of the downlink loop.
