@@ -56,8 +56,10 @@
 //! ```
 
 pub mod forest;
+pub mod geometry;
 pub mod head;
 mod knn;
+pub mod labels;
 pub mod metrics;
 pub mod taxonomy;
 
