@@ -11,6 +11,8 @@
 //!   at the one that selected the item, times the input (`gradient-input`) or as a magnitude
 //!   (`gradient`); any layer;
 //! - **overlays** of each on the image ([`overlay`]), one colour scale per run;
+//! - the **mislabel audit's maps** ([`audit`]): where a suspect departs from its own class's
+//!   model and from the class it resembles;
 //! - **faithfulness** ([`faithfulness`]): re-scoring images with a part in-painted or the
 //!   top pixels of a map deleted, under the model that selected the item.
 //!
@@ -18,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod error;
 pub mod faithfulness;
 pub mod maps;

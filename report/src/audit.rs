@@ -1,10 +1,15 @@
 //! The HTML page of a mislabel audit: the most suspect items, each with the class it resembles,
 //! the evidence, its largest residual features and its nearest items of both classes (as
-//! thumbnails when the items are images).
+//! thumbnails when the items are images), and where in each image it departs from its own
+//! class and from the class it resembles (overlays, when maps are given).
 
 use crate::error::{ReportError, Result};
 use demud_datasets::atomic::{commit_folder, write_atomic};
 use demud_datasets::run::{AuditFeatureRow, AuditNeighbourRow, AuditRow};
+use demud_maps::audit::{AuditMaps, SuspectMaps};
+use demud_maps::maps::top_share;
+use demud_maps::overlay::{colour_bar, overlay};
+use image::RgbImage;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,19 @@ pub struct AuditPage<'a> {
     pub images: Option<&'a Path>,
     /// Items shown.
     pub top: usize,
+    /// Where in each image the suspects depart from their own class and from the class they
+    /// resemble (drawn over the images for the items that have them).
+    pub maps: Option<&'a AuditMaps>,
+}
+
+/// Two overlays of a suspect: its own class's residual and the resembled class's.
+#[derive(Serialize)]
+struct Overlays {
+    own: String,
+    resembled: String,
+    own_total: String,
+    resembled_total: String,
+    own_share: String,
 }
 
 #[derive(Serialize)]
@@ -66,8 +84,53 @@ struct Item {
     own_residual: String,
     other_residual: String,
     image: Option<String>,
+    overlays: Option<Overlays>,
     sides: Vec<Side>,
     features: Vec<Feature>,
+}
+
+/// Writes a PNG into the staging folder.
+fn write_png(staging: &Path, name: &str, image: &RgbImage) -> Result<()> {
+    write_atomic(&staging.join(name), |w| {
+        let mut bytes = Vec::new();
+        image.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )?;
+        Ok(w.write_all(&bytes)?)
+    })?;
+    Ok(())
+}
+
+/// The share of the map's total in its top 10% of pixels, as the run report prints it.
+const TOP_FRACTION: f64 = 0.1;
+
+/// Draws `suspect`'s two maps over its image into `staging/maps/`.
+fn overlays(staging: &Path, rank: usize, suspect: &SuspectMaps, scale: f32) -> Result<Overlays> {
+    let own = format!("maps/{rank:05}-own.png");
+    let resembled = format!("maps/{rank:05}-resembled.png");
+    write_png(
+        staging,
+        &own,
+        &overlay(&suspect.prepared, suspect.own.view(), scale),
+    )?;
+    write_png(
+        staging,
+        &resembled,
+        &overlay(&suspect.prepared, suspect.resembled.view(), scale),
+    )?;
+    let share = top_share(suspect.own.view(), TOP_FRACTION, suspect.own_total);
+    Ok(Overlays {
+        own,
+        resembled,
+        own_total: format!("{:.4}", suspect.own_total),
+        resembled_total: format!("{:.4}", suspect.resembled_total),
+        own_share: if share.is_finite() {
+            format!("{:.0}%", 100.0 * share)
+        } else {
+            "-".into()
+        },
+    })
 }
 
 /// Writes `id`'s thumbnail into `staging/thumbs/` once, returning its path in the page.
@@ -87,14 +150,7 @@ fn thumbnail(
     })?;
     let small = image.thumbnail(THUMBNAIL, THUMBNAIL).to_rgb8();
     let name = format!("thumbs/{:05}.png", made.len());
-    write_atomic(&staging.join(&name), |w| {
-        let mut bytes = Vec::new();
-        small.write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )?;
-        Ok(w.write_all(&bytes)?)
-    })?;
+    write_png(staging, &name, &small)?;
     made.insert(id.to_string(), name.clone());
     Ok(name)
 }
@@ -109,7 +165,17 @@ pub fn write_audit_page(out: &Path, page: &AuditPage) -> Result<PathBuf> {
                 .transpose()
         };
         let mut items = Vec::new();
+        if page.maps.is_some() {
+            write_png(staging, "maps/colour-bar.png", &colour_bar(256, 12))?;
+        }
         for row in page.rows.iter().take(page.top) {
+            let overlays = match page
+                .maps
+                .and_then(|m| m.suspects.iter().find(|s| s.id == row.id).map(|s| (m, s)))
+            {
+                Some((maps, suspect)) => Some(overlays(staging, row.rank, suspect, maps.scale)?),
+                None => None,
+            };
             let mut sides: Vec<Side> = Vec::new();
             for n in page.neighbours.iter().filter(|n| n.rank == row.rank) {
                 let neighbour = Neighbour {
@@ -148,6 +214,7 @@ pub fn write_audit_page(out: &Path, page: &AuditPage) -> Result<PathBuf> {
                 own_residual: format!("{:.4}", row.own_residual),
                 other_residual: format!("{:.4}", row.other_residual),
                 image: thumb(&row.id)?,
+                overlays,
                 sides,
                 features,
             });
@@ -161,6 +228,8 @@ pub fn write_audit_page(out: &Path, page: &AuditPage) -> Result<PathBuf> {
                 title => page.title,
                 summary => page.summary,
                 items => items,
+                map_kind => page.maps.map(|m| m.kind.name()),
+                scale => page.maps.map(|m| format!("{:.4}", m.scale)),
             })?;
         write_atomic(&staging.join("index.html"), |w| {
             Ok(w.write_all(html.as_bytes())?)

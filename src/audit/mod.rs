@@ -48,11 +48,11 @@ mod evaluation;
 
 pub use evaluation::{auroc, flip_labels, precision_at};
 
-use crate::conditioning::Conditioning;
+use crate::conditioning::{Conditioner, Conditioning};
 use crate::error::{DemudError, Result};
 use crate::model::{SubspaceModel, Truncation};
 use crate::peers::distance::{for_each_block, Points};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -69,6 +69,8 @@ pub struct AuditParams {
     refine: bool,
     top_features: usize,
     shown_neighbours: usize,
+    #[serde(default)]
+    explained: usize,
 }
 
 impl Default for AuditParams {
@@ -91,6 +93,7 @@ impl AuditParams {
             refine: true,
             top_features: 5,
             shown_neighbours: 5,
+            explained: 0,
         }
     }
     /// Neighbours whose labels vote (default 15).
@@ -128,6 +131,13 @@ impl AuditParams {
     /// Nearest items listed per item, of its own class and of the class it resembles.
     pub fn shown_neighbours(mut self, n: usize) -> Self {
         self.shown_neighbours = n;
+        self
+    }
+    /// How many of the most suspect items keep their expected content and residual under
+    /// both class models ([`Audit::explanations`]), for maps of where in an image its own
+    /// class fails to explain it (default 0: `d` values per class and item add up).
+    pub fn explained(mut self, n: usize) -> Self {
+        self.explained = n;
         self
     }
     /// Components per class model.
@@ -277,6 +287,37 @@ pub struct Audit {
     pub n_classes: usize,
     /// Items set aside in the second round (empty without `refine`).
     pub set_aside: Vec<usize>,
+    /// The conditioning fitted on the collection: the space every residual is in.
+    pub conditioner: Conditioner,
+    /// The [`AuditParams::explained`] most suspect items' explanations, most suspect first.
+    pub explanations: Vec<SuspectExplanation>,
+}
+
+/// An item's expected content and residual under one class's cross-fitted model (the model
+/// of the class fitted without the item's fold, the one its residual in [`Suspect`] comes
+/// from), in the conditioned space: `actual = expected + residual`, and `|residual|²` is that
+/// class's squared residual. Carried back over a feature map's positions
+/// ([`crate::attribution::contributions`]) it shows where in an image the class's model
+/// fails to explain the item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassFit {
+    /// The class (code).
+    pub class: usize,
+    /// Its model's reconstruction of the item.
+    pub expected: Array1<f64>,
+    /// The item minus the reconstruction.
+    pub residual: Array1<f64>,
+}
+
+/// A suspect item under its own class's model and under the model of the class it resembles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuspectExplanation {
+    /// 0-based item index.
+    pub index: usize,
+    /// Under its given label's model.
+    pub own: ClassFit,
+    /// Under the model of the class it resembles ([`Suspect::resembles`]).
+    pub resembled: ClassFit,
 }
 
 impl Audit {
@@ -344,10 +385,12 @@ pub fn audit(data: ArrayView2<'_, f64>, labels: &[usize], params: &AuditParams) 
             "one class only: an audit compares each item's class with the others",
         ));
     }
-    let x = if params.conditioning.is_none() {
-        data.to_owned()
+    let (conditioner, x) = if params.conditioning.is_none() {
+        (Conditioner::identity(d), data.to_owned())
     } else {
-        params.conditioning.fit(data)?.transform(data)?
+        let conditioner = params.conditioning.fit(data)?;
+        let x = conditioner.transform(data)?;
+        (conditioner, x)
     };
     let fold = stratified_folds(&members, n, params.folds, params.seed);
     let points = Points::centred(x.view());
@@ -364,7 +407,7 @@ pub fn audit(data: ArrayView2<'_, f64>, labels: &[usize], params: &AuditParams) 
             round = Round::measure(&x, &points, labels, &members, &fold, &keep, params)?;
         }
     }
-    Ok(round.explain(&x, labels, n_classes, params, set_aside))
+    Ok(round.explain(&x, labels, params, set_aside, conditioner))
 }
 
 /// Stratified folds: each class's items shuffled (seeded) and dealt round-robin, so that
@@ -461,6 +504,17 @@ impl Round {
             )
     }
 
+    /// Item `i` under class `c`'s model without `i`'s fold (the one `residual[(i, c)]` is of).
+    fn fit_of(&self, x: &Array2<f64>, i: usize, c: usize) -> ClassFit {
+        let actual = x.row(i);
+        let expected = self.models[c][self.fold[i]].reconstruct(actual);
+        ClassFit {
+            class: c,
+            residual: &actual - &expected,
+            expected,
+        }
+    }
+
     fn elsewhere_by_votes(&self, i: usize, own: usize) -> bool {
         let row = self.votes.row(i);
         row.iter()
@@ -480,10 +534,11 @@ impl Round {
         self,
         x: &Array2<f64>,
         labels: &[usize],
-        n_classes: usize,
         params: &AuditParams,
         set_aside: Vec<usize>,
+        conditioner: Conditioner,
     ) -> Audit {
+        let n_classes = self.models.len();
         let n = x.nrows();
         let log_ratio: Vec<f64> = (0..n)
             .map(|i| {
@@ -530,9 +585,8 @@ impl Round {
                     (false, true) => Evidence::Subspace,
                     (false, false) => Evidence::Neither,
                 };
-                let model = &self.models[own][self.fold[i]];
                 let actual = x.row(i);
-                let expected = model.reconstruct(actual);
+                let expected = self.models[own][self.fold[i]].reconstruct(actual);
                 let mut features: Vec<FeatureResidual> = (0..x.ncols())
                     .map(|j| FeatureResidual {
                         feature: j,
@@ -565,10 +619,21 @@ impl Round {
             })
             .collect();
         items.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+        let explanations = items
+            .iter()
+            .take(params.explained)
+            .map(|s| SuspectExplanation {
+                index: s.index,
+                own: self.fit_of(x, s.index, s.label),
+                resembled: self.fit_of(x, s.index, s.resembles),
+            })
+            .collect();
         Audit {
             items,
             n_classes,
             set_aside,
+            conditioner,
+            explanations,
         }
     }
 }

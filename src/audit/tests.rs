@@ -135,3 +135,47 @@ fn bad_inputs_are_refused_with_what_is_wrong() {
         })
     ));
 }
+
+#[test]
+fn explanations_are_the_class_models_residuals_in_the_conditioned_space() {
+    let (data, truth) = clusters(30, 3);
+    let mut labels = truth.clone();
+    labels[7] = 2;
+    labels[65] = 0;
+    let conditioning: Conditioning = "centre+l2".parse().unwrap();
+    let params = AuditParams::new(2)
+        .neighbours(7)
+        .conditioning(conditioning.clone())
+        .explained(3);
+    let result = audit(data.view(), &labels, &params).unwrap();
+    assert_eq!(result.explanations.len(), 3);
+    let z = result.conditioner.transform(data.view()).unwrap();
+    let expected_z = conditioning
+        .fit(data.view())
+        .unwrap()
+        .transform(data.view())
+        .unwrap();
+    assert!((&z - &expected_z).iter().all(|v| v.abs() < 1e-12));
+    for (e, s) in result.explanations.iter().zip(&result.items) {
+        // Most suspect first, under the given label's model and the resembled class's.
+        assert_eq!(e.index, s.index);
+        assert_eq!((e.own.class, e.resembled.class), (s.label, s.resembles));
+        for fit in [&e.own, &e.resembled] {
+            let sum = &fit.expected + &fit.residual;
+            assert!(sum
+                .iter()
+                .zip(z.row(s.index))
+                .all(|(a, b)| (a - b).abs() < 1e-12));
+        }
+        // |e|² is the residual the audit judged the item by.
+        let own = e.own.residual.dot(&e.own.residual);
+        assert!((own - s.own_residual).abs() <= 1e-10 * s.own_residual.max(1.0));
+        if s.resembles == s.best_other_class {
+            let other = e.resembled.residual.dot(&e.resembled.residual);
+            assert!((other - s.other_residual).abs() <= 1e-10 * s.other_residual.max(1.0));
+        }
+    }
+    // Off by default.
+    let plain = audit(data.view(), &labels, &AuditParams::new(2).neighbours(7)).unwrap();
+    assert!(plain.explanations.is_empty());
+}
