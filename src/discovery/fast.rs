@@ -112,8 +112,9 @@ impl FastScores {
         let r = self.rank;
         let inv = 1.0 / (change.old_count as f64 + 1.0);
         let x = data.row(selected);
-        // The one pass over the collection, in the storage precision (BLAS gemv).
-        let g = data.dot(&x).mapv(Element::to_f64);
+        // The one pass over the collection, in the storage precision (BLAS gemv; for f16 a
+        // fused widen-and-multiply-add kernel, `element::half_dot`).
+        let g = T::dot_rows(data, x);
         let shift_norm2 = change.shift.dot(&change.shift);
         let mean_dot_x = self.mean_dot[selected];
         // s_i = v . (x_i - mu)

@@ -70,17 +70,31 @@ pub(crate) fn top_right_singular<T: Element>(
     // time of dgemm), each block's product added to an f64 sum: they only steer the subspace,
     // and its rounding (relative 1e-7 per block) is far below what they converge to. The last
     // pass, which gives the singular values and the basis, runs in f64.
-    let mut yb = Array2::<T>::zeros((rows, l));
-    let mut wb = Array2::<T>::zeros((d, l));
+    // (For f16 items, in f32: `Element::Arithmetic`.)
+    type A<T> = <T as Element>::Arithmetic;
+    let mut yb = Array2::<A<T>>::zeros((rows, l));
+    let mut wb = Array2::<A<T>>::zeros((d, l));
     for _ in 0..POWER_ITERATIONS {
         // W = C^T (C Z), then orthonormalised: without it the columns would all turn towards
         // the first singular direction and lose the others to rounding.
-        let zt = z.mapv(T::from_f64);
+        let zt = z.mapv(A::<T>::from_f64);
         let mut w = Array2::<f64>::zeros((d, l));
-        for_each_centred_block(data, mean, rows, |block: ArrayView2<T>| {
+        for_each_centred_block(data, mean, rows, |block: ArrayView2<A<T>>| {
             let mut y = yb.slice_mut(s![..block.nrows(), ..]);
-            general_mat_mul(T::one(), &block, &zt, T::zero(), &mut y);
-            general_mat_mul(T::one(), &block.t(), &y, T::zero(), &mut wb);
+            general_mat_mul(
+                A::<T>::from_f64(1.0),
+                &block,
+                &zt,
+                A::<T>::from_f64(0.0),
+                &mut y,
+            );
+            general_mat_mul(
+                A::<T>::from_f64(1.0),
+                &block.t(),
+                &y,
+                A::<T>::from_f64(0.0),
+                &mut wb,
+            );
             Zip::from(&mut w)
                 .and(&wb)
                 .for_each(|s, &v| *s += v.to_f64());
