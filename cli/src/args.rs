@@ -1100,6 +1100,15 @@ pub struct AuditArgs {
     /// Suspect items on the audit page.
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = at_least_one)]
     pub page_items: usize,
+    /// No maps on the audit page. With --images and features that `demud extract` made with
+    /// a network, each suspect on the page gets two overlays: where its own class's model
+    /// does not explain the image, and where the class it resembles does not.
+    #[arg(long, requires = "images")]
+    pub no_maps: bool,
+    /// The network's weights, when they moved since extraction (the features' record names
+    /// them otherwise).
+    #[arg(long, value_name = "FILE", requires = "images")]
+    pub weights: Option<PathBuf>,
     /// Measure instead of audit: take the labels as true, flip each fraction of them to a
     /// random other class (seeded), audit, and print precision among the top m (m = flips)
     /// and AUROC per seed. Writes nothing.

@@ -6,9 +6,14 @@ use anyhow::{bail, Context, Result};
 use demud::audit::{audit, auroc, flip_labels, precision_at, Audit, AuditParams};
 use demud::Conditioning;
 use demud_datasets::atomic::ensure_outside;
+use demud_datasets::extraction::read_extraction_record;
 use demud_datasets::features::read_features;
+use demud_datasets::parts::PartsFile;
 use demud_datasets::run::{audit_rows, write_audit, AuditNames, AuditRecord};
 use demud_datasets::{CsvLayout, FeatureTable};
+use demud_encoders::ExtractorSpec;
+use demud_maps::audit::map_suspects;
+use demud_maps::Network;
 use demud_report::audit::{write_audit_page, AuditPage};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -73,7 +78,41 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             );
         }
     }
+    let network = match (&args.images, args.no_maps) {
+        (Some(_), false) => audit_network(args)?,
+        _ => None,
+    };
+    let params = match &network {
+        Some(_) => params.explained(args.page_items),
+        None => params,
+    };
     let result = table.with_f64(|x| audit(x, &codes, &params))?;
+    let maps = match (&network, &args.images) {
+        (Some((network, parts)), Some(images)) => {
+            eprintln!(
+                "mapping the {} most suspect items with {} {}",
+                result.explanations.len(),
+                network.name(),
+                network.layer()
+            );
+            let saved = parts.as_ref().map(|(file, grid)| {
+                move |i: usize| -> demud_maps::Result<demud_maps::network::Parts> {
+                    Ok((file.item(i)?, *grid))
+                }
+            });
+            Some(map_suspects(
+                network,
+                images,
+                &table.ids,
+                &table.matrix,
+                &result,
+                saved
+                    .as_ref()
+                    .map(|f| f as &dyn Fn(usize) -> demud_maps::Result<_>),
+            )?)
+        }
+        _ => None,
+    };
     print_top(&result, &table.ids, &classes, args.show);
     let out = args
         .out
@@ -123,6 +162,7 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             neighbours: &neighbours,
             images: args.images.as_deref(),
             top: args.page_items,
+            maps: maps.as_ref(),
         },
     )?;
     eprintln!("audit page: {}", page.display());
@@ -134,6 +174,38 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// The network that made the features, from their extraction record, and the parts saved
+/// beside them; `None` (with a note) when the features have no record or were not made by a
+/// network (pixels, bag of words), since only a network's features split over the image.
+fn audit_network(
+    args: &AuditArgs,
+) -> Result<Option<(Network, Option<(PartsFile, (usize, usize))>)>> {
+    let Some(record) = read_extraction_record(&args.features)? else {
+        eprintln!(
+            "note: {} has no extraction record (demud extract writes one): the page shows no maps",
+            args.features.display()
+        );
+        return Ok(None);
+    };
+    let spec = ExtractorSpec::from_record(&record, args.weights.clone())?;
+    if spec.model.default_layer().is_none() {
+        eprintln!(
+            "note: {} features are not a network's: the page shows no maps",
+            record.kind
+        );
+        return Ok(None);
+    }
+    let network = Network::from_spec(&spec)?;
+    let parts = match &record.parts {
+        Some(saved) => {
+            let path = args.features.with_file_name(&saved.file);
+            Some((PartsFile::open(&path)?, saved.grid))
+        }
+        None => None,
+    };
+    Ok(Some((network, parts)))
 }
 
 fn is_npy(path: &Path) -> bool {

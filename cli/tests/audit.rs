@@ -201,3 +201,119 @@ fn the_audit_page_shows_suspect_items_and_their_neighbours_as_images() {
     assert!(err.contains("\"item7.png\" is not a file there"), "{err}");
     assert!(!again.exists());
 }
+
+/// 3 classes of 10 drawn images (red discs, blue bars, green rings, each a little different);
+/// two are labelled as another class.
+fn drawn_images(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let images = dir.join("drawn");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut labels = String::from("id,label\n");
+    for i in 0..30u32 {
+        let class = i / 10;
+        let shift = (i % 10) as f32;
+        let image = image::RgbImage::from_fn(64, 64, |x, y| {
+            let (dx, dy) = (x as f32 - 32.0 - shift, y as f32 - 30.0 + shift / 2.0);
+            let r = (dx * dx + dy * dy).sqrt();
+            let on = match class {
+                0 => r < 14.0 + shift / 3.0,
+                1 => (x as f32 - 20.0 - shift).abs() < 6.0 || (y as f32 - 40.0).abs() < 4.0,
+                _ => (r - 16.0).abs() < 3.0,
+            };
+            let ink = [[220, 30, 30], [30, 60, 220], [30, 170, 60]][class as usize];
+            image::Rgb(if on { ink } else { [250, 250, 245] })
+        });
+        let name = format!("{class}-{i:02}.png");
+        image.save(images.join(&name)).unwrap();
+        let given = if i == 3 || i == 25 {
+            (class + 1) % 3
+        } else {
+            class
+        };
+        labels += &format!("{name},class{given}\n");
+    }
+    let labels_path = dir.join("drawn-labels.csv");
+    std::fs::write(&labels_path, labels).unwrap();
+    (images, labels_path)
+}
+
+#[test]
+fn with_network_features_the_page_maps_where_each_suspect_departs_from_its_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let (images, labels) = drawn_images(dir.path());
+    let features = dir.path().join("pool.npy");
+    ok(&[
+        "extract",
+        "--images",
+        s(&images),
+        "--out",
+        s(&features),
+        "--quiet",
+    ]);
+    let out = dir.path().join("audit");
+    let audit = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "audit",
+            "--features",
+            s(&features),
+            "--labels",
+            s(&labels),
+            "--images",
+            s(&images),
+            "--out",
+            s(out),
+            "--page-items",
+            "3",
+            "-k",
+            "2",
+            "--neighbours",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    audit(&out, &[]);
+    let page = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    let ranked = rows(&out.join("audit.csv"));
+    let header = csv::Reader::from_path(out.join("audit.csv"))
+        .unwrap()
+        .headers()
+        .unwrap()
+        .clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // Two overlays per item on the page, and the colour bar.
+    for rank in 1..=3 {
+        for side in ["own", "resembled"] {
+            let file = format!("maps/{rank:05}-{side}.png");
+            assert!(out.join("report").join(&file).is_file(), "{file}");
+            // (The page escapes the '/' of the path.)
+            assert!(page.contains(&file[5..]), "{file} on the page");
+        }
+    }
+    assert!(out.join("report/maps/colour-bar.png").is_file());
+    assert!(!out.join("report/maps/00004-own.png").exists());
+    // The own class's map is the exact split of the residual the item was judged by: its
+    // total is the item's own residual in audit.csv.
+    for (r, row) in ranked[..3].iter().enumerate() {
+        let own: f64 = row[column("own_residual")].parse().unwrap();
+        let item = &page[page.find(&format!("id=\"item-{}\"", r + 1)).unwrap()..];
+        let caption = format!("not explained by {}<br>", row[column("label")]);
+        let at = item.find(&caption).unwrap() + caption.len();
+        let shown: f64 = item[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (shown - own).abs() < 1e-4,
+            "map total {shown}, residual {own}"
+        );
+    }
+    // --no-maps: the same page without them.
+    let plain = dir.path().join("plain");
+    audit(&plain, &["--no-maps"]);
+    assert!(!plain.join("report/maps").exists());
+    assert!(!std::fs::read_to_string(plain.join("report/index.html"))
+        .unwrap()
+        .contains("not explained by"));
+}
