@@ -24,6 +24,58 @@ pub type HierarchyRow = (String, Vec<String>);
 
 /// Reads a hierarchy file (see the module).
 pub fn read_hierarchy(path: &Path) -> Result<Vec<HierarchyRow>> {
+    Ok(read_lines(path)?.into_iter().map(|(_, row)| row).collect())
+}
+
+/// Reads a group file, a hierarchy file of one level (`class,group`, header first), for
+/// `classes`: the group of each class, in their order. A listed class that is not one of
+/// `classes`, a line without a group or with more than one level is an error naming the
+/// line; a class that is not listed is an error naming the file.
+pub fn read_groups(path: &Path, classes: &[String]) -> Result<Vec<String>> {
+    let mut group_of: HashMap<String, String> = HashMap::new();
+    for (line, (class, ancestors)) in read_lines(path)? {
+        if !classes.contains(&class) {
+            return Err(DataError::line(
+                path,
+                line,
+                format!(
+                    "class {class:?} is not a class of the collection ({} classes, e.g. {:?})",
+                    classes.len(),
+                    classes.first().map_or("", String::as_str)
+                ),
+            ));
+        }
+        match ancestors.as_slice() {
+            [group] => {
+                group_of.insert(class, group.clone());
+            }
+            _ => {
+                return Err(DataError::line(
+                    path,
+                    line,
+                    format!(
+                        "class {class:?} has {} groups; a group file has `class,group` lines",
+                        ancestors.len()
+                    ),
+                ))
+            }
+        }
+    }
+    classes
+        .iter()
+        .map(|c| {
+            group_of.get(c).cloned().ok_or_else(|| {
+                DataError::file(
+                    path,
+                    format!("class {c:?} of the collection has no group here"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The lines of a hierarchy file with their line numbers.
+fn read_lines(path: &Path) -> Result<Vec<(u64, HierarchyRow)>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -66,8 +118,11 @@ pub fn read_hierarchy(path: &Path) -> Result<Vec<HierarchyRow>> {
             ));
         }
         rows.push((
-            class,
-            cells[..filled].iter().map(|c| c.to_string()).collect(),
+            line,
+            (
+                class,
+                cells[..filled].iter().map(|c| c.to_string()).collect(),
+            ),
         ));
     }
     if rows.is_empty() {
@@ -129,5 +184,26 @@ mod tests {
         let err = read("class,genus\n,Quercus\n").unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("empty"), "{err}");
         assert!(read("class,genus\n").is_err());
+    }
+
+    #[test]
+    fn groups_are_read_for_the_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.csv");
+        let classes = vec!["cat".to_string(), "oak".to_string()];
+        let groups = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            read_groups(&path, &classes).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            groups("class,group\noak,in\ncat,out\n").unwrap(),
+            vec!["out".to_string(), "in".to_string()]
+        );
+        let err = groups("class,group\noak,in\ndog,out\ncat,out\n").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("\"dog\""), "{err}");
+        let err = groups("class,group\noak,in\n").unwrap_err();
+        assert!(err.contains("g.csv") && err.contains("\"cat\""), "{err}");
+        let err = groups("class,group\noak,in,x\ncat,out\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("2 groups"), "{err}");
     }
 }

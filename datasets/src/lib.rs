@@ -34,6 +34,7 @@ pub mod extraction;
 pub mod features;
 pub mod hierarchy;
 pub mod images;
+pub mod noise;
 pub mod parts;
 pub mod planted;
 pub mod run;
