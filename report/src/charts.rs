@@ -56,7 +56,7 @@ pub enum LineKind {
 }
 
 /// Distinct, readable run colours ("tab10" without its grey, then darker tones).
-const RUN_COLOURS: [RGBColor; 12] = [
+pub(crate) const RUN_COLOURS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -71,7 +71,7 @@ const RUN_COLOURS: [RGBColor; 12] = [
     RGBColor(0, 100, 0),
 ];
 
-fn style(kind: LineKind) -> ShapeStyle {
+pub(crate) fn style(kind: LineKind) -> ShapeStyle {
     match kind {
         LineKind::Run(i) => RUN_COLOURS[i % RUN_COLOURS.len()].stroke_width(2),
         LineKind::Random => RGBColor(140, 140, 140).stroke_width(2),
@@ -158,7 +158,7 @@ where
 }
 
 /// Draws a chart's legend (lower right, over a white box) and presents its drawing area.
-fn legend_and_present<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn legend_and_present<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     area: &DrawingArea<DB, Shift>,
 ) -> Result<()>
@@ -212,7 +212,7 @@ fn image_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>> {
 }
 
 /// plotters' and image's errors, kept as the source.
-fn chart_error(e: impl std::error::Error + Send + Sync + 'static) -> ReportError {
+pub(crate) fn chart_error(e: impl std::error::Error + Send + Sync + 'static) -> ReportError {
     ReportError::Chart {
         source: Box::new(e),
     }
@@ -319,7 +319,7 @@ pub fn roc_chart(path: &Path, title: &str, curves: &[RocSeries]) -> Result<(Path
 /// Draws a 900 x 600 chart twice, as `<stem>.png` and `<stem>.svg`, each written atomically
 /// (the PNG is rendered in memory first, so no partial image is ever on disk). The drawing is
 /// given once per backend: plotters' drawing functions are generic over it.
-fn write_png_and_svg(
+pub(crate) fn write_png_and_svg(
     path: &Path,
     bitmap: impl FnOnce(DrawingArea<BitMapBackend, Shift>) -> Result<()>,
     vector: impl FnOnce(DrawingArea<SVGBackend, Shift>) -> Result<()>,

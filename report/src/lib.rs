@@ -19,5 +19,6 @@ pub mod curves;
 pub mod error;
 pub mod html;
 pub mod localisation;
+pub mod ood_charts;
 
 pub use error::{ReportError, Result};
