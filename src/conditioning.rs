@@ -517,6 +517,13 @@ impl Conditioner {
 
     /// Transforms every item (row). The result has the storage precision of the input.
     pub fn transform<T: Element>(&self, data: ArrayView2<T>) -> Result<Array2<T>> {
+        self.transform_as(data)
+    }
+
+    /// Transforms every item (row) into the precision `U`: a half-precision collection's
+    /// conditioned copy is kept in `f32` ([`Element::Arithmetic`]), since conditioned values
+    /// (unit-length items, whitened coordinates) would lose digits in `f16`.
+    pub fn transform_as<T: Element, U: Element>(&self, data: ArrayView2<T>) -> Result<Array2<U>> {
         if data.ncols() != self.input_dim {
             return Err(DemudError::DimensionMismatch {
                 what: "the conditioning",
@@ -525,11 +532,11 @@ impl Conditioner {
             });
         }
         if self.steps.is_empty() {
-            return Ok(data.to_owned());
+            return Ok(data.mapv(|v| U::from_f64(v.to_f64())));
         }
         // Blocks of rows keep the f64 working copy small for large f32 collections.
         const BLOCK: usize = 4096;
-        let mut out = Array2::<T>::zeros((data.nrows(), self.output_dim()));
+        let mut out = Array2::<U>::zeros((data.nrows(), self.output_dim()));
         for start in (0..data.nrows()).step_by(BLOCK) {
             let end = (start + BLOCK).min(data.nrows());
             let mut block =
@@ -548,7 +555,7 @@ impl Conditioner {
                 step.apply_rows(&mut block);
             }
             out.slice_mut(s![start..end, ..])
-                .assign(&block.mapv(T::from_f64));
+                .assign(&block.mapv(U::from_f64));
         }
         Ok(out)
     }

@@ -7,7 +7,7 @@ use demud::{DemudParams, ScorePath};
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::run::{
     run_discovery, write_run, write_saved_model, DiscoveryInputs, DiscoveryOutputs,
-    DiscoverySettings, ExplanationFiles,
+    DiscoverySettings, ExplanationFiles, RankedFrom,
 };
 use demud_datasets::CsvLayout;
 use std::path::PathBuf;
@@ -119,8 +119,23 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         );
     }
     if verbosity == Verbosity::Normal {
+        // Where the collection was in memory: a large mapped `.npy` is ranked in place only
+        // without conditioning.
+        let ranked = match finished.ranked_from {
+            RankedFrom::MappedFile => "the memory-mapped features in place".to_string(),
+            RankedFrom::LoadedFeatures => "the features as read".to_string(),
+            RankedFrom::ConditionedCopy { bytes, of_mapped } => format!(
+                "a conditioned copy of the features made in memory ({:.2} GB){}",
+                bytes as f64 / 1e9,
+                if of_mapped {
+                    "; --conditioning none ranks the mapped file in place, with no copy"
+                } else {
+                    ""
+                }
+            ),
+        };
         eprintln!(
-            "selected {} of {} items in {:.2} s; results in {}",
+            "selected {} of {} items in {:.2} s, ranking {ranked}; results in {}",
             finished.run.selections.len(),
             finished.run.record.n_items,
             finished.run.record.seconds,

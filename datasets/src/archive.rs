@@ -23,7 +23,7 @@
 use crate::error::{DataError, Result};
 use crate::extraction::{read_extraction_record, write_extraction_record, ExtractionRecord};
 use crate::features::{content_hash, items_path, read_features, write_npy_features, CsvLayout};
-use crate::features::{FeatureMatrix, FeatureTable};
+use crate::features::{FeatureMatrix, FeatureTable, MappedView};
 use crate::run::{read_saved_model, write_json, write_saved_model, SavedModel};
 use demud::{Conditioning, DemudParams, MissingPolicy, UpdateMethod};
 use ndarray::{concatenate, Array2, Axis};
@@ -333,6 +333,13 @@ impl Archive {
         match &table.matrix {
             FeatureMatrix::F32(a) => write_npy_features(&file, &table.ids, labels, a)?,
             FeatureMatrix::F64(a) => write_npy_features(&file, &table.ids, labels, a)?,
+            FeatureMatrix::Mapped(m) => match m.view() {
+                MappedView::F32(a) => write_npy_features(&file, &table.ids, labels, &a.to_owned())?,
+                MappedView::F16(a) => {
+                    let halves = a.mapv(crate::parts::F16);
+                    write_npy_features(&file, &table.ids, labels, &halves)?
+                }
+            },
         }
         // A batch the archive holds already would be ranked against itself: refused here,
         // before anyone reviews it, as its fold would be.

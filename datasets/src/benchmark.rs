@@ -13,7 +13,7 @@
 //! from the cell asked for is recomputed, never reused.
 
 use crate::error::{DataError, Result};
-use crate::features::FeatureMatrix;
+use crate::features::{FeatureMatrix, MatrixVisitor};
 use demud::evaluation::{class_codes, discovery_curve, nauc, unbalanced_subset};
 use demud::peers::{self, PeerMethod};
 use demud::{Conditioning, DemudParams, Element, SelectionRule, UpdateMethod};
@@ -272,15 +272,24 @@ pub fn compute_cell(key: &CellKey, inputs: &Inputs, at: &[usize]) -> Result<Cell
     let started = std::time::Instant::now();
     let (codes, _) = class_codes(inputs.labels);
     let items = key.variant.items(&codes);
-    let order = match inputs.matrix {
-        FeatureMatrix::F32(a) => rank(key, a.view(), &items),
-        FeatureMatrix::F64(a) => rank(key, a.view(), &items),
+    struct Rank<'a> {
+        key: &'a CellKey,
+        items: &'a [usize],
     }
-    .map_err(|source| DataError::Engine {
-        path: key.relative_path(),
-        at: String::new(),
-        source,
-    })?;
+    impl MatrixVisitor for Rank<'_> {
+        type Output = demud::Result<Vec<usize>>;
+        fn visit<T: Element>(self, data: ArrayView2<'_, T>) -> Self::Output {
+            rank(self.key, data, self.items)
+        }
+    }
+    let order = inputs
+        .matrix
+        .visit(Rank { key, items: &items })
+        .map_err(|source| DataError::Engine {
+            path: key.relative_path(),
+            at: String::new(),
+            source,
+        })?;
     let seconds = started.elapsed().as_secs_f64();
     let labels: Vec<&str> = items.iter().map(|&i| inputs.labels[i].as_str()).collect();
     let n_classes = class_codes(&labels).1;

@@ -6,8 +6,10 @@
 //! starting with `#` are comments, and a first one listing one name per feature (its `xvals`,
 //! e.g. wavelengths) names the features.
 //!
-//! `.npy`: an `n x d` array of `f32` or `f64`, with an optional items CSV (`id[,label]`, one row
-//! per item, optional header `id,label`).
+//! `.npy`: an `n x d` array of `f32`, `f64` or `f16` (`<f2`), with an optional items CSV
+//! (`id[,label]`, one row per item, optional header `id,label`). [`open_features`] maps a
+//! little-endian `f32` or `f16` file into memory instead of reading it ([`MappedMatrix`]): the
+//! collection is then never copied, and the operating system pages it in as a pass reads it.
 //!
 //! ```
 //! use demud_datasets::{CsvLayout, features::read_csv};
@@ -60,6 +62,17 @@ pub enum FeatureMatrix {
     F32(Array2<f32>),
     /// Double precision (CSV data).
     F64(Array2<f64>),
+    /// A `.npy` file of `f32` or `f16` values, memory-mapped: no copy in memory.
+    Mapped(MappedMatrix),
+}
+
+/// A computation over a collection in any storage precision: what a generic closure would be.
+/// [`FeatureMatrix::visit`] calls it with the values as they are stored.
+pub trait MatrixVisitor {
+    /// What the computation gives.
+    type Output;
+    /// Runs the computation on `data` (items x features).
+    fn visit<T: demud::Element>(self, data: ArrayView2<'_, T>) -> Self::Output;
 }
 
 impl FeatureMatrix {
@@ -68,41 +81,212 @@ impl FeatureMatrix {
         match self {
             FeatureMatrix::F32(a) => a.dim(),
             FeatureMatrix::F64(a) => a.dim(),
+            FeatureMatrix::Mapped(m) => m.dim(),
+        }
+    }
+    /// Runs `visitor` on the values in their stored precision (a mapped file is not copied).
+    pub fn visit<V: MatrixVisitor>(&self, visitor: V) -> V::Output {
+        match self {
+            FeatureMatrix::F32(a) => visitor.visit(a.view()),
+            FeatureMatrix::F64(a) => visitor.visit(a.view()),
+            FeatureMatrix::Mapped(m) => match m.view() {
+                MappedView::F32(a) => visitor.visit(a),
+                MappedView::F16(a) => visitor.visit(a),
+            },
         }
     }
     /// A copy in f64.
     pub fn to_f64(&self) -> Array2<f64> {
-        match self {
-            FeatureMatrix::F32(a) => a.mapv(f64::from),
-            FeatureMatrix::F64(a) => a.clone(),
+        struct ToF64;
+        impl MatrixVisitor for ToF64 {
+            type Output = Array2<f64>;
+            fn visit<T: demud::Element>(self, a: ArrayView2<'_, T>) -> Array2<f64> {
+                a.mapv(demud::Element::to_f64)
+            }
         }
+        self.visit(ToF64)
     }
     /// Item (row) `i` in f64.
     pub fn row_f64(&self, i: usize) -> ndarray::Array1<f64> {
-        match self {
-            FeatureMatrix::F32(a) => a.row(i).mapv(f64::from),
-            FeatureMatrix::F64(a) => a.row(i).to_owned(),
+        struct Row(usize);
+        impl MatrixVisitor for Row {
+            type Output = ndarray::Array1<f64>;
+            fn visit<T: demud::Element>(self, a: ArrayView2<'_, T>) -> Self::Output {
+                a.row(self.0).mapv(demud::Element::to_f64)
+            }
         }
+        self.visit(Row(i))
     }
     /// Fits a conditioning on every item.
     pub fn fit(&self, conditioning: &demud::Conditioning) -> demud::Result<demud::Conditioner> {
-        match self {
-            FeatureMatrix::F32(a) => conditioning.fit(a.view()),
-            FeatureMatrix::F64(a) => conditioning.fit(a.view()),
+        struct Fit<'c>(&'c demud::Conditioning);
+        impl MatrixVisitor for Fit<'_> {
+            type Output = demud::Result<demud::Conditioner>;
+            fn visit<T: demud::Element>(self, a: ArrayView2<'_, T>) -> Self::Output {
+                self.0.fit(a)
+            }
         }
+        self.visit(Fit(conditioning))
     }
     /// Whether any value is NaN (missing).
     pub fn has_missing(&self) -> bool {
-        match self {
-            FeatureMatrix::F32(a) => a.iter().any(|v| v.is_nan()),
-            FeatureMatrix::F64(a) => a.iter().any(|v| v.is_nan()),
+        struct HasNan;
+        impl MatrixVisitor for HasNan {
+            type Output = bool;
+            fn visit<T: demud::Element>(self, a: ArrayView2<'_, T>) -> bool {
+                a.iter().any(|v| v.to_f64().is_nan())
+            }
         }
+        self.visit(HasNan)
     }
-    /// The precision's name, `"f32"` or `"f64"`.
+    /// The precision's name, `"f16"`, `"f32"` or `"f64"`.
     pub fn precision(&self) -> &'static str {
         match self {
             FeatureMatrix::F32(_) => "f32",
             FeatureMatrix::F64(_) => "f64",
+            FeatureMatrix::Mapped(m) => match m.precision() {
+                MappedPrecision::F32 => "f32",
+                MappedPrecision::F16 => "f16",
+            },
+        }
+    }
+    /// Whether the values are a memory map of their file (no copy in memory).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, FeatureMatrix::Mapped(_))
+    }
+}
+
+/// How a mapped `.npy` stores its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MappedPrecision {
+    /// `<f4`.
+    F32,
+    /// `<f2`.
+    F16,
+}
+
+/// The values of a [`MappedMatrix`] as an array view in their stored precision.
+#[derive(Clone, Debug)]
+pub enum MappedView<'a> {
+    /// `<f4` values.
+    F32(ArrayView2<'a, f32>),
+    /// `<f2` values.
+    F16(ArrayView2<'a, half::f16>),
+}
+
+/// An `n x d` `.npy` of little-endian `f32` or `f16` values in C order, memory-mapped (the
+/// header checked as [`read_npy`] checks it). Clones share the map.
+#[derive(Clone)]
+pub struct MappedMatrix {
+    path: PathBuf,
+    map: std::sync::Arc<memmap2::Mmap>,
+    precision: MappedPrecision,
+    dim: (usize, usize),
+}
+
+impl std::fmt::Debug for MappedMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedMatrix")
+            .field("path", &self.path)
+            .field("precision", &self.precision)
+            .field("dim", &self.dim)
+            .finish()
+    }
+}
+
+impl PartialEq for MappedMatrix {
+    /// The same shape, precision and values (bit for bit).
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim && self.precision == other.precision && self.map[..] == other.map[..]
+    }
+}
+
+impl MappedMatrix {
+    /// Maps the `.npy` at `path`: `None` when it cannot be viewed in place (f64, big-endian,
+    /// Fortran order), for the caller to read instead. The header is checked first
+    /// ([`NpyHeader`]): a wrong type, a claim of more values than the file holds, or a
+    /// truncated file is an error naming the file.
+    pub fn open(path: &Path) -> Result<Option<Self>> {
+        let header = NpyHeader::read(path)?;
+        let dim = matrix_dim(path, &header)?;
+        let precision = match header.kind {
+            NpyKind::F32 {
+                little_endian: true,
+            } => MappedPrecision::F32,
+            NpyKind::F16 => MappedPrecision::F16,
+            NpyKind::F32 { .. } | NpyKind::F64 => return Ok(None),
+        };
+        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        // SAFETY: the map is read-only and private to this process. Feature files are written
+        // whole and renamed into place (`write_atomic`), so a writer replaces the file's
+        // directory entry, never the mapped bytes; a file truncated by some other program
+        // while mapped would fault on access, as with any mapped input.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_error(path))?;
+        let mapped = MappedMatrix {
+            path: path.to_path_buf(),
+            map: std::sync::Arc::new(map),
+            precision,
+            dim,
+        };
+        match mapped.try_view() {
+            Ok(view) if view.is_standard_layout() => Ok(Some(mapped)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(DataError::parse(
+                path,
+                None,
+                "cannot be mapped as a 2-D f32 or f16 array",
+                e,
+            )),
+        }
+    }
+
+    fn try_view(&self) -> std::result::Result<MappedView<'_>, ndarray_npy::ViewNpyError> {
+        use ndarray_npy::ViewNpyExt;
+        Ok(match self.precision {
+            MappedPrecision::F32 => MappedView::F32(ArrayView2::<f32>::view_npy(&self.map)?),
+            MappedPrecision::F16 => {
+                use ndarray::ShapeBuilder;
+                // `F16` is a transparent wrapper of `half::f16`: the same bytes, no copy.
+                let halves = ArrayView2::<crate::parts::F16>::view_npy(&self.map)?;
+                let standard = halves.is_standard_layout();
+                let values: &[half::f16] = bytemuck::cast_slice(
+                    halves
+                        .to_slice_memory_order()
+                        .expect("a .npy view is contiguous"),
+                );
+                let shape = halves.dim().set_f(!standard);
+                MappedView::F16(ArrayView2::from_shape(shape, values).expect("the view's shape"))
+            }
+        })
+    }
+
+    /// The values, in their stored precision.
+    pub fn view(&self) -> MappedView<'_> {
+        self.try_view()
+            .expect("checked when the file was mapped, and the map does not change")
+    }
+
+    /// `(items, features)`.
+    pub fn dim(&self) -> (usize, usize) {
+        self.dim
+    }
+
+    /// How the values are stored.
+    pub fn precision(&self) -> MappedPrecision {
+        self.precision
+    }
+
+    /// The mapped file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl MappedView<'_> {
+    fn is_standard_layout(&self) -> bool {
+        match self {
+            MappedView::F32(a) => a.is_standard_layout(),
+            MappedView::F16(a) => a.is_standard_layout(),
         }
     }
 }
@@ -421,16 +605,49 @@ pub fn read_items(path: &Path) -> Result<Vec<ItemRow>> {
         .collect()
 }
 
-/// Reads an `n x d` `.npy` array of f32 or f64.
+/// Reads an `n x d` `.npy` array of f32, f64 or f16 (`<f2`, which is mapped: there is no
+/// owned half-precision matrix; see [`MappedMatrix`]).
 ///
 /// The header is checked against the file before any value is read: its length, its
-/// nesting, the array's shape (2-D), its type (`<f4`, `>f4`, `<f8`, `>f8`) and that the
+/// nesting, the array's shape (2-D), its type (`<f4`, `>f4`, `<f8`, `>f8`, `<f2`) and that the
 /// shape's values fill exactly the bytes after the header. A header that claims more values
 /// than the file holds is refused with both sizes, not trusted with an allocation of its
 /// claim (which would abort the process).
 pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
     use ndarray_npy::{ReadNpyError, ReadNpyExt};
     let header = NpyHeader::read(path)?;
+    matrix_dim(path, &header)?;
+    let describe =
+        |e: ReadNpyError| DataError::parse(path, None, "not a 2-D f32 or f64 .npy array", e);
+    let read = |path| {
+        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        Ok(std::io::BufReader::new(file))
+    };
+    Ok(match header.kind {
+        NpyKind::F64 => FeatureMatrix::F64(Array2::<f64>::read_npy(read(path)?).map_err(describe)?),
+        NpyKind::F32 { .. } => {
+            FeatureMatrix::F32(Array2::<f32>::read_npy(read(path)?).map_err(describe)?)
+        }
+        NpyKind::F16 => FeatureMatrix::Mapped(MappedMatrix::open(path)?.ok_or_else(|| {
+            DataError::file(
+                path,
+                "a Fortran-order f16 .npy cannot be mapped: save it in C order",
+            )
+        })?),
+    })
+}
+
+/// Opens an `n x d` `.npy` as [`read_npy`] does, but maps little-endian `f32` and `f16`
+/// files into memory instead of reading them: the collection is not copied.
+pub fn map_npy(path: &Path) -> Result<FeatureMatrix> {
+    match MappedMatrix::open(path)? {
+        Some(mapped) => Ok(FeatureMatrix::Mapped(mapped)),
+        None => read_npy(path),
+    }
+}
+
+/// The `(rows, columns)` of a 2-D, non-empty array's header.
+fn matrix_dim(path: &Path, header: &NpyHeader) -> Result<(usize, usize)> {
     let &[rows, cols] = &header.shape[..] else {
         let shown: Vec<String> = header.shape.iter().map(u64::to_string).collect();
         return Err(DataError::file(
@@ -447,15 +664,8 @@ pub fn read_npy(path: &Path) -> Result<FeatureMatrix> {
             format!("the array is empty ({rows} x {cols})"),
         ));
     }
-    let file = std::fs::File::open(path).map_err(io_error(path))?;
-    let reader = std::io::BufReader::new(file);
-    let describe =
-        |e: ReadNpyError| DataError::parse(path, None, "not a 2-D f32 or f64 .npy array", e);
-    Ok(if header.f64 {
-        FeatureMatrix::F64(Array2::<f64>::read_npy(reader).map_err(describe)?)
-    } else {
-        FeatureMatrix::F32(Array2::<f32>::read_npy(reader).map_err(describe)?)
-    })
+    // The sizes fill the file (checked by the header), so they fit in memory addresses.
+    Ok((rows as usize, cols as usize))
 }
 
 /// The `.npy` header's magic string.
@@ -464,16 +674,48 @@ const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 /// dictionary and the shape tuple); deeper ones are refused before they are parsed.
 const NPY_MAX_NESTING: usize = 8;
 
-/// What a `.npy` header of f32 or f64 values says, checked against the file: its length and
-/// nesting, the type (`<f4`, `>f4`, `<f8`, `>f8`), and that the shape's values fill exactly the
-/// bytes after the header. Check a `.npy` with it before `ndarray_npy` reads it: that crate
-/// allocates what the header claims before reading a byte of data, and a claim larger than
-/// memory aborts the process.
+/// What a `.npy` header of f32, f64 or f16 values says, checked against the file: its length
+/// and nesting, the type (`<f4`, `>f4`, `<f8`, `>f8`, `<f2`), and that the shape's values fill
+/// exactly the bytes after the header. Check a `.npy` with it before `ndarray_npy` reads it:
+/// that crate allocates what the header claims before reading a byte of data, and a claim
+/// larger than memory aborts the process.
 pub(crate) struct NpyHeader {
     /// The array's shape, any number of axes.
     pub(crate) shape: Vec<u64>,
-    /// Whether the values are f64 (else f32).
-    pub(crate) f64: bool,
+    /// The type of the values.
+    pub(crate) kind: NpyKind,
+}
+
+/// The value types a features `.npy` may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NpyKind {
+    /// `<f4` or `>f4`.
+    F32 {
+        /// `<f4`: can be mapped as it is.
+        little_endian: bool,
+    },
+    /// `<f8` or `>f8`.
+    F64,
+    /// `<f2` (numpy's float16).
+    F16,
+}
+
+impl NpyKind {
+    fn width(self) -> u64 {
+        match self {
+            NpyKind::F16 => 2,
+            NpyKind::F32 { .. } => 4,
+            NpyKind::F64 => 8,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            NpyKind::F16 => "f16",
+            NpyKind::F32 { .. } => "f32",
+            NpyKind::F64 => "f64",
+        }
+    }
 }
 
 impl NpyHeader {
@@ -563,16 +805,23 @@ impl NpyHeader {
             return bad("has no shape (a tuple of sizes)".into());
         };
         let descr = find("descr").and_then(py_literal::Value::as_string);
-        let (f64, width) = match descr.map(String::as_str) {
-            Some("<f4" | ">f4") => (false, 4),
-            Some("<f8" | ">f8") => (true, 8),
+        let kind = match descr.map(String::as_str) {
+            Some("<f4") => NpyKind::F32 {
+                little_endian: true,
+            },
+            Some(">f4") => NpyKind::F32 {
+                little_endian: false,
+            },
+            Some("<f8" | ">f8") => NpyKind::F64,
+            Some("<f2") => NpyKind::F16,
             Some(other) => {
                 return bad(format!(
-                    "gives the type {other:?}: the values must be f32 ('<f4') or f64 ('<f8')"
+                    "gives the type {other:?}: the values must be f32 ('<f4'), f64 ('<f8') or little-endian f16 ('<f2')"
                 ))
             }
             None => return bad("has no type (descr)".into()),
         };
+        let width = kind.width();
         let held = size - data_start;
         let claimed = shape
             .iter()
@@ -587,18 +836,22 @@ impl NpyHeader {
                 format!(
                     "the header describes {} {} values ({claim}), but the file holds {held} bytes after it",
                     shown.join(" x "),
-                    if f64 { "f64" } else { "f32" }
+                    kind.name()
                 ),
             ));
         }
-        Ok(NpyHeader { shape, f64 })
+        Ok(NpyHeader { shape, kind })
     }
 }
 
 /// Reads `.npy` features with an optional items CSV giving ids and labels (ids default to the
 /// row numbers 0, 1, ...).
 pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureTable> {
-    let matrix = read_npy(path)?;
+    npy_table(path, read_npy(path)?, items)
+}
+
+/// The table of `.npy` features `matrix` read from `path`, with the ids and labels of `items`.
+fn npy_table(path: &Path, matrix: FeatureMatrix, items: Option<&Path>) -> Result<FeatureTable> {
     let (n, d) = matrix.dim();
     let (ids, labels) = match items {
         None => ((0..n).map(|i| i.to_string()).collect(), None),
@@ -639,10 +892,25 @@ pub fn read_npy_with_items(path: &Path, items: Option<&Path>) -> Result<FeatureT
 /// Reads features by extension: `.npy` (with `items`, by default the items file beside it,
 /// [`items_path`], when there is one) or anything else as CSV.
 pub fn read_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Result<FeatureTable> {
+    load_features(path, layout, items, read_npy)
+}
+
+/// Reads features as [`read_features`] does, but maps a little-endian `f32` or `f16` `.npy`
+/// into memory ([`map_npy`]) instead of reading it: ranking it needs no copy.
+pub fn open_features(path: &Path, layout: CsvLayout, items: Option<&Path>) -> Result<FeatureTable> {
+    load_features(path, layout, items, map_npy)
+}
+
+fn load_features(
+    path: &Path,
+    layout: CsvLayout,
+    items: Option<&Path>,
+    npy: fn(&Path) -> Result<FeatureMatrix>,
+) -> Result<FeatureTable> {
     if is_npy(path) {
         let beside = items_path(path);
         let items = items.or(beside.is_file().then_some(beside.as_path()));
-        let table = read_npy_with_items(path, items)?;
+        let table = npy_table(path, npy(path)?, items)?;
         check_unique_ids(items.unwrap_or(path), &table.ids)?;
         Ok(table)
     } else {
@@ -774,6 +1042,12 @@ pub fn write_npy_features<T: ndarray_npy::WritableElement>(
     }
     check_rows(out, ids, labels, matrix.nrows())?;
     write_atomic(out, |w| Ok(matrix.write_npy(w)?))?;
+    write_items_file(out, ids, labels)
+}
+
+/// Writes the items file of the `.npy` features at `out` ([`items_path`]): its fingerprint,
+/// then `id[,label]` per row.
+fn write_items_file(out: &Path, ids: &[String], labels: Option<&[String]>) -> Result<()> {
     let fingerprint = fingerprint(out)?;
     let items = items_path(out);
     write_atomic(&items, |w| {
@@ -796,6 +1070,156 @@ pub fn write_npy_features<T: ndarray_npy::WritableElement>(
         csv.flush()?;
         Ok(())
     })
+}
+
+/// The precision `demud convert --store` writes a features `.npy` in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Store {
+    /// Half precision (`<f2`): half the size of f32, 11 significant bits, |values| up to 65504.
+    #[default]
+    F16,
+    /// Single precision (`<f4`).
+    F32,
+}
+
+/// What [`convert_features`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Converted {
+    /// Items (rows).
+    pub items: usize,
+    /// Features (columns).
+    pub features: usize,
+    /// Size of the written `.npy`.
+    pub bytes: u64,
+}
+
+/// Rows converted and written per block.
+const CONVERT_BLOCK_ROWS: usize = 4096;
+
+/// Writes the features of `input` (any features file; a `.npy` is mapped, not read) as a
+/// `.npy` of `store` values at `out`, with its items file, block by block: the converted
+/// collection is never held whole, nor a second copy of the input.
+///
+/// A value that `store` cannot hold is an error naming its item (by id and row) and feature,
+/// and nothing is written: in f16 a value beyond ±65504 (it would become infinite) or a
+/// non-zero value below 2^-25 in magnitude (it would become 0, losing all its digits). Values
+/// in between keep 11 significant bits (a relative rounding of at most 2^-11); NaN (missing)
+/// stays NaN. Clamping instead would change the ranking silently.
+pub fn convert_features(
+    input: &Path,
+    items: Option<&Path>,
+    out: &Path,
+    store: Store,
+) -> Result<Converted> {
+    use std::io::Write;
+    if !is_npy(out) {
+        return Err(DataError::file(
+            out,
+            "the converted features file must end in .npy",
+        ));
+    }
+    let table = open_features(input, CsvLayout::default(), items)?;
+    let (n, d) = table.matrix.dim();
+    let mut refused = None;
+    write_atomic(out, |w| {
+        let descr = match store {
+            Store::F16 => "<f2",
+            Store::F32 => "<f4",
+        };
+        w.write_all(&npy_header(descr, n, d))?;
+        struct Convert<'a> {
+            w: &'a mut dyn Write,
+            store: Store,
+        }
+        impl MatrixVisitor for Convert<'_> {
+            type Output = std::result::Result<Option<(usize, usize, f64)>, std::io::Error>;
+            fn visit<T: demud::Element>(self, data: ArrayView2<'_, T>) -> Self::Output {
+                let width = match self.store {
+                    Store::F16 => 2,
+                    Store::F32 => 4,
+                };
+                let mut bytes = Vec::with_capacity(CONVERT_BLOCK_ROWS * data.ncols() * width);
+                for (b, block) in data
+                    .axis_chunks_iter(ndarray::Axis(0), CONVERT_BLOCK_ROWS)
+                    .enumerate()
+                {
+                    bytes.clear();
+                    for ((i, j), v) in block.indexed_iter() {
+                        let v = v.to_f64();
+                        let held = match self.store {
+                            Store::F16 => {
+                                let h = half::f16::from_f64(v);
+                                bytes.extend_from_slice(&h.to_le_bytes());
+                                f64::from(h)
+                            }
+                            Store::F32 => {
+                                let f = v as f32;
+                                bytes.extend_from_slice(&f.to_le_bytes());
+                                f64::from(f)
+                            }
+                        };
+                        let lost =
+                            (held.is_infinite() && v.is_finite()) || (held == 0.0 && v != 0.0);
+                        if lost {
+                            return Ok(Some((b * CONVERT_BLOCK_ROWS + i, j, v)));
+                        }
+                    }
+                    self.w.write_all(&bytes)?;
+                }
+                Ok(None)
+            }
+        }
+        refused = table.matrix.visit(Convert { w, store })?;
+        match refused {
+            // Abort the write: the temporary is removed, nothing replaces `out`.
+            Some(_) => Err("a value the precision cannot hold".into()),
+            None => Ok(()),
+        }
+    })
+    .or_else(|e| if refused.is_some() { Ok(()) } else { Err(e) })?;
+    if let Some((i, j, v)) = refused {
+        let (name, limit) = match store {
+            Store::F16 => ("f16", "|values| from 2^-25 (3e-8) to 65504"),
+            Store::F32 => ("f32", "|values| from 1e-45 to 3.4e38"),
+        };
+        let what = if v.abs() > 1.0 {
+            "overflows"
+        } else {
+            "underflows to 0 in"
+        };
+        return Err(DataError::file(
+            input,
+            format!(
+                "item {:?} (row {}), feature {:?}: the value {v:e} {what} {name}, which holds {limit}; scale the features (or keep them in f32)",
+                table.ids[i],
+                i + 1,
+                table.feature_names[j]
+            ),
+        ));
+    }
+    write_items_file(out, &table.ids, table.labels.as_deref())?;
+    let bytes = std::fs::metadata(out).map_err(io_error(out))?.len();
+    Ok(Converted {
+        items: n,
+        features: d,
+        bytes,
+    })
+}
+
+/// A `.npy` version 1.0 header for a C-order `n x d` array of `descr` values, padded so that
+/// the data starts at a multiple of 64 bytes (what numpy writes, and what lets a map of the
+/// file be viewed as values in place).
+pub fn npy_header(descr: &str, n: usize, d: usize) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({n}, {d}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes
 }
 
 /// Writes features as CSV: a header `id,label,<names>` (no label column without labels), then
@@ -876,7 +1300,7 @@ impl FeatureTable {
     pub fn with_f64<R>(&self, f: impl FnOnce(ArrayView2<f64>) -> R) -> R {
         match &self.matrix {
             FeatureMatrix::F64(a) => f(a.view()),
-            FeatureMatrix::F32(a) => f(a.mapv(f64::from).view()),
+            other => f(other.to_f64().view()),
         }
     }
 }

@@ -36,6 +36,7 @@ impl TrainingSet {
         let matrix = match table.matrix {
             FeatureMatrix::F32(m) => m,
             FeatureMatrix::F64(m) => m.mapv(|v| v as f32),
+            mapped @ FeatureMatrix::Mapped(_) => mapped.to_f64().mapv(|v| v as f32),
         };
         if matrix.iter().any(|v| !v.is_finite()) {
             return Err(DecoderError::NotFinite {

@@ -10,7 +10,9 @@ use super::{
 
 use crate::error::{DataError, Result};
 use crate::extraction::{read_extraction_record, ExtractionRecord};
-use crate::features::{read_features, CsvLayout, FeatureMatrix, FeatureTable};
+use crate::features::{
+    open_features, read_features, CsvLayout, FeatureMatrix, FeatureTable, MatrixVisitor,
+};
 use demud::{
     Compatibility, Conditioner, Conditioning, DemudError, DemudParams, Element, Init, ModelState,
     Selection, SubspaceModel,
@@ -69,6 +71,8 @@ pub struct Finished {
     /// The model after the last selection, with the run's options and the features'
     /// extraction (for `--model-out`).
     pub model: Option<SavedModel>,
+    /// Whether the engine ranked the features in place or a conditioned copy of them.
+    pub ranked_from: RankedFrom,
 }
 
 /// A saved model file: the engine's model state, and how the features it was built from were
@@ -171,7 +175,7 @@ pub fn run_discovery(
         conditioning,
     } = settings;
     let started = std::time::Instant::now();
-    let mut table = read_features(&inputs.features, inputs.layout, inputs.items.as_deref())?;
+    let mut table = open_features(&inputs.features, inputs.layout, inputs.items.as_deref())?;
     if let Some(labels) = &inputs.labels {
         table.attach_labels(labels)?;
     }
@@ -357,16 +361,22 @@ pub fn run_discovery(
         |i| table.matrix.row_f64(i),
         &inputs.features,
     )?;
-    let (selections, model) = match &table.matrix {
-        FeatureMatrix::F32(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
-        FeatureMatrix::F64(a) => run_engine(&params, &conditioner, a.view(), &mut progress),
-    }
-    .map_err(|e| match (&e, &prior_names) {
-        (DemudError::ValueTooLarge { what, .. }, Some((path, prior))) if what.contains("prior") => {
-            engine_error(e, prior, path)
-        }
-        _ => engine_error(e, &table, &inputs.features),
-    })?;
+    let ranked_from = RankedFrom::of(&table.matrix, &conditioner);
+    let (selections, model) = table
+        .matrix
+        .visit(Engine {
+            params: &params,
+            conditioner: &conditioner,
+            progress: &mut progress,
+        })
+        .map_err(|e| match (&e, &prior_names) {
+            (DemudError::ValueTooLarge { what, .. }, Some((path, prior)))
+                if what.contains("prior") =>
+            {
+                engine_error(e, prior, path)
+            }
+            _ => engine_error(e, &table, &inputs.features),
+        })?;
     let ranked = (outputs.explanations == ExplanationFiles::Written).then(|| {
         let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| stack_rows(&selections, f);
         RankedExplanations {
@@ -388,9 +398,10 @@ pub fn run_discovery(
         start,
         n_items: n,
         n_features: d,
-        precision: match table.matrix {
-            FeatureMatrix::F32(_) => Precision::F32,
-            FeatureMatrix::F64(_) => Precision::F64,
+        precision: match table.matrix.precision() {
+            "f16" => Precision::F16,
+            "f32" => Precision::F32,
+            _ => Precision::F64,
         },
         k,
         n_selected: selections.len(),
@@ -424,21 +435,74 @@ pub fn run_discovery(
             ..records(record, &table, &selections, outputs)
         },
         model,
+        ranked_from,
     })
+}
+
+/// What the engine ranked: the features as they were loaded (a `.npy` of `f32` or `f16`
+/// values is mapped, not copied), or a conditioned copy of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankedFrom {
+    /// The mapped file itself: the collection is not in memory beyond the pages the operating
+    /// system keeps of it.
+    MappedFile,
+    /// The features read into memory (a CSV, `f64` or big-endian `.npy`), without another copy.
+    LoadedFeatures,
+    /// A copy of the features transformed by the conditioning, in the features' precision
+    /// (`f32` for `f16` features), of `bytes` bytes, made in memory beside the features.
+    ConditionedCopy {
+        /// The copy's size.
+        bytes: u64,
+        /// Whether the features themselves were mapped (the copy is then the run's one copy).
+        of_mapped: bool,
+    },
+}
+
+impl RankedFrom {
+    fn of(matrix: &FeatureMatrix, conditioner: &Conditioner) -> Self {
+        if conditioner.is_identity() {
+            return if matrix.is_mapped() {
+                RankedFrom::MappedFile
+            } else {
+                RankedFrom::LoadedFeatures
+            };
+        }
+        let width = match matrix.precision() {
+            "f64" => 8,
+            _ => 4,
+        };
+        RankedFrom::ConditionedCopy {
+            bytes: (matrix.dim().0 * conditioner.output_dim() * width) as u64,
+            of_mapped: matrix.is_mapped(),
+        }
+    }
+}
+
+/// The engine run of [`run_discovery`], for features of any precision.
+struct Engine<'a, P> {
+    params: &'a DemudParams,
+    conditioner: &'a Conditioner,
+    progress: &'a mut P,
+}
+
+impl<P: FnMut(usize, usize)> MatrixVisitor for Engine<'_, P> {
+    type Output = demud::Result<(Vec<Selection>, Option<SubspaceModel>)>;
+    fn visit<T: Element>(self, data: ArrayView2<'_, T>) -> Self::Output {
+        // Without conditioning the engine ranks the features where they are (a mapped file is
+        // never copied); a conditioning transforms them into a copy, in f32 for f16 features.
+        if self.conditioner.is_identity() {
+            return run_engine(self.params, data, self.progress);
+        }
+        let conditioned = self.conditioner.transform_as::<T, T::Arithmetic>(data)?;
+        run_engine(self.params, conditioned.view(), self.progress)
+    }
 }
 
 fn run_engine<T: Element>(
     params: &DemudParams,
-    conditioner: &Conditioner,
     data: ArrayView2<T>,
     progress: &mut impl FnMut(usize, usize),
 ) -> demud::Result<(Vec<Selection>, Option<SubspaceModel>)> {
-    let conditioned = if conditioner.is_identity() {
-        None
-    } else {
-        Some(conditioner.transform(data)?)
-    };
-    let data = conditioned.as_ref().map_or(data.view(), |c| c.view());
     let mut discovery = params.discover(data)?;
     let total = discovery.len_total();
     let mut selections = Vec::with_capacity(total);

@@ -36,7 +36,7 @@ pub use audit::{
 pub use discover::{
     default_conditioning_of, read_model_state, read_saved_model, read_weights, run_discovery,
     write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
-    Finished, SavedModel,
+    Finished, RankedFrom, SavedModel,
 };
 
 pub use localisation::{
@@ -154,6 +154,8 @@ pub enum Precision {
     F32,
     /// Double.
     F64,
+    /// Half (`<f2`): a large collection stored at half the size.
+    F16,
 }
 
 /// Whether `expected.npy` and `residual.npy` were written.

@@ -5,7 +5,7 @@
 
 use super::{read_model_state, RunFolder, Start};
 use crate::error::{DataError, Result};
-use crate::features::{read_features, CsvLayout, FeatureMatrix};
+use crate::features::{open_features, read_features, CsvLayout, MatrixVisitor};
 use demud::scoring::Scoring;
 use demud::{Conditioner, DemudParams, Element, Init, SubspaceModel};
 use ndarray::ArrayView2;
@@ -38,7 +38,7 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
     let record = run.record();
     let features = run.features_path();
     let items = run.items_path();
-    let table = read_features(&features, CsvLayout::default(), items.as_deref())?;
+    let table = open_features(&features, CsvLayout::default(), items.as_deref())?;
     if table.matrix.dim() != (record.n_items, record.n_features) {
         return Err(DataError::file(
             &features,
@@ -110,10 +110,22 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
             &features,
         )?;
     }
-    let models = match &table.matrix {
-        FeatureMatrix::F32(a) => replay_engine(&params, &conditioner, a.view(), run),
-        FeatureMatrix::F64(a) => replay_engine(&params, &conditioner, a.view(), run),
-    }?;
+    struct Replayed<'a> {
+        params: &'a DemudParams,
+        conditioner: &'a Conditioner,
+        run: &'a RunFolder,
+    }
+    impl MatrixVisitor for Replayed<'_> {
+        type Output = Result<Vec<Option<SubspaceModel>>>;
+        fn visit<T: Element>(self, data: ArrayView2<'_, T>) -> Self::Output {
+            replay_engine(self.params, self.conditioner, data, self.run)
+        }
+    }
+    let models = table.matrix.visit(Replayed {
+        params: &params,
+        conditioner: &conditioner,
+        run,
+    })?;
     Ok(Replay {
         conditioner,
         scoring: params.scoring().clone(),
@@ -132,9 +144,29 @@ fn replay_engine<T: Element>(
         at: String::new(),
         source: e,
     };
-    let conditioned = conditioner.transform(data).map_err(engine)?;
+    // As the run was made (`run_discovery`): the features in place without conditioning,
+    // else a conditioned copy (in f32 for f16 features).
+    if conditioner.is_identity() {
+        return replay_ranked(params, data, run);
+    }
+    let conditioned = conditioner
+        .transform_as::<T, T::Arithmetic>(data)
+        .map_err(engine)?;
+    replay_ranked(params, conditioned.view(), run)
+}
+
+fn replay_ranked<T: Element>(
+    params: &DemudParams,
+    data: ArrayView2<T>,
+    run: &RunFolder,
+) -> Result<Vec<Option<SubspaceModel>>> {
+    let engine = |e: demud::DemudError| DataError::Engine {
+        path: run.features_path(),
+        at: String::new(),
+        source: e,
+    };
     let mut discovery = params
-        .discover(conditioned.view())
+        .discover(data)
         .map_err(engine)?
         .keeping_selecting_models();
     let mut models = Vec::new();
