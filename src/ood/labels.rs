@@ -111,7 +111,7 @@ pub fn label_distributions(
                 })
                 .collect();
             // Stable sort of a label-ordered list: ties keep the lower label first.
-            labels.sort_by(|a, b| b.count.cmp(&a.count));
+            labels.sort_by_key(|l| std::cmp::Reverse(l.count));
             ClassLabels { items, labels }
         })
         .collect())
