@@ -119,38 +119,13 @@ pub fn run(args: &OodArgs) -> Result<()> {
         }
     }
 
-    let head = match (&args.head, &args.head_bias) {
-        (Some(w), Some(b)) => {
-            let weights = npy_f64(w)?;
-            let bias = npy_f64(b)?;
-            if bias.len() != weights.nrows() || (bias.nrows() != 1 && bias.ncols() != 1) {
-                bail!(
-                    "{}: {} x {} biases for a head of {} classes; give 1 x {} or {} x 1",
-                    b.display(),
-                    bias.nrows(),
-                    bias.ncols(),
-                    weights.nrows(),
-                    weights.nrows(),
-                    weights.nrows()
-                );
-            }
-            if weights.nrows() != classes.len() || weights.ncols() != d {
-                bail!(
-                    "{}: a {} x {} head, but the training set has {} classes (rows, in sorted order) and {d} features",
-                    w.display(),
-                    weights.nrows(),
-                    weights.ncols(),
-                    classes.len()
-                );
-            }
-            let bias: Array1<f64> = bias.iter().copied().collect();
-            LinearHead::new(weights, bias).with_context(|| format!("{}", w.display()))?
-        }
-        _ => LogisticParams::default()
-            .alpha(args.head_alpha)
-            .fit(x_train.view(), &y_train, classes.len())
-            .context("--head-alpha")?,
-    };
+    let head = head_for(
+        args.head.as_deref().zip(args.head_bias.as_deref()),
+        args.head_alpha,
+        x_train.view(),
+        &y_train,
+        classes.len(),
+    )?;
     let taxonomy = match &args.hierarchy {
         Some(path) => {
             let table = read_hierarchy(path)?;
@@ -180,7 +155,7 @@ pub fn run(args: &OodArgs) -> Result<()> {
         .seed(args.seed);
     let model = params
         .fit(x_train.view(), &y_train, head, taxonomy)
-        .map_err(|e| anyhow::anyhow!("{e}").context(option_hint(&e.to_string())))?;
+        .map_err(|e| anyhow::anyhow!("{e}").context(option_hint("demud ood", &e.to_string())))?;
 
     // Measures of every query set, one table; categories from the head's predictions.
     let mut table: Option<demud::ood::MeasureTable> = None;
@@ -206,7 +181,7 @@ pub fn run(args: &OodArgs) -> Result<()> {
     let table = table.expect("at least the ID test set");
     let evaluation = params
         .evaluate(&table, &categories)
-        .map_err(|e| anyhow::anyhow!("{e}").context(option_hint(&e.to_string())))?;
+        .map_err(|e| anyhow::anyhow!("{e}").context(option_hint("demud ood", &e.to_string())))?;
     let seconds = started.elapsed().as_secs_f64();
 
     let markdown = markdown_table(&evaluation, &table, &categories, seconds);
@@ -308,13 +283,57 @@ pub fn run(args: &OodArgs) -> Result<()> {
     Ok(())
 }
 
+/// The linear head: `(W.npy, b.npy)` read and checked against `n_classes` (rows, the
+/// training classes in sorted order) and the features' width, or a multinomial logistic
+/// regression trained on `x_train` with penalty `alpha` (`--head-alpha`).
+pub(crate) fn head_for(
+    files: Option<(&Path, &Path)>,
+    alpha: f64,
+    x_train: ndarray::ArrayView2<f64>,
+    y_train: &[usize],
+    n_classes: usize,
+) -> Result<LinearHead> {
+    let d = x_train.ncols();
+    Ok(match files {
+        Some((w, b)) => {
+            let weights = npy_f64(w)?;
+            let bias = npy_f64(b)?;
+            if bias.len() != weights.nrows() || (bias.nrows() != 1 && bias.ncols() != 1) {
+                bail!(
+                    "{}: {} x {} biases for a head of {} classes; give 1 x {} or {} x 1",
+                    b.display(),
+                    bias.nrows(),
+                    bias.ncols(),
+                    weights.nrows(),
+                    weights.nrows(),
+                    weights.nrows()
+                );
+            }
+            if weights.nrows() != n_classes || weights.ncols() != d {
+                bail!(
+                    "{}: a {} x {} head, but the training set has {n_classes} classes (rows, in sorted order) and {d} features",
+                    w.display(),
+                    weights.nrows(),
+                    weights.ncols(),
+                );
+            }
+            let bias: Array1<f64> = bias.iter().copied().collect();
+            LinearHead::new(weights, bias).with_context(|| format!("{}", w.display()))?
+        }
+        None => LogisticParams::default()
+            .alpha(alpha)
+            .fit(x_train, y_train, n_classes)
+            .context("--head-alpha")?,
+    })
+}
+
 fn is_npy(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
 
-/// The option behind an engine parameter named in an error message.
-fn option_hint(message: &str) -> String {
+/// The option behind an engine parameter named in an error message (else `command`).
+pub(crate) fn option_hint(command: &str, message: &str) -> String {
     let options = [
         ("`knn_dims`", "--knn-dims"),
         ("`pca_components`", "--pca-components"),
@@ -327,7 +346,7 @@ fn option_hint(message: &str) -> String {
     options
         .iter()
         .find(|(name, _)| message.contains(name))
-        .map_or_else(|| "demud ood".to_string(), |(_, option)| option.to_string())
+        .map_or_else(|| command.to_string(), |(_, option)| option.to_string())
 }
 
 /// The printed table: counts per category, then per task every measure and the forest, with
