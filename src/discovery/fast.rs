@@ -108,15 +108,33 @@ impl FastScores {
         change: &BasisChange,
         updated: &SubspaceModel,
     ) {
+        let mean_dot_x = self.mean_dot[selected];
+        self.apply_item(data, data.row(selected), mean_dot_x, change, updated);
+    }
+
+    /// `mu . x_i` as the state holds it for row `i` (`t_i`): what [`FastScores::apply_item`]
+    /// needs of a selected item, which a distributed run sends along with the item.
+    pub(crate) fn mean_dot(&self, i: usize) -> f64 {
+        self.mean_dot[i]
+    }
+
+    /// [`FastScores::apply`] for a selected item `x` that need not be one of `data`'s rows (in a
+    /// distributed run it is another process's), with its `t = mu . x` under the old model.
+    pub(crate) fn apply_item<T: Element>(
+        &mut self,
+        data: ArrayView2<T>,
+        x: ArrayView1<T>,
+        mean_dot_x: f64,
+        change: &BasisChange,
+        updated: &SubspaceModel,
+    ) {
         debug_assert_eq!(change.shift_in_basis.len(), self.rank);
         let r = self.rank;
         let inv = 1.0 / (change.old_count as f64 + 1.0);
-        let x = data.row(selected);
         // The one pass over the collection, in the storage precision (BLAS gemv; for f16 a
         // fused widen-and-multiply-add kernel, `element::half_dot`).
         let g = T::dot_rows(data, x);
         let shift_norm2 = change.shift.dot(&change.shift);
-        let mean_dot_x = self.mean_dot[selected];
         // s_i = v . (x_i - mu)
         let shift_dot = Zip::from(&g)
             .and(&self.mean_dot)

@@ -15,10 +15,12 @@
 //! assert_eq!(picks[1].residual.to_vec(), vec![5.0, 4.9]);
 //! ```
 
+pub mod distributed;
 mod fast;
 mod params;
 mod rescaling;
 
+pub use distributed::{Collective, DistributedDiscovery, ThreadRanks};
 pub use params::{Compatibility, DemudParams, Init, ScorePath, SelectionRule, UpdateMethod};
 
 use crate::element::Element;

@@ -18,6 +18,8 @@
 
 mod randomized;
 
+pub(crate) use randomized::RowRanges;
+
 use crate::element::Element;
 use crate::error::{DemudError, Result};
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
@@ -92,7 +94,7 @@ impl SvdMethod {
     pub const AUTO_MIN_VALUES: usize = 4_000_000;
 
     /// Whether the randomized SVD computes the top `k` of `n` x `d` items.
-    fn is_randomized(self, n: usize, d: usize, k: usize) -> bool {
+    pub(crate) fn is_randomized(self, n: usize, d: usize, k: usize) -> bool {
         match self {
             SvdMethod::Exact => false,
             SvdMethod::Randomized => true,
@@ -210,6 +212,70 @@ impl SubspaceModel {
             return Self::from_centred(centred, mean, k, truncation);
         }
         let (sv, basis) = randomized::top_right_singular(data, mean.view(), k, seed)?;
+        let keep = Self::kept_directions(sv.view(), n, d, k, truncation);
+        Ok(SubspaceModel {
+            mean,
+            basis: basis.slice(s![.., ..keep]).to_owned(),
+            singular_values: sv.slice(s![..keep]).to_owned(),
+            count: n,
+        })
+    }
+
+    /// The top-`k` SVD model of a collection split into row ranges (one process holds `data`,
+    /// others the other ranges; `ranges` combines their partial results), centred on `mean`,
+    /// the mean of all the ranges. The same model results on every range.
+    ///
+    /// The randomized SVD runs as in one process, its sums combined over the ranges. The exact
+    /// one is a TSQR (Demmel et al. 2012): each range's centred f64 copy is reduced to its R
+    /// factor (at most d x d), the R factors are stacked and reduced to one R, and the SVD of
+    /// that R has the singular values and right vectors of the whole centred collection.
+    /// Not the d x d Gram matrix `C^T C` with `eigh`: squaring the singular values halves their
+    /// digits, so directions at the noise floor would lose the null-direction truncation that
+    /// the one-process SVD applies to them.
+    pub(crate) fn of_row_ranges<T: Element>(
+        data: ArrayView2<T>,
+        mean: Array1<f64>,
+        k: usize,
+        truncation: Truncation,
+        method: SvdMethod,
+        seed: u64,
+        ranges: &dyn RowRanges,
+    ) -> Result<Self> {
+        let d = data.ncols();
+        let n = ranges.total_rows();
+        if n == 1 {
+            return Ok(Self::mean_only(mean, 1, RankZeroStyle::Empty));
+        }
+        let (sv, basis) = if method.is_randomized(n, d, k) {
+            randomized::top_right_singular_over(data, mean.view(), k, seed, ranges)?
+        } else {
+            let local = if data.nrows() == 0 {
+                Array2::zeros((0, d))
+            } else {
+                let mut centred = data.mapv(Element::to_f64);
+                ndarray::Zip::from(centred.rows_mut()).for_each(|mut row| {
+                    ndarray::Zip::from(&mut row)
+                        .and(&mean)
+                        .for_each(|v, &mu| *v -= mu);
+                });
+                ndarray_linalg::QRInto::qr_into(centred)
+                    .map_err(|e| DemudError::linalg("the QR of a row range", e))?
+                    .1
+            };
+            let r = match ranges.stack(local.clone())? {
+                Some(stacked) if stacked.nrows() > 0 => {
+                    ndarray_linalg::QRInto::qr_into(stacked)
+                        .map_err(|e| DemudError::linalg("the QR of the stacked R factors", e))?
+                        .1
+                }
+                Some(stacked) => stacked,
+                None => local,
+            };
+            let (_, sv, vt) = r
+                .svddc(JobSvd::Some)
+                .map_err(|e| DemudError::linalg("the SVD of the stacked R factors", e))?;
+            (sv, vt.expect("requested V^T").t().to_owned())
+        };
         let keep = Self::kept_directions(sv.view(), n, d, k, truncation);
         Ok(SubspaceModel {
             mean,

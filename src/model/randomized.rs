@@ -62,8 +62,52 @@ pub(crate) fn top_right_singular<T: Element>(
     k: usize,
     seed: u64,
 ) -> Result<(Array1<f64>, Array2<f64>)> {
-    let (n, d) = data.dim();
-    let l = (k + OVERSAMPLING).min(n).min(d);
+    top_right_singular_over(data, mean, k, seed, &WholeCollection(data.nrows()))
+}
+
+/// How the partial results of the row ranges of a collection are combined: a collection split
+/// over several processes (`discovery::distributed`) sums its ranks' `C_r^T C_r Z` and stacks
+/// their R factors; a whole collection in one process has nothing to combine.
+pub(crate) trait RowRanges {
+    /// Number of items in all the ranges together.
+    fn total_rows(&self) -> usize;
+    /// Replaces `values` by their element-wise sum over the ranges (the same on every range).
+    fn sum(&self, values: &mut [f64]) -> Result<()>;
+    /// Every range's `r` (at most as many rows as columns) stacked in range order, or `None`
+    /// when this is the only range.
+    fn stack(&self, r: Array2<f64>) -> Result<Option<Array2<f64>>>;
+}
+
+/// A collection held whole by one process.
+pub(crate) struct WholeCollection(pub(crate) usize);
+
+impl RowRanges for WholeCollection {
+    fn total_rows(&self) -> usize {
+        self.0
+    }
+    fn sum(&self, _: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+    fn stack(&self, _: Array2<f64>) -> Result<Option<Array2<f64>>> {
+        Ok(None)
+    }
+}
+
+/// [`top_right_singular`] of a collection whose rows `data` are one of several `ranges`: every
+/// range runs the same passes over its own rows, and the d x l sums of the power iterations and
+/// the R factors of the last pass are combined by `ranges` (`C^T C Z = sum_r C_r^T C_r Z`; the
+/// R of the stacked R_r is an R of `C Z`, as in the streamed QR). The result is the same on
+/// every range.
+pub(crate) fn top_right_singular_over<T: Element>(
+    data: ArrayView2<T>,
+    mean: ArrayView1<f64>,
+    k: usize,
+    seed: u64,
+    ranges: &dyn RowRanges,
+) -> Result<(Array1<f64>, Array2<f64>)> {
+    let d = data.ncols();
+    let n = data.nrows();
+    let l = (k + OVERSAMPLING).min(ranges.total_rows()).min(d);
     let mut z = gaussian(d, l, seed);
     let rows = block_rows(n, d);
     // The power iterations multiply in the storage precision (sgemm for f32 items, half the
@@ -100,6 +144,7 @@ pub(crate) fn top_right_singular<T: Element>(
                 .for_each(|s, &v| *s += v.to_f64());
             Ok(())
         })?;
+        ranges.sum(w.as_slice_mut().expect("a new array is contiguous"))?;
         z = w.qr_into().map_err(qr_failed)?.0;
     }
     // Y = C Z = Q R, with R found block by block (a streamed QR: the R of [R_prev; Y_b] is an R
@@ -113,6 +158,9 @@ pub(crate) fn top_right_singular<T: Element>(
         r = stacked.qr_into().map_err(qr_failed)?.1;
         Ok(())
     })?;
+    if let Some(stacked) = ranges.stack(r.clone())? {
+        r = stacked.qr_into().map_err(qr_failed)?.1;
+    }
     let (_, sv, vt) = r
         .svddc(JobSvd::Some)
         .map_err(|e| DemudError::linalg("the small SVD of the randomized SVD", e))?;
