@@ -22,6 +22,12 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
         StoreArg::F32 => Store::F32,
     };
     let converted = convert_features(&args.features, args.items.as_deref(), &args.out, store)?;
+    if let Some((id, feature, value)) = &converted.first_flushed {
+        eprintln!(
+            "warning: {} non-zero value(s) below the precision's smallest were written as 0 (absolute error below 3e-8 in f16), the first item {id:?}, feature {feature:?}: {value:e}",
+            converted.flushed
+        );
+    }
     if !args.quiet {
         eprintln!(
             "wrote {} items x {} features as {} ({:.2} GB) to {}",

@@ -1083,7 +1083,7 @@ pub enum Store {
 }
 
 /// What [`convert_features`] wrote.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Converted {
     /// Items (rows).
     pub items: usize,
@@ -1091,6 +1091,19 @@ pub struct Converted {
     pub features: usize,
     /// Size of the written `.npy`.
     pub bytes: u64,
+    /// Non-zero values too small for the precision, written as 0.
+    pub flushed: u64,
+    /// The first of them: item id, feature name, value.
+    pub first_flushed: Option<(String, String, f64)>,
+}
+
+/// What a conversion found: the first value the precision cannot hold (item, feature,
+/// value), and the non-zero values written as 0 (their count and the first).
+#[derive(Default)]
+struct Conversion {
+    overflow: Option<(usize, usize, f64)>,
+    flushed: u64,
+    first_flushed: Option<(usize, usize, f64)>,
 }
 
 /// Rows converted and written per block.
@@ -1100,11 +1113,13 @@ const CONVERT_BLOCK_ROWS: usize = 4096;
 /// `.npy` of `store` values at `out`, with its items file, block by block: the converted
 /// collection is never held whole, nor a second copy of the input.
 ///
-/// A value that `store` cannot hold is an error naming its item (by id and row) and feature,
-/// and nothing is written: in f16 a value beyond ±65504 (it would become infinite) or a
-/// non-zero value below 2^-25 in magnitude (it would become 0, losing all its digits). Values
-/// in between keep 11 significant bits (a relative rounding of at most 2^-11); NaN (missing)
-/// stays NaN. Clamping instead would change the ranking silently.
+/// A value beyond what `store` can hold (in f16 |v| > 65504, which would become infinite) is
+/// an error naming its item (by id and row) and feature, and nothing is written: clamping it
+/// would change the ranking silently. A non-zero value below the smallest `store` value (in
+/// f16 |v| < 2^-25, 3e-8) is written as 0 and counted ([`Converted::flushed`], the caller
+/// warns): its absolute error is below 3e-8, and near-zero activations are common in CNN
+/// features. Values in between keep 11 significant bits in f16 (a relative rounding of at
+/// most 2^-11); NaN (missing) stays NaN.
 pub fn convert_features(
     input: &Path,
     items: Option<&Path>,
@@ -1120,7 +1135,7 @@ pub fn convert_features(
     }
     let table = open_features(input, CsvLayout::default(), items)?;
     let (n, d) = table.matrix.dim();
-    let mut refused = None;
+    let mut found = Conversion::default();
     write_atomic(out, |w| {
         let descr = match store {
             Store::F16 => "<f2",
@@ -1132,13 +1147,14 @@ pub fn convert_features(
             store: Store,
         }
         impl MatrixVisitor for Convert<'_> {
-            type Output = std::result::Result<Option<(usize, usize, f64)>, std::io::Error>;
+            type Output = std::result::Result<Conversion, std::io::Error>;
             fn visit<T: demud::Element>(self, data: ArrayView2<'_, T>) -> Self::Output {
                 let width = match self.store {
                     Store::F16 => 2,
                     Store::F32 => 4,
                 };
                 let mut bytes = Vec::with_capacity(CONVERT_BLOCK_ROWS * data.ncols() * width);
+                let mut found = Conversion::default();
                 for (b, block) in data
                     .axis_chunks_iter(ndarray::Axis(0), CONVERT_BLOCK_ROWS)
                     .enumerate()
@@ -1158,42 +1174,52 @@ pub fn convert_features(
                                 f64::from(f)
                             }
                         };
-                        let lost =
-                            (held.is_infinite() && v.is_finite()) || (held == 0.0 && v != 0.0);
-                        if lost {
-                            return Ok(Some((b * CONVERT_BLOCK_ROWS + i, j, v)));
+                        let at = (b * CONVERT_BLOCK_ROWS + i, j, v);
+                        if held.is_infinite() && v.is_finite() {
+                            found.overflow = Some(at);
+                            return Ok(found);
+                        }
+                        if held == 0.0 && v != 0.0 {
+                            found.flushed += 1;
+                            found.first_flushed.get_or_insert(at);
                         }
                     }
                     self.w.write_all(&bytes)?;
                 }
-                Ok(None)
+                Ok(found)
             }
         }
-        refused = table.matrix.visit(Convert { w, store })?;
-        match refused {
+        found = table.matrix.visit(Convert { w, store })?;
+        match found.overflow {
             // Abort the write: the temporary is removed, nothing replaces `out`.
             Some(_) => Err("a value the precision cannot hold".into()),
             None => Ok(()),
         }
     })
-    .or_else(|e| if refused.is_some() { Ok(()) } else { Err(e) })?;
-    if let Some((i, j, v)) = refused {
-        let (name, limit) = match store {
-            Store::F16 => ("f16", "|values| from 2^-25 (3e-8) to 65504"),
-            Store::F32 => ("f32", "|values| from 1e-45 to 3.4e38"),
-        };
-        let what = if v.abs() > 1.0 {
-            "overflows"
+    .or_else(|e| {
+        if found.overflow.is_some() {
+            Ok(())
         } else {
-            "underflows to 0 in"
+            Err(e)
+        }
+    })?;
+    let name = |(i, j, v): (usize, usize, f64)| {
+        (
+            table.ids[i].clone(),
+            table.feature_names[j].clone(),
+            v,
+            i + 1,
+        )
+    };
+    if let Some((id, feature, v, row)) = found.overflow.map(name) {
+        let (precision, limit) = match store {
+            Store::F16 => ("f16", "65504"),
+            Store::F32 => ("f32", "3.4e38"),
         };
         return Err(DataError::file(
             input,
             format!(
-                "item {:?} (row {}), feature {:?}: the value {v:e} {what} {name}, which holds {limit}; scale the features (or keep them in f32)",
-                table.ids[i],
-                i + 1,
-                table.feature_names[j]
+                "item {id:?} (row {row}), feature {feature:?}: the value {v:e} overflows {precision}, whose largest value is {limit}; scale the features (or keep them in f32)"
             ),
         ));
     }
@@ -1203,6 +1229,11 @@ pub fn convert_features(
         items: n,
         features: d,
         bytes,
+        flushed: found.flushed,
+        first_flushed: found
+            .first_flushed
+            .map(name)
+            .map(|(id, feature, v, _)| (id, feature, v)),
     })
 }
 

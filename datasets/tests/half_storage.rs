@@ -174,12 +174,10 @@ fn a_bad_f16_file_is_refused_naming_it() {
 }
 
 #[test]
-fn values_f16_cannot_hold_are_refused_by_item_and_feature_and_nothing_is_written() {
+fn values_beyond_f16_are_refused_by_item_and_feature_and_tiny_ones_flushed_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    for (value, piece) in [
-        (70000.0_f32, "overflows f16"),
-        (1e-9, "underflows to 0 in f16"),
-    ] {
+    for value in [70000.0_f32, -1e30] {
+        let piece = "overflows f16, whose largest value is 65504";
         let mut x = features(30, 5, 2);
         x[(17, 3)] = value;
         let f32_path = write_f32(dir.path(), &x);
@@ -201,13 +199,21 @@ fn values_f16_cannot_hold_are_refused_by_item_and_feature_and_nothing_is_written
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
-    // The largest f16 and a value just inside the subnormal range are kept.
+    // The largest f16 and a value just inside the subnormal range are kept; values below
+    // 2^-25 are written as 0, counted, the first named.
     let mut x = features(30, 5, 2);
     x[(0, 0)] = 65504.0;
     x[(1, 1)] = 1e-7;
+    x[(4, 2)] = 1e-9;
+    x[(9, 0)] = -2e-8;
     let f32_path = write_f32(dir.path(), &x);
     let out = dir.path().join("out.npy");
-    convert_features(&f32_path, None, &out, Store::F16).unwrap();
+    let converted = convert_features(&f32_path, None, &out, Store::F16).unwrap();
+    assert_eq!(converted.flushed, 2);
+    assert_eq!(
+        converted.first_flushed,
+        Some(("item-4".into(), "f2".into(), f64::from(1e-9_f32)))
+    );
     let back = open_features(&out, CsvLayout::default(), None)
         .unwrap()
         .matrix
