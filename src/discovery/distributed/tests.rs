@@ -230,3 +230,25 @@ fn unsupported_options_and_bad_values_are_refused_on_every_rank() {
     assert!(messages[0].contains("rank 1"), "{}", messages[0]);
     assert!(messages[1].contains("25"), "{}", messages[1]);
 }
+
+#[test]
+fn half_precision_shards_select_what_one_process_selects_even_with_an_empty_rank() {
+    let data = collection(90, 16, 7).mapv(half::f16::from_f64);
+    for init in [Init::Mean, Init::Svd] {
+        let params = DemudParams::new(3).n_select(40).init(init);
+        let single: Vec<Selection> = params
+            .discover(data.view())
+            .expect("one process")
+            .collect::<Result<_>>()
+            .expect("runs");
+        for sizes in [
+            vec![90],
+            vec![45, 45],
+            vec![30, 0, 60],
+            vec![20, 20, 20, 30],
+        ] {
+            let got = on_ranks(&params, data.view(), &sizes);
+            assert_same(&single, &got, 1e-9, &format!("f16 over {sizes:?}"));
+        }
+    }
+}
