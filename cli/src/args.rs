@@ -1205,9 +1205,15 @@ pub struct OodArgs {
     /// Trees of the forest.
     #[arg(long, default_value_t = 100)]
     pub trees: usize,
-    /// Share of the ID test and OOD items that trains the forest (the rest is evaluated).
-    #[arg(long, default_value_t = 0.5)]
-    pub forest_fraction: f64,
+    /// The forest is cross-fitted over N folds: each fold of the ID test and OOD items is
+    /// scored by a forest trained on the others, so every item is scored (out of fold) and
+    /// the forest learns from (N - 1) / N of them.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub forest_folds: usize,
+    /// Train one forest on this share of the ID test and OOD items instead, and score the
+    /// measures and the forest on the rest (COOD's held-out split).
+    #[arg(long, value_name = "F", conflicts_with = "forest_folds")]
+    pub forest_fraction: Option<f64>,
     /// Seed of the split and the forest.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -4,7 +4,9 @@
 
 use crate::args::OodArgs;
 use anyhow::{bail, Context, Result};
-use demud::ood::{Category, ForestParams, LinearHead, LogisticParams, OodParams, Task, Taxonomy};
+use demud::ood::{
+    Category, ForestParams, ForestSplit, LinearHead, LogisticParams, OodParams, Task, Taxonomy,
+};
 use demud::Conditioning;
 use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
 use demud_datasets::features::{read_features, read_npy, FeatureTable};
@@ -151,7 +153,12 @@ pub fn run(args: &OodArgs) -> Result<()> {
         .demud_k(args.demud_k)
         .conditioning(conditioning)
         .forest(ForestParams::default().trees(args.trees).seed(args.seed))
-        .forest_fraction(args.forest_fraction)
+        .forest_split(match args.forest_fraction {
+            Some(fraction) => ForestSplit::Holdout { fraction },
+            None => ForestSplit::CrossFit {
+                folds: args.forest_folds,
+            },
+        })
         .seed(args.seed);
     let model = params
         .fit(x_train.view(), &y_train, head, taxonomy)
@@ -201,10 +208,10 @@ pub fn run(args: &OodArgs) -> Result<()> {
                     label.to_string(),
                     categories[r].name().to_string(),
                     classes[table.predicted[r]].clone(),
-                    if evaluation.trains_forest[r] {
-                        "forest"
-                    } else {
-                        "evaluation"
+                    match (args.forest_fraction, evaluation.scored[r]) {
+                        (None, _) => "out-of-fold",
+                        (Some(_), true) => "evaluation",
+                        (Some(_), false) => "forest",
                     }
                     .to_string(),
                 ];
@@ -340,6 +347,7 @@ pub(crate) fn option_hint(command: &str, message: &str) -> String {
         ("`demud_k`", "--demud-k"),
         ("`temperature`", "--temperature"),
         ("`forest_fraction`", "--forest-fraction"),
+        ("`forest_folds`", "--forest-folds"),
         ("`trees`", "--trees"),
         ("`k`", "--k"),
     ];
@@ -358,17 +366,17 @@ fn markdown_table(
     seconds: f64,
 ) -> String {
     let mut out = String::new();
-    let count = |c: Category, forest: bool| {
+    let count = |c: Category, scored: bool| {
         categories
             .iter()
-            .zip(&evaluation.trains_forest)
-            .filter(|(&x, &t)| x == c && t == forest)
+            .zip(&evaluation.scored)
+            .filter(|(&x, &s)| x == c && s == scored)
             .count()
     };
-    out.push_str("| category | forest half | evaluation half | mean forest score (evaluation) |\n|---|---:|---:|---:|\n");
+    out.push_str("| category | trained the forest only | scored | mean forest score (scored) |\n|---|---:|---:|---:|\n");
     for c in [Category::IdCorrect, Category::IdIncorrect, Category::Ood] {
         let scores: Vec<f64> = (0..categories.len())
-            .filter(|&i| categories[i] == c && !evaluation.trains_forest[i])
+            .filter(|&i| categories[i] == c && evaluation.scored[i])
             .map(|i| evaluation.forest_scores[i])
             .collect();
         let mean = if scores.is_empty() {
@@ -379,8 +387,8 @@ fn markdown_table(
         out.push_str(&format!(
             "| {} | {} | {} | {:.3} |\n",
             c.name(),
-            count(c, true),
             count(c, false),
+            count(c, true),
             mean
         ));
     }

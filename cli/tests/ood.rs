@@ -81,6 +81,11 @@ fn ood_writes_every_measure_the_forest_and_the_plot() {
         .nth(41)
         .unwrap()
         .starts_with("far,far0,,ood,"));
+    // Cross-fitted by default: every query is scored by a forest that did not see it.
+    assert!(measures
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').nth(5) == Some("out-of-fold")));
     assert!(dir.path().join("run/roc.png").is_file() && dir.path().join("run/roc.svg").is_file());
     assert!(std::fs::read_to_string(dir.path().join("run/table.md"))
         .unwrap()

@@ -4,9 +4,10 @@
 //! A model of the in-distribution (ID) training set — its features, class labels and a linear
 //! head — is fitted once ([`OodParams::fit`]); every query item (an ID test item or an
 //! out-of-distribution one) then gets one value per [`Measure`] ([`OodModel::measures`]).
-//! [`OodParams::evaluate`] splits the queries (seeded, stratified) into a half that trains
-//! COOD's random forest ([`forest`]) and a half on which every measure and the forest are
-//! scored by AUROC, AUPR, TPR@1%FPR and FPR@95%TPR ([`metrics`]).
+//! [`OodParams::evaluate`] shares the queries (seeded, stratified) between training COOD's
+//! random forest ([`forest`]) and scoring every measure and the forest by AUROC, AUPR,
+//! TPR@1%FPR and FPR@95%TPR ([`metrics`]): cross-fitted over 5 folds by default (every query
+//! scored by a forest that did not see it), or a held-out share ([`ForestSplit`]).
 //!
 //! The measures, for a query feature vector f (d values), with the training items x_j, their
 //! classes y_j, the head's probabilities p = softmax(W f + b) and the k nearest training items:
@@ -213,10 +214,28 @@ pub struct OodParams {
     demud_k: usize,
     conditioning: Conditioning,
     forest: ForestParams,
-    forest_fraction: f64,
+    forest_split: ForestSplit,
     seed: u64,
 }
 
+/// How the queries are shared between training COOD's forest and scoring the measures and the
+/// forest (each split is seeded and stratified by ID / OOD).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ForestSplit {
+    /// A share of the queries (in (0, 1)) trains one forest; everything is scored on the rest.
+    Holdout {
+        /// The share that trains the forest.
+        fraction: f64,
+    },
+    /// The queries fall into `folds` folds; each fold is scored by a forest trained on the
+    /// others, so every query is scored out of fold: the forest learns from `(folds − 1) /
+    /// folds` of the queries, and the measures and the forest are compared on all of them
+    /// (at 1% FPR the threshold rests on twice the ID items of a half split).
+    CrossFit {
+        /// Number of folds (at least 2).
+        folds: usize,
+    },
+}
 impl Default for OodParams {
     fn default() -> Self {
         Self::new()
@@ -226,7 +245,7 @@ impl Default for OodParams {
 impl OodParams {
     /// COOD's settings: k = 30 neighbours in 256 principal dimensions, temperature 2; PCA
     /// errors with 32 components; DEMUD with k = 20 under `power+centre+l2` (the emoji
-    /// benchmark's best); the default forest on half of the queries; seed 0.
+    /// benchmark's best); the default forest cross-fitted over 5 folds of the queries; seed 0.
     pub fn new() -> Self {
         OodParams {
             k: 30,
@@ -236,7 +255,7 @@ impl OodParams {
             demud_k: 20,
             conditioning: Conditioning::recommended(),
             forest: ForestParams::default(),
-            forest_fraction: 0.5,
+            forest_split: ForestSplit::CrossFit { folds: 5 },
             seed: 0,
         }
     }
@@ -275,9 +294,14 @@ impl OodParams {
         self.forest = forest;
         self
     }
-    /// The share of the queries that trains the forest, in (0, 1).
+    /// The share of the queries that trains the forest, in (0, 1) (a [`ForestSplit::Holdout`]).
     pub fn forest_fraction(mut self, fraction: f64) -> Self {
-        self.forest_fraction = fraction;
+        self.forest_split = ForestSplit::Holdout { fraction };
+        self
+    }
+    /// How the queries train and score the forest.
+    pub fn forest_split(mut self, split: ForestSplit) -> Self {
+        self.forest_split = split;
         self
     }
     /// The seed of the split.
@@ -739,9 +763,11 @@ impl ScoreRow {
 /// The evaluation of the measures and the forest.
 #[derive(Clone, Debug)]
 pub struct Evaluation {
-    /// Whether each query trained the forest (the others are evaluated).
-    pub trains_forest: Vec<bool>,
-    /// The forest's vote fraction for every query (in-sample for those that trained it).
+    /// Whether each query is scored: the held-out share of a [`ForestSplit::Holdout`] (the
+    /// others trained the forest), every query under [`ForestSplit::CrossFit`].
+    pub scored: Vec<bool>,
+    /// The forest's vote fraction for every query: out of fold under cross-fitting; under a
+    /// holdout, in-sample for the queries that trained it.
     pub forest_scores: Array1<f64>,
     /// Every measure and the forest on every task, measures in table order, forest last.
     pub rows: Vec<ScoreRow>,
@@ -776,9 +802,9 @@ impl Evaluation {
 }
 
 impl OodParams {
-    /// Splits the queries of `table` (seeded, stratified by ID / OOD) into `forest_fraction`
-    /// that trains the forest and the rest, trains it, and scores every measure and the
-    /// forest on the rest for each [`Task`].
+    /// Shares the queries of `table` between training the forest and scoring as
+    /// [`ForestSplit`] says (seeded, stratified by ID / OOD), trains it, and scores every
+    /// measure and the forest on the scored queries for each [`Task`].
     pub fn evaluate(&self, table: &MeasureTable, categories: &[Category]) -> Result<Evaluation> {
         let n = table.values.nrows();
         if categories.len() != n {
@@ -788,54 +814,98 @@ impl OodParams {
                 found: categories.len(),
             });
         }
-        if !(self.forest_fraction > 0.0 && self.forest_fraction < 1.0) {
-            return Err(DemudError::invalid(
-                "forest_fraction",
-                format!("must be in (0, 1), got {}", self.forest_fraction),
-            ));
-        }
+        // Each query's fold: under a holdout, fold 0 trains the forest and fold 1 is scored.
+        let folds = match self.forest_split {
+            ForestSplit::Holdout { fraction } if !(fraction > 0.0 && fraction < 1.0) => {
+                return Err(DemudError::invalid(
+                    "forest_fraction",
+                    format!("must be in (0, 1), got {fraction}"),
+                ));
+            }
+            ForestSplit::Holdout { .. } => 2,
+            ForestSplit::CrossFit { folds } if folds < 2 => {
+                return Err(DemudError::invalid(
+                    "forest_folds",
+                    format!("{folds} fold(s): cross-fitting needs at least 2"),
+                ));
+            }
+            ForestSplit::CrossFit { folds } => folds,
+        };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
-        let mut trains_forest = vec![false; n];
+        let mut fold = vec![0; n];
         for ood in [false, true] {
             let mut group: Vec<usize> = (0..n)
                 .filter(|&i| (categories[i] == Category::Ood) == ood)
                 .collect();
             let size = group.len();
-            let take = (self.forest_fraction * size as f64).round() as usize;
-            if take == 0 || take == size {
-                return Err(DemudError::invalid(
-                    "forest_fraction",
-                    format!(
-                        "{} of {size} {} items leaves none to {}",
-                        take,
-                        if ood {
-                            "out-of-distribution"
-                        } else {
-                            "in-distribution"
-                        },
-                        if take == 0 {
-                            "train the forest"
-                        } else {
-                            "evaluate"
-                        }
-                    ),
-                ));
-            }
+            let kind = if ood {
+                "out-of-distribution"
+            } else {
+                "in-distribution"
+            };
             group.shuffle(&mut rng);
-            for &i in &group[..take] {
-                trains_forest[i] = true;
+            match self.forest_split {
+                ForestSplit::Holdout { fraction } => {
+                    let take = (fraction * size as f64).round() as usize;
+                    if take == 0 || take == size {
+                        return Err(DemudError::invalid(
+                            "forest_fraction",
+                            format!(
+                                "{take} of {size} {kind} items leaves none to {}",
+                                if take == 0 {
+                                    "train the forest"
+                                } else {
+                                    "evaluate"
+                                }
+                            ),
+                        ));
+                    }
+                    for &i in &group[take..] {
+                        fold[i] = 1;
+                    }
+                }
+                ForestSplit::CrossFit { folds } => {
+                    if size < folds {
+                        return Err(DemudError::invalid(
+                            "forest_folds",
+                            format!(
+                                "{folds} folds need at least {folds} {kind} items; there are {size}"
+                            ),
+                        ));
+                    }
+                    for (r, &i) in group.iter().enumerate() {
+                        fold[i] = r % folds;
+                    }
+                }
             }
         }
-        let train: Vec<usize> = (0..n).filter(|&i| trains_forest[i]).collect();
-        let held: Vec<usize> = (0..n).filter(|&i| !trains_forest[i]).collect();
-        let out: Vec<bool> = train
-            .iter()
-            .map(|&i| categories[i] == Category::Ood)
-            .collect();
-        let forest = self
-            .forest
-            .fit(table.values.select(Axis(0), &train).view(), &out)?;
-        let forest_scores = forest.vote_fractions(table.values.view())?;
+        let is_ood: Vec<bool> = categories.iter().map(|&c| c == Category::Ood).collect();
+        let mut forest_scores = Array1::<f64>::zeros(n);
+        // The forests: one trained on fold 0 scoring everyone (holdout), or one per fold
+        // trained on the others and scoring that fold (cross-fit).
+        let scored_folds: Vec<usize> = match self.forest_split {
+            ForestSplit::Holdout { .. } => vec![1],
+            ForestSplit::CrossFit { .. } => (0..folds).collect(),
+        };
+        for &f in &scored_folds {
+            let train: Vec<usize> = (0..n).filter(|&i| fold[i] != f).collect();
+            let out: Vec<bool> = train.iter().map(|&i| is_ood[i]).collect();
+            let forest = self
+                .forest
+                .fit(table.values.select(Axis(0), &train).view(), &out)?;
+            let votes = forest.vote_fractions(table.values.view())?;
+            match self.forest_split {
+                // In-sample votes for the training items too (measures.csv lists them).
+                ForestSplit::Holdout { .. } => forest_scores = votes,
+                ForestSplit::CrossFit { .. } => {
+                    for i in (0..n).filter(|&i| fold[i] == f) {
+                        forest_scores[i] = votes[i];
+                    }
+                }
+            }
+        }
+        let scored: Vec<bool> = (0..n).map(|i| scored_folds.contains(&fold[i])).collect();
+        let held: Vec<usize> = (0..n).filter(|&i| scored[i]).collect();
 
         let mut rows = Vec::new();
         for task in Task::ALL {
@@ -861,7 +931,7 @@ impl OodParams {
             add(None, held.iter().map(|&i| forest_scores[i]).collect())?;
         }
         Ok(Evaluation {
-            trains_forest,
+            scored,
             forest_scores,
             rows,
         })
