@@ -1224,3 +1224,139 @@ pub struct OodArgs {
     #[arg(long)]
     pub quiet: bool,
 }
+
+/// Options of `demud noise-check`.
+#[derive(Args, Debug, Clone)]
+pub struct NoiseCheckArgs {
+    /// The labelled image folder (class subfolders, or the paths of --manifest).
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// A manifest CSV (`path[,label]`) of the images, relative to --images.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Labels matched by image id (`id,label`; default: the folder's or manifest's).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// The network and the layer whose features the head, the measures and the centroids
+    /// read (default: efficientnet-lite0 `pool`).
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Noise images of each kind (Gaussian with the collection's per-channel moments, and
+    /// uniform).
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
+    pub noise: usize,
+    /// Share of each class's real images that trains the head and the measures' models (the
+    /// rest is compared with the noise).
+    #[arg(long, default_value_t = 0.5)]
+    pub train_fraction: f64,
+    /// Linear head weights, a `classes x features` `.npy` (rows: the classes in sorted
+    /// order); default: a multinomial logistic regression trained on the training share.
+    #[arg(long, value_name = "FILE", requires = "head_bias")]
+    pub head: Option<PathBuf>,
+    /// Linear head biases, a `1 x classes` or `classes x 1` `.npy`.
+    #[arg(long, value_name = "FILE", requires = "head")]
+    pub head_bias: Option<PathBuf>,
+    /// L2 penalty of the trained head (on the summed log-loss).
+    #[arg(long, default_value_t = 1.0)]
+    pub head_alpha: f64,
+    /// Nearest neighbours of the kNN measures (at most the training share's size).
+    #[arg(long, default_value_t = 30)]
+    pub k: usize,
+    /// Principal dimensions of the kNN space.
+    #[arg(long, default_value_t = 256)]
+    pub knn_dims: usize,
+    /// Principal components of the PCA reconstruction errors.
+    #[arg(long, default_value_t = 32)]
+    pub pca_components: usize,
+    /// Principal components of DEMUD's model of the training share.
+    #[arg(long, default_value_t = 20)]
+    pub demud_k: usize,
+    /// Seed of the noise and of the split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Torch threads.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub threads: Option<i32>,
+    /// Output folder (replaced whole once everything is computed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No summary printed, no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `demud labels`.
+#[derive(Args, Debug, Clone)]
+pub struct LabelsArgs {
+    /// ImageNet logits of the collection: a `.npy` from `demud extract --layer logits` (with
+    /// its items file) or a CSV.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "images",
+        conflicts_with = "images"
+    )]
+    pub features: Option<PathBuf>,
+    /// Ids and labels of `.npy` logits (default: `<stem>.items.csv` beside it).
+    #[arg(long, value_name = "FILE")]
+    pub items: Option<PathBuf>,
+    /// Or the image folder, run through efficientnet-lite0 `logits` here.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// A manifest CSV (`path[,label]`) of the images, relative to --images.
+    #[arg(long, value_name = "FILE", requires = "images")]
+    pub manifest: Option<PathBuf>,
+    /// The collection's classes matched by id (`id,label`; default: the file's own).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// A group of every class: a CSV with a header, then `class,group` lines.
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
+    /// The classifier's class names, a JSON list (default: imagenet-classes.json in the
+    /// models folder).
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
+    /// The largest n of the top-n label frequency.
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
+    pub top_n: usize,
+    /// Labels shown per class figure (the most frequent).
+    #[arg(long, default_value_t = 25, value_parser = at_least_one)]
+    pub shown: usize,
+    /// Output folder (replaced whole once everything is computed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No table printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Options of `demud convert`.
+#[derive(Args, Debug, Clone)]
+pub struct ConvertArgs {
+    /// Features to convert: a CSV or an n x d `.npy` (f32, f64 or f16).
+    #[arg(value_name = "FEATURES")]
+    pub features: PathBuf,
+    /// The items file of `.npy` features (default: the one beside them).
+    #[arg(long, value_name = "FILE")]
+    pub items: Option<PathBuf>,
+    /// The precision to store: `f16` (half the size of f32; a value beyond ±65504 is an error
+    /// naming its item and feature; non-zero values below 3e-8 become 0, with a warning) or
+    /// `f32`.
+    #[arg(long, value_enum, default_value_t = StoreArg::F16)]
+    pub store: StoreArg,
+    /// The `.npy` to write (its items file is written beside it).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print nothing on success.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--store`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreArg {
+    /// Half precision (`<f2`).
+    F16,
+    /// Single precision (`<f4`).
+    F32,
+}

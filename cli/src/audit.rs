@@ -182,9 +182,7 @@ type SavedParts = (PartsFile, (usize, usize));
 /// The network that made the features, from their extraction record, and the parts saved
 /// beside them; `None` (with a note) when the features have no record or were not made by a
 /// network (pixels, bag of words), since only a network's features split over the image.
-fn audit_network(
-    args: &AuditArgs,
-) -> Result<Option<(Network, Option<SavedParts>)>> {
+fn audit_network(args: &AuditArgs) -> Result<Option<(Network, Option<SavedParts>)>> {
     let Some(record) = read_extraction_record(&args.features)? else {
         eprintln!(
             "note: {} has no extraction record (demud extract writes one): the page shows no maps",

@@ -5,12 +5,15 @@ mod archive;
 mod args;
 mod audit;
 mod benchmark;
+mod convert;
 mod curve;
 mod demo;
 mod discover;
 mod extract;
+mod labels;
 mod localise;
 mod maps;
+mod noise_check;
 mod ood;
 mod pipeline;
 mod plant;
@@ -53,6 +56,9 @@ enum Command {
   demud extract --images photos/ --layer logits --top5 runs/top5.csv --out runs/logits.npy
   demud extract --images photos/ --model alexnet --weights models/alexnet.safetensors --layer fc7 --out runs/fc7.npy")]
     Extract(args::ExtractArgs),
+    /// Rewrite a features file as a `.npy` of another precision (`--store f16`: half the
+    /// size; `discover` maps it and ranks it in place), block by block.
+    Convert(args::ConvertArgs),
     /// Discovery curves and nAUC of runs against labels, with random and oracle baselines.
     #[command(after_help = "Example:
   demud curve runs/brand runs/static --labels labels.csv --at 10,50,300 --plot runs/curve.png")]
@@ -109,6 +115,19 @@ enum Command {
     #[command(after_help = "Example:
   demud ood --train train.npy --test test.npy --ood held-out=novel.npy --ood noise=noise.npy --hierarchy classes.csv --out runs/ood")]
     Ood(args::OodArgs),
+    /// Noise images (Gaussian with the collection's moments, and uniform) through the network
+    /// and a head beside the real images: how sure the head is of them, where they land, the
+    /// class centroids' minimum spanning tree with the noise as a node, and how well each OOD
+    /// measure separates noise from real images.
+    #[command(after_help = "Example:
+  demud noise-check --images emoji/ --manifest emoji/manifest.csv --labels category.csv --out runs/noise")]
+    NoiseCheck(args::NoiseCheckArgs),
+    /// What an ImageNet classifier calls each class of a labelled collection: the top-1
+    /// labels per class with their mean confidence, and the top-n label frequency by group.
+    #[command(after_help = "Examples:
+  demud labels --features logits.npy --labels category.csv --groups groups.csv --out runs/labels
+  demud labels --images emoji/ --manifest emoji/manifest.csv --labels category.csv --out runs/labels")]
+    Labels(args::LabelsArgs),
 }
 
 /// Runs the command; an error is printed as a message with its causes (never a stack trace,
@@ -137,6 +156,7 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Discover(args) => discover::run(args),
         Command::Curve(args) => curve::run(args),
         Command::Extract(args) => extract::run(args),
+        Command::Convert(args) => convert::run(args),
         Command::Benchmark(args) => benchmark::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Plant(args) => plant::run(args),
@@ -149,5 +169,7 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Archive(args) => archive::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Ood(args) => ood::run(args),
+        Command::NoiseCheck(args) => noise_check::run(args),
+        Command::Labels(args) => labels::run(args),
     }
 }

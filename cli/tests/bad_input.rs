@@ -1061,7 +1061,53 @@ fn review_and_ood_rows() -> Vec<Row> {
             "ood --train {d}/small.csv --test {d}/small.csv --ood {d}/narrow.csv --out {d}/out",
             &["narrow.csv", "2 features"],
         ),
+        fails(
+            "labels: a labels file naming an id that is not an item",
+            all(vec![
+                logits_setup(),
+                file("labels.csv", "id,label\na,x\nb,x\nzz,y\n"),
+            ]),
+            "labels --features {d}/logits.npy --labels {d}/labels.csv --classes {d}/names.json --out {d}/out",
+            &["labels.csv, line 4", "\"zz\"", "not an item"],
+        ),
+        fails(
+            "labels: a group file naming a class the collection does not have",
+            all(vec![
+                logits_setup(),
+                file("labels.csv", "id,label\na,x\nb,x\nc,y\n"),
+                file("groups.csv", "class,group\nx,in\nwhale,out\ny,out\n"),
+            ]),
+            "labels --features {d}/logits.npy --labels {d}/labels.csv --groups {d}/groups.csv --classes {d}/names.json --out {d}/out",
+            &["groups.csv, line 3", "\"whale\"", "not a class of the collection"],
+        ),
+        fails(
+            "labels: logits of another width than the class names",
+            all(vec![logits_setup(), file("three.json", r#"["a","b","c"]"#)]),
+            "labels --features {d}/logits.npy --classes {d}/three.json --out {d}/out",
+            &["logits.npy", "4 values per item", "three.json", "3 classes"],
+        ),
+        fails(
+            "noise-check: an image folder that does not exist",
+            nothing(),
+            "noise-check --images {d}/no-such-folder --model pixels --out {d}/out",
+            &["no-such-folder"],
+        ),
+        fails(
+            "noise-check: images without classes",
+            images(),
+            "noise-check --images {d}/imgs --model pixels --out {d}/out",
+            &["imgs", "3 image(s) have no class", "--labels"],
+        ),
     ]
+}
+
+/// ImageNet-like logits of 3 items over 4 classifier classes, their items file and names.
+fn logits_setup() -> Setup {
+    all(vec![
+        Box::new(|d| npy(d, "logits.npy", 3, 4)),
+        file("logits.items.csv", "id\na\nb\nc\n"),
+        file("names.json", r#"["cat","dog","fish","bird"]"#),
+    ])
 }
 
 /// An archive made from `small.csv`, before each row of the downlink loop.

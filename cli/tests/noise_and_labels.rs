@@ -1,0 +1,264 @@
+//! `demud noise-check` and `demud labels` through the binary, on small generated inputs.
+
+mod common;
+use common::{fails, ok, rows, s};
+use ndarray::Array2;
+use ndarray_npy::WriteNpyExt;
+use std::path::Path;
+
+/// Three classes of 6 images, 40 x 40: red, green and blue squares with a faint texture.
+/// Returns the mean of each channel over every image, in [0, 1].
+fn write_images(dir: &Path) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    let mut n = 0.0;
+    for (c, name) in ["red", "green", "blue"].iter().enumerate() {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        for i in 0..6u32 {
+            let img = image::RgbImage::from_fn(40, 40, |x, y| {
+                let t = ((x * 7 + y * 3 + i * 5) % 16) as u8;
+                let mut p = [20 + t, 20 + t, 20 + t];
+                p[c] = 200 + t;
+                image::Rgb(p)
+            });
+            for p in img.pixels() {
+                for k in 0..3 {
+                    sum[k] += f64::from(p[k]) / 255.0;
+                }
+                n += 1.0;
+            }
+            img.save(dir.join(format!("{name}/{i}.png"))).unwrap();
+        }
+    }
+    sum.map(|v| v / n)
+}
+
+fn noise_check(dir: &Path, out: &str, model: &[&str]) -> String {
+    let images = dir.join("imgs");
+    let mut args = vec![
+        "noise-check",
+        "--images",
+        s(&images),
+        "--noise",
+        "10",
+        "--k",
+        "3",
+        "--knn-dims",
+        "8",
+        "--pca-components",
+        "2",
+        "--demud-k",
+        "2",
+        "--seed",
+        "4",
+        "--out",
+    ];
+    let out = dir.join(out);
+    args.push(s(&out));
+    args.extend_from_slice(model);
+    ok(&args)
+}
+
+#[test]
+fn noise_check_reports_confidence_landing_tree_and_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let means = write_images(&dir.path().join("imgs"));
+    let printed = noise_check(dir.path(), "run", &["--model", "pixels"]);
+    let run = dir.path().join("run");
+    for f in [
+        "summary.md",
+        "msp.csv",
+        "landing.csv",
+        "detection.csv",
+        "distances.csv",
+        "tree.csv",
+        "msp.png",
+        "msp.svg",
+        "tree.png",
+        "tree.svg",
+    ] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    // The Gaussian noise has the collection's per-channel means (the pixel baseline's centre
+    // crop of these flat-textured squares keeps them to well within 0.01).
+    let line = printed
+        .lines()
+        .find(|l| l.starts_with("Gaussian noise"))
+        .unwrap();
+    let printed_means: Vec<f64> = line
+        .split("mean (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for k in 0..3 {
+        assert!(
+            (printed_means[k] - means[k]).abs() < 0.01,
+            "{line} vs {means:?}"
+        );
+    }
+    // msp.csv: 9 real test images (half of each class) and 10 of each noise.
+    let msp = rows(&run.join("msp.csv"));
+    let count = |set: &str| msp.iter().filter(|r| r[0] == set).count();
+    assert_eq!(
+        (count("real"), count("gaussian"), count("uniform")),
+        (9, 10, 10)
+    );
+    assert!(msp.iter().all(|r| {
+        let p: f64 = r[4].parse().unwrap();
+        (1.0 / 3.0 - 1e-9..=1.0).contains(&p)
+    }));
+    // Landing counts: every noise image in one class.
+    let landing = rows(&run.join("landing.csv"));
+    for kind in ["gaussian", "uniform"] {
+        let total: usize = landing
+            .iter()
+            .filter(|r| r[0] == kind)
+            .map(|r| r[2].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(total, 10, "{kind}");
+    }
+    // 3 classes + 2 noise nodes: a symmetric distance matrix in [0, 1], a tree of 4 edges.
+    let d = rows(&run.join("distances.csv"));
+    assert_eq!(d.len(), 5);
+    assert_eq!(d[3][0], "gaussian noise");
+    for i in 0..5 {
+        for j in 0..5 {
+            let (a, b): (f64, f64) = (d[i][j + 1].parse().unwrap(), d[j][i + 1].parse().unwrap());
+            assert!((a - b).abs() < 1e-12 && (0.0..=1.0).contains(&a));
+        }
+    }
+    let tree = rows(&run.join("tree.csv"));
+    assert_eq!(tree.len(), 4);
+    // The noise is nothing like the coloured squares: some measure finds all of it.
+    let detection = rows(&run.join("detection.csv"));
+    assert_eq!(
+        detection.len(),
+        19 * 2,
+        "every measure but the taxon distance, per kind"
+    );
+    assert!(detection
+        .iter()
+        .any(|r| r[2] == "uniform" && r[3].parse::<f64>().unwrap() == 1.0));
+    assert!(printed.contains("| `msp` (lower) |"), "{printed}");
+    // Seeded: the same noise and split again.
+    noise_check(dir.path(), "again", &["--model", "pixels"]);
+    assert_eq!(
+        std::fs::read(run.join("msp.csv")).unwrap(),
+        std::fs::read(dir.path().join("again/msp.csv")).unwrap()
+    );
+}
+
+#[test]
+fn noise_check_runs_through_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    write_images(&dir.path().join("imgs"));
+    let printed = noise_check(dir.path(), "run", &["--layer", "pool"]);
+    assert!(printed.contains("gaussian noise"), "{printed}");
+    let d = rows(&dir.path().join("run/distances.csv"));
+    assert_eq!(d.len(), 5);
+}
+
+/// Logits over 4 classifier classes for 7 items of 2 classes, with known top-1 labels:
+/// class x: labels 2, 2, 2, 0, 1 (5 items); class y: labels 1, 1.
+fn write_logits(dir: &Path) {
+    let top = [2, 2, 2, 0, 1, 1, 1];
+    let mut logits = Array2::<f32>::zeros((7, 4));
+    for (i, &t) in top.iter().enumerate() {
+        logits[(i, t)] = 2.0 + i as f32 * 0.1;
+    }
+    logits
+        .write_npy(std::fs::File::create(dir.join("logits.npy")).unwrap())
+        .unwrap();
+    let mut items = String::from("id\n");
+    let mut labels = String::from("id,label\n");
+    for i in 0..7 {
+        items.push_str(&format!("i{i}\n"));
+        labels.push_str(&format!("i{i},{}\n", if i < 5 { "x" } else { "y" }));
+    }
+    std::fs::write(dir.join("logits.items.csv"), items).unwrap();
+    std::fs::write(dir.join("labels.csv"), labels).unwrap();
+    std::fs::write(dir.join("names.json"), r#"["cat","dog","fish","bird"]"#).unwrap();
+    std::fs::write(dir.join("groups.csv"), "class,group\nx,in\ny,out\n").unwrap();
+}
+
+#[test]
+fn labels_from_logits_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_logits(d);
+    let printed = ok(&[
+        "labels",
+        "--features",
+        s(&d.join("logits.npy")),
+        "--labels",
+        s(&d.join("labels.csv")),
+        "--groups",
+        s(&d.join("groups.csv")),
+        "--classes",
+        s(&d.join("names.json")),
+        "--top-n",
+        "3",
+        "--out",
+        s(&d.join("out")),
+    ]);
+    assert!(
+        printed.contains("| x | in | 5 | 3 | fish (0.60"),
+        "{printed}"
+    );
+    let labels = rows(&d.join("out/labels.csv"));
+    let x: Vec<(&str, &str)> = labels
+        .iter()
+        .filter(|r| r[0] == "x")
+        .map(|r| (r[4].as_str(), r[5].as_str()))
+        .collect();
+    assert_eq!(x, vec![("fish", "3"), ("cat", "1"), ("dog", "1")]);
+    // Mean top-n frequency: group in (class x) 3/5, 4/5, 1; out (class y) 1, 1, 1.
+    let top_n = rows(&d.join("out/top-n.csv"));
+    let of = |g: &str| -> Vec<f64> {
+        top_n
+            .iter()
+            .filter(|r| r[0] == g)
+            .map(|r| r[3].parse().unwrap())
+            .collect()
+    };
+    assert_eq!(of("in"), vec![0.6, 0.8, 1.0]);
+    assert_eq!(of("out"), vec![1.0, 1.0, 1.0]);
+    assert_eq!(of("all"), vec![0.8, 0.9, 1.0]);
+    for f in [
+        "top-n.png",
+        "top-n.svg",
+        "classes/x.png",
+        "classes/y.svg",
+        "table.md",
+    ] {
+        assert!(d.join("out").join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn labels_refuse_what_does_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_logits(d);
+    std::fs::write(d.join("names3.json"), r#"["a","b","c"]"#).unwrap();
+    let err = fails(&[
+        "labels",
+        "--features",
+        s(&d.join("logits.npy")),
+        "--labels",
+        s(&d.join("labels.csv")),
+        "--classes",
+        s(&d.join("names3.json")),
+        "--out",
+        s(&d.join("out")),
+    ]);
+    assert!(
+        err.contains("4 values per item") && err.contains("names3.json"),
+        "{err}"
+    );
+    assert!(!d.join("out").exists());
+}
