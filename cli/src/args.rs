@@ -1168,8 +1168,10 @@ pub struct OodArgs {
     /// Labels of the test items matched by id (default: the file's own).
     #[arg(long, value_name = "FILE")]
     pub test_labels: Option<PathBuf>,
-    /// An out-of-distribution set, `NAME=FILE` or `FILE` (repeatable; labels not needed).
-    #[arg(long = "ood", value_name = "[NAME=]FILE", required = true)]
+    /// An out-of-distribution set, `NAME=PATH` or `PATH` (repeatable; labels not needed): a
+    /// features file, or a folder of images, put through the network, layer and preprocessing
+    /// that made the training features (their extraction record).
+    #[arg(long = "ood", value_name = "[NAME=]PATH", required = true)]
     pub ood: Vec<String>,
     /// Linear head weights, a `classes x features` `.npy` (rows: the training classes in
     /// sorted order); default: a multinomial logistic regression trained here.

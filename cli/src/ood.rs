@@ -3,15 +3,19 @@
 //! table and a ROC plot.
 
 use crate::args::OodArgs;
+use crate::ui::{extract_spec, Verbosity};
 use anyhow::{bail, Context, Result};
 use demud::ood::{
     Category, ForestParams, ForestSplit, LinearHead, LogisticParams, OodParams, Task, Taxonomy,
 };
 use demud::Conditioning;
 use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
-use demud_datasets::features::{read_features, read_npy, FeatureTable};
+use demud_datasets::extraction::{read_extraction_record, ExtractionRecord};
+use demud_datasets::features::{read_features, read_npy, FeatureMatrix, FeatureTable};
 use demud_datasets::hierarchy::read_hierarchy;
+use demud_datasets::images::ImageCollection;
 use demud_datasets::CsvLayout;
+use demud_encoders::ExtractorSpec;
 use demud_report::charts::{roc_chart, RocSeries};
 use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
@@ -54,6 +58,42 @@ fn ood_spec(spec: &str) -> (String, PathBuf) {
             (name, path)
         }
     }
+}
+
+/// An OOD set given as a folder of images: its features, made as the training features were
+/// (the network, layer and preprocessing of their extraction record).
+fn extract_folder(
+    folder: &Path,
+    train: &Path,
+    made_by: Option<&ExtractionRecord>,
+    quiet: bool,
+) -> Result<FeatureTable> {
+    let Some(record) = made_by else {
+        bail!(
+            "--ood {}: a folder of images needs training features that `demud extract` made (their record names the network); {} has none",
+            folder.display(),
+            train.display()
+        );
+    };
+    let spec = ExtractorSpec::from_record(record, None)?;
+    let collection = ImageCollection::from_folder(folder)?;
+    let (extraction, _) = extract_spec(&spec, &collection, Verbosity::from_quiet(quiet))?;
+    let Some(features) = extraction.features.first() else {
+        bail!(
+            "--ood {}: {} makes no features",
+            folder.display(),
+            record.kind
+        );
+    };
+    if extraction.kept.is_empty() {
+        bail!("--ood {}: no image there could be read", folder.display());
+    }
+    Ok(FeatureTable {
+        ids: extraction.ids(),
+        labels: None,
+        feature_names: (0..features.ncols()).map(|j| format!("f{j}")).collect(),
+        matrix: FeatureMatrix::F32(features.clone()),
+    })
 }
 
 /// A `.npy` as f64.
@@ -99,8 +139,33 @@ pub fn run(args: &OodArgs) -> Result<()> {
         ids: test.ids.clone(),
         values: test.matrix.to_f64(),
     }];
+    // Features made another way (another network, layer or view) than the training features
+    // would be told apart for the wrong reason.
+    let made_by = read_extraction_record(&args.train)?;
+    let same_view = |path: &Path, option: &str| -> Result<()> {
+        if let (Some(ours), Some(theirs)) = (&made_by, read_extraction_record(path)?) {
+            ours.check_same_view(
+                &theirs,
+                &args.train.display().to_string(),
+                &path.display().to_string(),
+            )
+            .map_err(|why| {
+                anyhow::anyhow!(
+                    "{option} {}: made another way than the training features: {why}",
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
+    };
+    same_view(&args.test, "--test")?;
     for (name, path) in &oods {
-        let table = read_features(path, CsvLayout::default(), None)?;
+        let table = if path.is_dir() {
+            extract_folder(path, &args.train, made_by.as_ref(), args.quiet)?
+        } else {
+            same_view(path, "--ood")?;
+            read_features(path, CsvLayout::default(), None)?
+        };
         sets.push(QuerySet {
             name: name.clone(),
             ids: table.ids.clone(),

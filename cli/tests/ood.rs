@@ -1,5 +1,7 @@
 //! `demud ood` through the binary: a small labelled collection with an OOD set, and bad input.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -138,4 +140,136 @@ fn bad_input_is_named_and_nothing_is_written() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("h.csv") && err.contains("'c2'"), "{err}");
     assert!(!dir.path().join("run").exists());
+    // A folder of images needs to know the network: features from a table give none.
+    std::fs::create_dir(dir.path().join("pictures")).unwrap();
+    let out = demud(&[
+        "ood",
+        "--train",
+        &p("train.csv"),
+        "--test",
+        &p("test.csv"),
+        "--ood",
+        &p("pictures"),
+        "--out",
+        &p("run"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pictures") && err.contains("train.csv has none"),
+        "{err}"
+    );
+    assert!(!dir.path().join("run").exists());
+}
+
+/// `n` drawn 64 px images per class into `dir/<class>/`: red discs and blue bars; with
+/// `stripes`, green diagonal stripes (no class) straight into `dir`.
+fn draw(dir: &Path, n: u32, stripes: bool) {
+    for i in 0..n {
+        let shift = i as f32 * 2.0;
+        let kinds: &[&str] = if stripes { &[""] } else { &["disc", "bar"] };
+        for kind in kinds {
+            let image = image::RgbImage::from_fn(64, 64, |x, y| {
+                let (fx, fy) = (x as f32, y as f32);
+                let on = match *kind {
+                    "disc" => ((fx - 30.0 - shift).powi(2) + (fy - 32.0).powi(2)).sqrt() < 12.0,
+                    "bar" => (fx - 20.0 - shift).abs() < 5.0,
+                    _ => ((x + y + i) / 6) % 2 == 0,
+                };
+                let ink = match *kind {
+                    "disc" => [220, 30, 30],
+                    "bar" => [30, 60, 220],
+                    _ => [30, 170, 60],
+                };
+                image::Rgb(if on { ink } else { [250, 250, 245] })
+            });
+            let folder = dir.join(kind);
+            std::fs::create_dir_all(&folder).unwrap();
+            image.save(folder.join(format!("{kind}{i}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_ood_set_can_be_a_folder_of_images_put_through_the_training_features_network() {
+    use common::{fails, ok, s};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    draw(&d.join("train"), 8, false);
+    draw(&d.join("test"), 5, false);
+    draw(&d.join("stripes"), 6, true);
+    for set in ["train", "test"] {
+        ok(&[
+            "extract",
+            "--images",
+            s(&d.join(set)),
+            "--out",
+            s(&d.join(format!("{set}.npy"))),
+            "--quiet",
+        ]);
+    }
+    let ood = |out: &Path, ood: &str| {
+        vec![
+            "ood".to_string(),
+            "--train".into(),
+            s(&d.join("train.npy")).into(),
+            "--test".into(),
+            s(&d.join("test.npy")).into(),
+            "--ood".into(),
+            ood.to_string(),
+            "--k".into(),
+            "3".into(),
+            "--knn-dims".into(),
+            "4".into(),
+            "--pca-components".into(),
+            "2".into(),
+            "--demud-k".into(),
+            "2".into(),
+            "--trees".into(),
+            "10".into(),
+            "--forest-folds".into(),
+            "2".into(),
+            "--out".into(),
+            s(out).into(),
+            "--quiet".into(),
+        ]
+    };
+    let args = ood(
+        &d.join("run"),
+        &format!("stripes={}", s(&d.join("stripes"))),
+    );
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let measures = std::fs::read_to_string(d.join("run/measures.csv")).unwrap();
+    // The six stripe images were extracted and measured as the OOD set, by their paths.
+    let stripes: Vec<&str> = measures
+        .lines()
+        .filter(|l| l.starts_with("stripes,"))
+        .collect();
+    assert_eq!(stripes.len(), 6, "{measures}");
+    let ids: Vec<&str> = stripes
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids, ["0.png", "1.png", "2.png", "3.png", "4.png", "5.png"]);
+    assert_eq!(measures.lines().count(), 1 + 10 + 6);
+
+    // Features of the same images made another way are refused, naming the difference.
+    ok(&[
+        "extract",
+        "--images",
+        s(&d.join("stripes")),
+        "--crop",
+        "none",
+        "--out",
+        s(&d.join("stripes.npy")),
+        "--quiet",
+    ]);
+    let args = ood(&d.join("again"), s(&d.join("stripes.npy")));
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("stripes.npy")
+            && err.contains("made another way")
+            && err.contains("--crop none"),
+        "{err}"
+    );
+    assert!(!d.join("again").exists());
 }

@@ -38,6 +38,7 @@ pub fn s(p: &Path) -> &str {
 }
 
 /// The data rows of a CSV file (header and `#` comment lines left out).
+#[allow(dead_code)]
 pub fn rows(path: &Path) -> Vec<Vec<String>> {
     let mut r = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
