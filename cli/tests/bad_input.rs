@@ -1062,6 +1062,12 @@ fn review_and_ood_rows() -> Vec<Row> {
             &["narrow.csv", "2 features"],
         ),
         fails(
+            "ood: a folder of images as the OOD set, with training features from a table",
+            all(vec![small_csv(), file("pictures/a.png", "not read")]),
+            "ood --train {d}/small.csv --test {d}/small.csv --ood {d}/pictures --out {d}/out",
+            &["--ood", "pictures", "small.csv has none"],
+        ),
+        fails(
             "labels: a labels file naming an id that is not an item",
             all(vec![
                 logits_setup(),
