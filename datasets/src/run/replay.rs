@@ -133,17 +133,21 @@ pub fn replay(run: &RunFolder, upto: usize) -> Result<Replay> {
     })
 }
 
+/// An engine error while replaying `run`, on its features file.
+fn engine_error(run: &RunFolder) -> impl Fn(demud::DemudError) -> DataError + '_ {
+    move |e| DataError::Engine {
+        path: run.features_path(),
+        at: String::new(),
+        source: e,
+    }
+}
+
 fn replay_engine<T: Element>(
     params: &DemudParams,
     conditioner: &Conditioner,
     data: ArrayView2<T>,
     run: &RunFolder,
 ) -> Result<Vec<Option<SubspaceModel>>> {
-    let engine = |e: demud::DemudError| DataError::Engine {
-        path: run.features_path(),
-        at: String::new(),
-        source: e,
-    };
     // As the run was made (`run_discovery`): the features in place without conditioning,
     // else a conditioned copy (in f32 for f16 features).
     if conditioner.is_identity() {
@@ -151,7 +155,7 @@ fn replay_engine<T: Element>(
     }
     let conditioned = conditioner
         .transform_as::<T, T::Arithmetic>(data)
-        .map_err(engine)?;
+        .map_err(engine_error(run))?;
     replay_ranked(params, conditioned.view(), run)
 }
 
@@ -160,18 +164,14 @@ fn replay_ranked<T: Element>(
     data: ArrayView2<T>,
     run: &RunFolder,
 ) -> Result<Vec<Option<SubspaceModel>>> {
-    let engine = |e: demud::DemudError| DataError::Engine {
-        path: run.features_path(),
-        at: String::new(),
-        source: e,
-    };
+    let engine = engine_error(run);
     let mut discovery = params
         .discover(data)
-        .map_err(engine)?
+        .map_err(&engine)?
         .keeping_selecting_models();
     let mut models = Vec::new();
     while let Some(selection) = discovery.next() {
-        let selection = selection.map_err(engine)?;
+        let selection = selection.map_err(&engine)?;
         let made = &run.selections()[selection.rank - 1];
         if selection.index != made.index {
             return Err(DataError::file(
