@@ -12,6 +12,8 @@
 //! - [`images`]: image collections (ImageFolder or manifest) and model preprocessing;
 //! - [`parts`]: each item's layer split over its feature map's positions (memory-mapped, f16
 //!   or f32), for the exact novelty maps;
+//! - [`ood_tables`]: the tables of `demud ood` (metrics per measure, scores per item) and
+//!   `demud noise-check` (max softmax, landing, detection, centroid distances and tree);
 //! - [`extraction`]: how a features file was made from images (kind, weights, preprocessing),
 //!   checked wherever features from two extractions meet;
 //! - [`run`]: the run folder (selections, explanations, renders, localisation): one typed
@@ -35,6 +37,7 @@ pub mod features;
 pub mod hierarchy;
 pub mod images;
 pub mod noise;
+pub mod ood_tables;
 pub mod parts;
 pub mod planted;
 pub mod run;
