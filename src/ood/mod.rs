@@ -15,7 +15,8 @@
 //! - **kNN space**: f is centred on the training mean, projected on the top `knn_dims`
 //!   principal directions of the training set and scaled to unit length; similarity is the
 //!   inner product s (cosine), distance δ = 1 − s, and the neighbours are the k training
-//!   items of largest s (exact, by matrix products: [`knn`]).
+//!   items of largest s (exact, by matrix products, below 10^6 training items; from there on
+//!   found by an HNSW graph and their s computed exactly: [`NeighbourSearch`]).
 //! - `knn-1st`, `knn-kth`, `knn-avg`: δ to the nearest, to the k-th, and its mean over the k;
 //!   `knn-among`: the mean δ over the k(k−1)/2 pairs of neighbours; `ldof`: knn-avg /
 //!   knn-among (Zhang et al. 2009: a query far from neighbours that are close together).
@@ -66,6 +67,7 @@ pub mod taxonomy;
 
 pub use forest::{CoodForest, ForestParams};
 pub use head::{LinearHead, LogisticParams};
+pub use knn::NeighbourSearch;
 pub use metrics::{detection_metrics, roc_curve, Metrics, Roc};
 pub use taxonomy::Taxonomy;
 
@@ -76,6 +78,7 @@ use crate::fitted::{model_of_items, score_items};
 use crate::scoring::{MissingPolicy, Scoring};
 use crate::state::ModelState;
 use head::{check_labels, softmax};
+use knn::ReferenceIndex;
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -215,6 +218,7 @@ pub struct OodParams {
     conditioning: Conditioning,
     forest: ForestParams,
     forest_split: ForestSplit,
+    neighbour_search: NeighbourSearch,
     seed: u64,
 }
 
@@ -256,6 +260,7 @@ impl OodParams {
             conditioning: Conditioning::recommended(),
             forest: ForestParams::default(),
             forest_split: ForestSplit::CrossFit { folds: 5 },
+            neighbour_search: NeighbourSearch::default(),
             seed: 0,
         }
     }
@@ -304,6 +309,12 @@ impl OodParams {
         self.forest_split = split;
         self
     }
+    /// How the neighbours in the kNN space are found: exact below 10^6 training items, an
+    /// HNSW graph from there on, by default.
+    pub fn neighbour_search(mut self, search: NeighbourSearch) -> Self {
+        self.neighbour_search = search;
+        self
+    }
     /// The seed of the split.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -339,6 +350,7 @@ impl OodParams {
                 return Err(DemudError::invalid(name, "must be at least 1"));
             }
         }
+        self.neighbour_search.check()?;
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(DemudError::invalid(
                 "temperature",
@@ -400,6 +412,7 @@ impl OodParams {
         let knn_dims = self.knn_dims.min(basis.ncols());
         let pca_components = self.pca_components.min(basis.ncols());
         let train_unit = unit_rows((&train - &mean).dot(&basis.slice(s![.., ..knn_dims])));
+        let train_index = self.neighbour_search.index(train_unit.view(), self.k);
         let class_models = (0..n_classes)
             .map(|c| {
                 let rows: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
@@ -421,6 +434,7 @@ impl OodParams {
             knn_dims,
             pca_components,
             train_unit,
+            train_index,
             labels: labels.to_vec(),
             n_classes,
             class_models,
@@ -470,6 +484,8 @@ pub struct OodModel {
     knn_dims: usize,
     pca_components: usize,
     train_unit: Array2<f64>,
+    /// What finds the neighbours among `train_unit`'s rows.
+    train_index: ReferenceIndex,
     labels: Vec<usize>,
     n_classes: usize,
     class_models: Vec<ModelState>,
@@ -585,7 +601,9 @@ impl OodModel {
         let centred = &queries - &self.mean;
         let coords = centred.dot(&self.basis);
         let query_unit = unit_rows(coords.slice(s![.., ..self.knn_dims]).to_owned());
-        let nb = knn::most_similar(query_unit.view(), self.train_unit.view(), k);
+        let nb = self
+            .train_index
+            .most_similar(query_unit.view(), self.train_unit.view(), k);
 
         for (q, &head_class) in predicted.iter().enumerate() {
             let mut row = values.row_mut(q);
