@@ -15,6 +15,11 @@ use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
 use demud_datasets::features::{match_labels, read_items};
 use demud_datasets::images::{ImageCollection, Preprocess};
 use demud_datasets::noise::{noise_images, ChannelStats, Noise};
+use demud_datasets::ood_tables::{
+    write_detection, write_distances, write_landing, write_msp, write_tree, DetectionRow,
+    Direction, DistanceTable, LandingRow, MspRow, TreeEdgeRow, DETECTION_FILE, DISTANCES_FILE,
+    LANDING_FILE, MSP_FILE, TREE_FILE,
+};
 use demud_encoders::extract::FeatureExtractor;
 use demud_encoders::{ExtractOptions, Model};
 use demud_report::ood_charts::{histogram_chart, tree_chart, HistogramSeries, TreeFigure};
@@ -322,93 +327,70 @@ pub fn run(args: &NoiseCheckArgs) -> Result<()> {
         write_atomic(&dir.join("summary.md"), |w| {
             Ok(w.write_all(summary.as_bytes())?)
         })?;
-        write_atomic(&dir.join("msp.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record(["set", "id", "label", "predicted", "msp"])?;
-            for (s, set) in sets.iter().enumerate() {
-                let col = set.measures.column(Measure::Msp).expect("msp");
-                for (r, &p) in set.measures.predicted.iter().enumerate() {
-                    let (id, label) = if s == 0 {
-                        (ids[test[r]].clone(), classes[y[test[r]]].clone())
-                    } else {
-                        (format!("{}-{r}", set.name), String::new())
-                    };
-                    csv.write_record([
-                        set.name.clone(),
-                        id,
-                        label,
-                        classes[p].clone(),
-                        col[r].to_string(),
-                    ])?;
-                }
+        let mut msp_rows = Vec::new();
+        for (s, set) in sets.iter().enumerate() {
+            let col = set.measures.column(Measure::Msp).expect("msp");
+            for (r, &p) in set.measures.predicted.iter().enumerate() {
+                let (id, label) = if s == 0 {
+                    (ids[test[r]].clone(), classes[y[test[r]]].clone())
+                } else {
+                    (format!("{}-{r}", set.name), String::new())
+                };
+                msp_rows.push(MspRow {
+                    set: set.name.clone(),
+                    id,
+                    label,
+                    predicted: classes[p].clone(),
+                    msp: col[r],
+                });
             }
-            csv.flush()?;
-            Ok(())
-        })?;
-        write_atomic(&dir.join("landing.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record(["noise", "class", "count"])?;
-            for (s, counts) in sets[1..].iter().zip(&landing) {
-                for (c, &n) in counts.iter().enumerate() {
-                    csv.write_record([s.name.clone(), classes[c].clone(), n.to_string()])?;
-                }
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
-        write_atomic(&dir.join("detection.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record([
-                "measure",
-                "direction",
-                "noise",
-                "auroc",
-                "aupr",
-                "tpr_at_1_fpr",
-                "fpr_at_95_tpr",
-            ])?;
-            for (m, noise, metrics) in &detection {
-                csv.write_record([
-                    m.name().to_string(),
-                    if m.higher_is_ood() { "higher" } else { "lower" }.to_string(),
-                    noise.clone(),
-                    metrics.auroc.to_string(),
-                    metrics.aupr.to_string(),
-                    metrics.tpr_at_fpr.to_string(),
-                    metrics.fpr_at_tpr.to_string(),
-                ])?;
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
-        write_atomic(&dir.join("distances.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record(std::iter::once("node").chain(node_names.iter().map(String::as_str)))?;
-            for (name, row) in node_names.iter().zip(distances.rows()) {
-                csv.write_record(
-                    std::iter::once(name.clone()).chain(row.iter().map(|v| v.to_string())),
-                )?;
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
-        write_atomic(&dir.join("tree.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record(["a", "b", "distance", "x_a", "y_a", "x_b", "y_b"])?;
-            for e in &tree {
-                csv.write_record([
-                    node_names[e.a].clone(),
-                    node_names[e.b].clone(),
-                    e.weight.to_string(),
-                    layout[(e.a, 0)].to_string(),
-                    layout[(e.a, 1)].to_string(),
-                    layout[(e.b, 0)].to_string(),
-                    layout[(e.b, 1)].to_string(),
-                ])?;
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
+        }
+        write_msp(&dir.join(MSP_FILE), &msp_rows)?;
+        let landing_rows: Vec<LandingRow> = sets[1..]
+            .iter()
+            .zip(&landing)
+            .flat_map(|(s, counts)| {
+                counts.iter().enumerate().map(|(c, &count)| LandingRow {
+                    noise: s.name.clone(),
+                    class: classes[c].clone(),
+                    count,
+                })
+            })
+            .collect();
+        write_landing(&dir.join(LANDING_FILE), &landing_rows)?;
+        let detection_rows: Vec<DetectionRow> = detection
+            .iter()
+            .map(|(m, noise, metrics)| DetectionRow {
+                measure: m.name().to_string(),
+                direction: Direction::of(m.higher_is_ood()),
+                noise: noise.clone(),
+                auroc: metrics.auroc,
+                aupr: metrics.aupr,
+                tpr_at_1_fpr: metrics.tpr_at_fpr,
+                fpr_at_95_tpr: metrics.fpr_at_tpr,
+            })
+            .collect();
+        write_detection(&dir.join(DETECTION_FILE), &detection_rows)?;
+        write_distances(
+            &dir.join(DISTANCES_FILE),
+            &DistanceTable {
+                nodes: node_names.clone(),
+                values: distances.clone(),
+            },
+        )?;
+        let edges: Vec<TreeEdgeRow> = tree
+            .iter()
+            .map(|e| TreeEdgeRow {
+                a: node_names[e.a].clone(),
+                b: node_names[e.b].clone(),
+                distance: e.weight,
+                x_a: layout[(e.a, 0)],
+                y_a: layout[(e.a, 1)],
+                x_b: layout[(e.b, 0)],
+                y_b: layout[(e.b, 1)],
+            })
+            .collect();
+        write_tree(&dir.join(TREE_FILE), &edges)?;
         let series: Vec<HistogramSeries> = sets
             .iter()
             .zip(&msp)

@@ -14,6 +14,10 @@ use demud_datasets::extraction::{read_extraction_record, ExtractionRecord};
 use demud_datasets::features::{read_features, read_npy, FeatureMatrix, FeatureTable};
 use demud_datasets::hierarchy::read_hierarchy;
 use demud_datasets::images::ImageCollection;
+use demud_datasets::ood_tables::{
+    write_metrics, write_scores, Direction, MetricsRow, ScoreRow, ScoreTable, Split, METRICS_FILE,
+    SCORES_FILE,
+};
 use demud_datasets::CsvLayout;
 use demud_encoders::ExtractorSpec;
 use demud_report::charts::{roc_chart, RocSeries};
@@ -258,65 +262,53 @@ pub fn run(args: &OodArgs) -> Result<()> {
 
     let markdown = markdown_table(&evaluation, &table, &categories, seconds);
     commit_folder(&args.out, |dir| -> Result<()> {
-        write_atomic(&dir.join("measures.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            let mut header = vec!["set", "id", "label", "category", "predicted", "split"];
-            header.extend(table.measures.iter().map(|m| m.name()));
-            header.push("forest");
-            csv.write_record(&header)?;
-            for (r, &(s, i)) in rows_of.iter().enumerate() {
-                let set = &sets[s];
-                let label = if s == 0 { test_labels[i].as_str() } else { "" };
-                let mut record = vec![
-                    set.name.clone(),
-                    set.ids[i].clone(),
-                    label.to_string(),
-                    categories[r].name().to_string(),
-                    classes[table.predicted[r]].clone(),
-                    match (args.forest_fraction, evaluation.scored[r]) {
-                        (None, _) => "out-of-fold",
-                        (Some(_), true) => "evaluation",
-                        (Some(_), false) => "forest",
-                    }
-                    .to_string(),
-                ];
-                record.extend(table.values.row(r).iter().map(|v| v.to_string()));
-                record.push(evaluation.forest_scores[r].to_string());
-                csv.write_record(&record)?;
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
-        write_atomic(&dir.join("table.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record([
-                "task",
-                "measure",
-                "direction",
-                "auroc",
-                "aupr",
-                "tpr_at_1_fpr",
-                "fpr_at_95_tpr",
-            ])?;
-            for row in &evaluation.rows {
-                let direction = match row.measure {
-                    Some(m) if m.higher_is_ood() => "higher",
-                    Some(_) => "lower",
-                    None => "higher",
-                };
-                csv.write_record([
-                    row.task.name().to_string(),
-                    row.name().to_string(),
-                    direction.to_string(),
-                    row.metrics.auroc.to_string(),
-                    row.metrics.aupr.to_string(),
-                    row.metrics.tpr_at_fpr.to_string(),
-                    row.metrics.fpr_at_tpr.to_string(),
-                ])?;
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
+        write_scores(
+            &dir.join(SCORES_FILE),
+            &ScoreTable {
+                measures: table
+                    .measures
+                    .iter()
+                    .map(|m| m.name().to_string())
+                    .collect(),
+                rows: rows_of
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &(s, i))| ScoreRow {
+                        set: sets[s].name.clone(),
+                        id: sets[s].ids[i].clone(),
+                        label: if s == 0 {
+                            test_labels[i].clone()
+                        } else {
+                            String::new()
+                        },
+                        category: categories[r].name().to_string(),
+                        predicted: classes[table.predicted[r]].clone(),
+                        split: match (args.forest_fraction, evaluation.scored[r]) {
+                            (None, _) => Split::OutOfFold,
+                            (Some(_), true) => Split::Evaluation,
+                            (Some(_), false) => Split::Forest,
+                        },
+                        values: table.values.row(r).to_vec(),
+                        forest: evaluation.forest_scores[r],
+                    })
+                    .collect(),
+            },
+        )?;
+        let metrics: Vec<MetricsRow> = evaluation
+            .rows
+            .iter()
+            .map(|row| MetricsRow {
+                task: row.task.name().to_string(),
+                measure: row.name().to_string(),
+                // The forest's score is a vote share for OOD: higher is more out.
+                direction: Direction::of(row.measure.is_none_or(|m| m.higher_is_ood())),
+                auroc: row.metrics.auroc,
+                aupr: row.metrics.aupr,
+                tpr_at_1_fpr: row.metrics.tpr_at_fpr,
+                fpr_at_95_tpr: row.metrics.fpr_at_tpr,
+            })
+            .collect();
+        write_metrics(&dir.join(METRICS_FILE), &metrics)?;
         write_atomic(&dir.join("table.md"), |w| {
             Ok(w.write_all(markdown.as_bytes())?)
         })?;

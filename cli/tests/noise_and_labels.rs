@@ -2,6 +2,10 @@
 
 mod common;
 use common::{fails, ok, rows, s};
+use demud_datasets::ood_tables::{
+    read_detection, read_distances, read_landing, read_msp, read_tree, Direction, DETECTION_FILE,
+    DISTANCES_FILE, LANDING_FILE, MSP_FILE, TREE_FILE,
+};
 use ndarray::Array2;
 use ndarray_npy::WriteNpyExt;
 use std::path::Path;
@@ -144,6 +148,34 @@ fn noise_check_reports_confidence_landing_tree_and_detection() {
         .iter()
         .any(|r| r[2] == "uniform" && r[3].parse::<f64>().unwrap() == 1.0));
     assert!(printed.contains("| `msp` (lower) |"), "{printed}");
+    // The typed readers read what the command wrote, and agree with one another.
+    let msp = read_msp(&run.join(MSP_FILE)).unwrap();
+    assert!(msp
+        .iter()
+        .all(|r| (r.set == "real") != r.label.is_empty() && !r.predicted.is_empty()));
+    let landing = read_landing(&run.join(LANDING_FILE)).unwrap();
+    for row in &landing {
+        let landed = msp
+            .iter()
+            .filter(|r| r.set == row.noise && r.predicted == row.class)
+            .count();
+        assert_eq!(landed, row.count, "{row:?}");
+    }
+    let distances = read_distances(&run.join(DISTANCES_FILE)).unwrap();
+    assert_eq!(distances.nodes[..3], ["blue", "green", "red"]);
+    for edge in read_tree(&run.join(TREE_FILE)).unwrap() {
+        let at = |name: &str| distances.nodes.iter().position(|n| n == name).unwrap();
+        // The matrix is symmetric to rounding; the tree reads one of its halves.
+        let (a, b) = (at(&edge.a), at(&edge.b));
+        assert!(
+            (distances.values[(a, b)] - edge.distance).abs() < 1e-12,
+            "{edge:?}"
+        );
+    }
+    let detection = read_detection(&run.join(DETECTION_FILE)).unwrap();
+    assert!(detection
+        .iter()
+        .any(|r| r.measure == "msp" && r.direction == Direction::Lower));
     // Seeded: the same noise and split again.
     noise_check(dir.path(), "again", &["--model", "pixels"]);
     assert_eq!(

@@ -2,6 +2,9 @@
 
 mod common;
 
+use demud_datasets::ood_tables::{
+    read_metrics, read_scores, Direction, Split, METRICS_FILE, SCORES_FILE,
+};
 use std::path::Path;
 use std::process::Command;
 
@@ -92,6 +95,66 @@ fn ood_writes_every_measure_the_forest_and_the_plot() {
     assert!(std::fs::read_to_string(dir.path().join("run/table.md"))
         .unwrap()
         .contains("forest - best single"));
+
+    // The typed readers read what the command wrote.
+    let scores = read_scores(&dir.path().join("run").join(SCORES_FILE)).unwrap();
+    assert_eq!((scores.measures.len(), scores.rows.len()), (20, 70));
+    assert!(scores.measures.iter().any(|m| m == "taxon-distance"));
+    assert!(scores.rows[..40]
+        .iter()
+        .all(|r| r.set == "id-test" && r.category.starts_with("id-") && !r.label.is_empty()));
+    assert!(scores.rows[40..]
+        .iter()
+        .all(|r| r.set == "far" && r.category == "ood" && r.label.is_empty()));
+    assert!(scores
+        .rows
+        .iter()
+        .all(|r| r.split == Split::OutOfFold && (0.0..=1.0).contains(&r.forest)));
+    let metrics = read_metrics(&dir.path().join("run").join(METRICS_FILE)).unwrap();
+    assert_eq!(metrics.len(), 2 * 21);
+    let pca = metrics
+        .iter()
+        .find(|m| m.task == "ood-vs-id" && m.measure == "pca-error")
+        .unwrap();
+    assert_eq!((pca.direction, pca.auroc), (Direction::Higher, 1.0));
+    let msp = metrics.iter().find(|m| m.measure == "msp").unwrap();
+    assert_eq!(msp.direction, Direction::Lower);
+
+    // A held-out split names which items trained the forest and which were scored.
+    let out = demud(&[
+        "ood",
+        "--train",
+        &p("train.csv"),
+        "--test",
+        &p("test.csv"),
+        "--ood",
+        &format!("far={}", p("far.csv")),
+        "--k",
+        "5",
+        "--knn-dims",
+        "3",
+        "--pca-components",
+        "2",
+        "--demud-k",
+        "2",
+        "--trees",
+        "20",
+        "--forest-fraction",
+        "0.5",
+        "--out",
+        &p("held-out"),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scores = read_scores(&dir.path().join("held-out").join(SCORES_FILE)).unwrap();
+    let count = |split: Split| scores.rows.iter().filter(|r| r.split == split).count();
+    assert_eq!(count(Split::OutOfFold), 0);
+    assert!(count(Split::Forest) > 0 && count(Split::Evaluation) > 0);
+    assert_eq!(count(Split::Forest) + count(Split::Evaluation), 70);
 }
 
 #[test]
