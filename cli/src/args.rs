@@ -1289,6 +1289,12 @@ pub struct NoiseCheckArgs {
 
 /// Options of `demud labels`.
 #[derive(Args, Debug, Clone)]
+// The network options are `extract`'s; only the layer means something else here: the one
+// the labels are read from, which must be the classifier's output.
+#[command(mut_arg("layer", |a| a.help(
+    "With --images: the classifier's output layer (default: efficientnet-lite0 `logits`, \
+     alexnet `fc8`, torchscript `output`); a layer that is not a classifier's output is refused"
+)))]
 pub struct LabelsArgs {
     /// ImageNet logits of the collection: a `.npy` from `demud extract --layer logits` (with
     /// its items file) or a CSV.
@@ -1296,18 +1302,26 @@ pub struct LabelsArgs {
         long,
         value_name = "FILE",
         required_unless_present = "images",
-        conflicts_with = "images"
+        conflicts_with = "images",
+        // The network options make the logits from --images; with logits given they would
+        // be ignored, so they are refused.
+        conflicts_with_all = NETWORK_OPTIONS,
     )]
     pub features: Option<PathBuf>,
     /// Ids and labels of `.npy` logits (default: `<stem>.items.csv` beside it).
     #[arg(long, value_name = "FILE")]
     pub items: Option<PathBuf>,
-    /// Or the image folder, run through efficientnet-lite0 `logits` here.
+    /// Or the image folder, run here through the classifier the network options name
+    /// (default: efficientnet-lite0 `logits`).
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
     /// A manifest CSV (`path[,label]`) of the images, relative to --images.
     #[arg(long, value_name = "FILE", requires = "images")]
     pub manifest: Option<PathBuf>,
+    /// With --images: the classifier and how images are brought to its input, as for
+    /// `demud extract`.
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// The collection's classes matched by id (`id,label`; default: the file's own).
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
@@ -1331,6 +1345,19 @@ pub struct LabelsArgs {
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+/// The ids of [`NetworkArgs`]' options (its preprocessing's included), for the commands that
+/// take them only beside an image folder.
+const NETWORK_OPTIONS: [&str; 8] = [
+    "model",
+    "layer",
+    "weights",
+    "input_size",
+    "crop",
+    "resize",
+    "background",
+    "fill",
+];
 
 /// Options of `demud convert`.
 #[derive(Args, Debug, Clone)]

@@ -3,8 +3,8 @@
 //! confidence (a figure per class), and the top-n label frequency averaged over the classes
 //! of each group (a class -> group CSV), as a figure and a table.
 
-use crate::args::LabelsArgs;
-use crate::ui::{extract_spec, Verbosity};
+use crate::args::{LabelsArgs, NetworkArgs};
+use crate::ui::{extract_with_progress, Verbosity};
 use anyhow::{bail, Result};
 use demud::ood::labels::{label_distributions, mean_top_n_by_group, top1, ClassLabels};
 use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
@@ -14,7 +14,7 @@ use demud_datasets::images::ImageCollection;
 use demud_datasets::CsvLayout;
 use demud_encoders::imagenet::class_names;
 use demud_encoders::weights::models_dir;
-use demud_encoders::{ExtractorSpec, Model};
+use demud_encoders::{ExtractOptions, ExtractorSpec, Model};
 use demud_report::charts::{line_chart, Axes, LineKind, Series};
 use demud_report::ood_charts::{label_chart, LabelFigure};
 use ndarray::Array2;
@@ -44,6 +44,38 @@ fn file_stem_of(name: &str) -> String {
     }
 }
 
+/// The classifier that makes the logits of `--images`: the network options, read at the
+/// classifier's output layer unless `--layer` names it. What cannot give a classifier's top-1
+/// labels is refused naming the option: a baseline (no classifier), another layer of a
+/// network whose output layer is known, or several layers. A TorchScript module's outputs are
+/// its own: its width is checked against the class names instead.
+fn classifier_spec(network: &NetworkArgs) -> Result<ExtractorSpec> {
+    let mut spec = network.spec();
+    let output = match spec.model {
+        Model::EfficientNetLite0 => Some("logits"),
+        Model::AlexNet => Some("fc8"),
+        Model::TorchScript => None,
+        Model::Pixels | Model::BagOfWords => bail!(
+            "--model {}: a baseline has no classifier, so no ImageNet labels; give efficientnet-lite0, alexnet or a torchscript classifier",
+            spec.model.name()
+        ),
+    };
+    match (spec.layers.as_slice(), output) {
+        ([], Some(output)) => spec.layers = vec![output.to_string()],
+        ([], None) => {}
+        ([layer], Some(output)) if layer != output => bail!(
+            "--layer {layer}: not the classifier's output of {}, so no labels; the labels are read from `{output}` (the default here)",
+            spec.model.name()
+        ),
+        ([_], _) => {}
+        (layers, _) => bail!(
+            "--layer {}: give one layer, the classifier's output",
+            layers.join(",")
+        ),
+    }
+    Ok(spec)
+}
+
 /// `demud labels`.
 pub fn run(args: &LabelsArgs) -> Result<()> {
     let classes_path = args
@@ -57,6 +89,7 @@ pub fn run(args: &LabelsArgs) -> Result<()> {
     inputs.extend(args.manifest.clone());
     inputs.extend(args.labels.clone());
     inputs.extend(args.groups.clone());
+    inputs.extend(args.network.weights.clone());
     let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     ensure_outside(&args.out, &refs)?;
     let names = class_names(&classes_path)?;
@@ -78,16 +111,32 @@ pub fn run(args: &LabelsArgs) -> Result<()> {
             )
         }
         (None, Some(images)) => {
+            let spec = classifier_spec(&args.network)?;
             let collection = match &args.manifest {
                 Some(m) => ImageCollection::from_manifest(images, m)?,
                 None => ImageCollection::from_folder(images)?,
             };
-            let spec = ExtractorSpec {
-                layers: vec!["logits".into()],
-                ..ExtractorSpec::new(Model::EfficientNetLite0)
-            };
-            let (extraction, _) =
-                extract_spec(&spec, &collection, Verbosity::from_quiet(args.quiet))?;
+            let mut extractor = spec.build()?;
+            // A classifier of other classes than the names is refused before any image is
+            // read (the network runs once on a blank image to tell its width).
+            if let Some(widths) = extractor.output_widths()? {
+                if widths[0] != names.len() {
+                    bail!(
+                        "{}: {} makes {} values per image, but {} names {} classes: give a classifier of these classes (--model, --weights, --layer) or its class names (--classes)",
+                        images.display(),
+                        extractor.describe(),
+                        widths[0],
+                        classes_path.display(),
+                        names.len()
+                    );
+                }
+            }
+            let extraction = extract_with_progress(
+                extractor.as_mut(),
+                &collection,
+                ExtractOptions::default(),
+                Verbosity::from_quiet(args.quiet),
+            )?;
             (
                 images.clone(),
                 extraction.ids(),

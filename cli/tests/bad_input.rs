@@ -1093,6 +1093,24 @@ fn review_and_ood_rows() -> Vec<Row> {
             &["logits.npy", "4 values per item", "three.json", "3 classes"],
         ),
         fails(
+            "labels: --images read at a layer that is not the classifier's output",
+            images(),
+            "labels --images {d}/imgs --layer pool --out {d}/out",
+            &["--layer pool", "not the classifier's output", "`logits`"],
+        ),
+        fails(
+            "labels: --images through a baseline, which has no classifier",
+            images(),
+            "labels --images {d}/imgs --model pixels --out {d}/out",
+            &["--model pixels", "no classifier"],
+        ),
+        fails(
+            "labels: network options beside logits, which they would not make",
+            logits_setup(),
+            "labels --features {d}/logits.npy --classes {d}/names.json --crop none --out {d}/out",
+            &["--features", "--crop", "cannot be used with"],
+        ),
+        fails(
             "noise-check: an image folder that does not exist",
             nothing(),
             "noise-check --images {d}/no-such-folder --model pixels --out {d}/out",

@@ -294,3 +294,63 @@ fn labels_refuse_what_does_not_match() {
     );
     assert!(!d.join("out").exists());
 }
+
+/// `labels --images` runs the classifier that the network options name, as `extract` does:
+/// with `--crop none`, its labels are those of the logits that `extract --layer logits --crop
+/// none` makes, and they differ from the default centre crop's.
+#[test]
+fn labels_from_images_take_the_network_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let images = d.join("imgs");
+    write_images(&images);
+    let logits = d.join("logits.npy");
+    ok(&[
+        "extract",
+        "--images",
+        s(&images),
+        "--layer",
+        "logits",
+        "--crop",
+        "none",
+        "--out",
+        s(&logits),
+        "--quiet",
+    ]);
+    let labels = |out: &str, extra: &[&str]| {
+        let out = d.join(out);
+        let mut args = vec!["labels", "--out", s(&out), "--quiet"];
+        args.extend_from_slice(extra);
+        ok(&args);
+        std::fs::read_to_string(out.join("labels.csv")).unwrap()
+    };
+    let from_logits = labels("from-logits", &["--features", s(&logits)]);
+    let from_images = labels("from-images", &["--images", s(&images), "--crop", "none"]);
+    assert_eq!(from_images, from_logits);
+    // Every image of each class has one top-1 label.
+    let table = rows(&d.join("from-images/labels.csv"));
+    for class in ["red", "green", "blue"] {
+        let images: usize = table
+            .iter()
+            .filter(|r| r[0] == class)
+            .map(|r| r[5].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(images, 6, "{class}");
+    }
+    // The default crop is the centre crop: other pixels, other confidences.
+    let centred = labels("centred", &["--images", s(&images)]);
+    assert_ne!(centred, from_images);
+    // The classifier's output layer, named, is the default.
+    let named = labels(
+        "named",
+        &[
+            "--images",
+            s(&images),
+            "--crop",
+            "none",
+            "--layer",
+            "logits",
+        ],
+    );
+    assert_eq!(named, from_images);
+}
