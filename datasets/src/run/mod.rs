@@ -24,6 +24,7 @@
 
 mod audit;
 mod discover;
+mod distributed;
 mod localisation;
 mod maps;
 mod render;
@@ -38,6 +39,7 @@ pub use discover::{
     write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
     Finished, RankedFrom, SavedModel,
 };
+pub use distributed::DistributedRun;
 
 pub use localisation::{
     read_localisation, write_localisation, LocalisationReport, LocalisationRow, MapKind,
