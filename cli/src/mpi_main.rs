@@ -1,29 +1,50 @@
 //! `demud-mpi`: DEMUD over MPI, one process per rank (issue 15).
 //!
 //! ```text
-//! mpirun -n 4 demud-mpi run --features x.npy --k 10 --n 100 --out picks.csv
+//! mpirun -n 4 demud-mpi run --features x.npy --k 10 --n 100 --out-dir runs/x
+//! demud-mpi shard --features x.npy --ranks 4 --out '/local/x-{rank}.npy'
+//! mpirun -n 4 demud-mpi run --shards '/local/x-{rank}.npy' --k 10 --n 100 --out-dir runs/x
 //! ```
 //!
-//! Every rank memory-maps the same `.npy` (a shared file system, or the same path on every node)
-//! and keeps only its contiguous range of rows (rank r of P holds rows `n r / P .. n (r+1) / P`);
-//! the engine's [`demud::discovery::Collective`] is implemented here over MPI's world
-//! communicator. Rank 0 writes the selections (`rank,index,score`) as CSV. `single` runs the
-//! one-process engine on the whole file and writes the same CSV, for comparison; `generate`
-//! writes a seeded test collection.
+//! With `--features` every rank memory-maps the same `.npy` (a shared file system, or the same
+//! path on every node) and keeps only its contiguous range of rows (rank r of P holds rows
+//! `n r / P .. n (r+1) / P`); with `--shards` every rank maps only its own file, and the items
+//! are the shards' rows concatenated in rank order. The engine's [`demud::discovery::Collective`]
+//! is implemented here over MPI's world communicator. Rank 0 writes the run folder `demud
+//! discover` writes (`--out-dir`) and/or the selections as CSV (`--out`: `rank,index,score`).
+//! `single` runs the one-process engine on the whole file and writes the same outputs, for
+//! comparison; `shard` splits a `.npy` into per-rank files; `generate` writes a seeded test
+//! collection.
+
+#[path = "mpi/shards.rs"]
+mod shards;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use demud::discovery::Collective;
-use demud::{DemudParams, Element, Init, Selection, SvdMethod, UpdateMethod};
-use demud_datasets::features::{MappedMatrix, MappedView};
+use demud::{
+    Conditioner, DemudParams, Element, Init, ModelState, Selection, SubspaceModel, SvdMethod,
+    UpdateMethod,
+};
+use demud_datasets::atomic::ensure_outside;
+use demud_datasets::features::{
+    items_path, open_features, MappedMatrix, MappedPrecision, MappedView,
+};
+use demud_datasets::run::{
+    write_run, write_saved_model, DistributedRun, ExplanationFiles, Precision, SavedModel, Start,
+};
+use demud_datasets::CsvLayout;
 use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use ndarray::{s, Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use shards::{map, rows_of, shard_path, write_shards};
 use std::cell::Cell;
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -41,9 +62,24 @@ struct Cli {
 enum Command {
     /// The distributed run (start it with mpirun/srun, one process per rank).
     Run(RunArgs),
-    /// The same run in one process, without MPI: the reference the distributed run must match.
+    /// The same run in one process, without MPI: the reference the distributed run must match
+    /// (--features only).
     Single(RunArgs),
-    /// Writes a seeded collection (low-rank structure, noise, a few outliers) as f32 .npy.
+    /// Splits a .npy into per-rank shard files, the rows `run --features` would give each rank
+    /// (and their ids, when the .npy has an items file beside it).
+    Shard {
+        /// The collection: an n x d little-endian f32 or f16 .npy.
+        #[arg(long)]
+        features: PathBuf,
+        /// Number of ranks (shards) of the runs that will read them.
+        #[arg(long)]
+        ranks: usize,
+        /// The shards' pattern: `{rank}` is replaced by 0, 1, ... (the files must not exist).
+        #[arg(long, value_name = "PATTERN")]
+        out: PathBuf,
+    },
+    /// Writes a seeded collection (low-rank structure, noise, a few outliers labelled `planted`,
+    /// the rest `background`) as f32 .npy with its items file.
     Generate {
         /// Output .npy (must not exist).
         out: PathBuf,
@@ -60,10 +96,22 @@ enum Command {
 }
 
 #[derive(Parser, Clone)]
+#[command(group(ArgGroup::new("input").required(true).args(["features", "shards"])))]
+#[command(group(ArgGroup::new("output").required(true).multiple(true).args(["out", "out_dir"])))]
 struct RunArgs {
     /// The collection: an n x d little-endian f32 or f16 .npy, mapped by every rank.
     #[arg(long)]
-    features: PathBuf,
+    features: Option<PathBuf>,
+    /// Per-rank shard files instead: `{rank}` in the pattern is replaced by the rank number
+    /// (`/local/archive-{rank}.npy`); each rank maps only its own. The items are the shards'
+    /// rows in rank order; all shards have the same features and precision.
+    #[arg(long, value_name = "PATTERN")]
+    shards: Option<PathBuf>,
+    /// With --shards: the whole collection the shards were split from (one .npy, e.g. on
+    /// shared storage), recorded as the run folder's features for `demud report`, which reads
+    /// every item's id and label from it. Rank 0 checks that it holds the shards' items.
+    #[arg(long, value_name = "FILE", requires = "shards")]
+    collection: Option<PathBuf>,
     /// Principal components.
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -83,8 +131,21 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Selections as CSV (rank,index,score), written by rank 0; must not exist.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The run folder `demud discover --out` writes (selections.csv, run.json,
+    /// top_features.csv, expected.npy, residual.npy), written by rank 0 and replaced whole.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Features listed per selection in the run folder's top_features.csv.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    top_features: usize,
+    /// Do not write expected.npy / residual.npy in the run folder.
     #[arg(long)]
-    out: PathBuf,
+    no_explanations: bool,
+    /// Save the final model state (JSON, as `demud discover --model-out`), written by rank 0.
+    #[arg(long, value_name = "FILE")]
+    model_out: Option<PathBuf>,
     /// Also print per-selection timing (rank 0): pass and communication time, and the
     /// latency of the per-selection collectives alone.
     #[arg(long, value_enum, default_value_t = Timing::Off)]
@@ -113,32 +174,78 @@ enum Timing {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate { out, n, d, seed } => generate(&out, n, d, seed),
+        Command::Shard {
+            features,
+            ranks,
+            out,
+        } => {
+            for shard in write_shards(&features, ranks, &out)? {
+                eprintln!(
+                    "{}: rows {}..{} of {}",
+                    shard.path.display(),
+                    shard.rows.start,
+                    shard.rows.end,
+                    features.display()
+                );
+            }
+            Ok(())
+        }
         Command::Single(args) => single(&args),
         Command::Run(args) => {
             let universe = mpi::initialize().context("MPI could not be initialised")?;
             let world = Mpi::new(universe.world());
+            let rank = world.rank();
             let result = distributed(&args, &world);
-            if let Err(e) = &result {
-                eprintln!("demud-mpi: rank {}: {e:#}", world.rank());
+            let Err(e) = result else { return Ok(()) };
+            // An error every rank agreed on is told once, by rank 0; a rank's own error (the
+            // file it could not open) by that rank.
+            if rank == 0 || e.downcast_ref::<Agreed>().is_none() {
+                eprintln!("demud-mpi: rank {rank}: {}", message(&e));
             }
-            result
+            // MPI is finalised (every rank gets here) before the exit status says it failed.
+            drop(world);
+            drop(universe);
+            std::process::exit(1)
         }
     }
 }
 
+/// The error and its causes, each told once (a file error's text already ends with its OS
+/// error, which is also its cause).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !text.ends_with(&cause) {
+            if !text.is_empty() {
+                text += ": ";
+            }
+            text += &cause;
+        }
+    }
+    text
+}
+
+/// An error every rank reached together (from gathered facts), so every rank stops with it
+/// and only rank 0 prints it.
+#[derive(Debug)]
+struct Agreed(String);
+
+impl std::fmt::Display for Agreed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Agreed {}
+
+fn agreed(message: String) -> anyhow::Error {
+    anyhow::Error::new(Agreed(message))
+}
+
 fn params(args: &RunArgs) -> Result<DemudParams> {
-    let init =
-        match args.init.as_str() {
-            "svd" => Init::Svd,
-            "mean" => Init::Mean,
-            "random" => Init::Random,
-            i => Init::Index(i.parse().with_context(|| {
-                format!("--init {i}: expected svd, mean, random or an item index")
-            })?),
-        };
     Ok(DemudParams::new(args.k)
         .n_select(args.n)
-        .init(init)
+        .init(init(args)?)
         .update(match args.update {
             Update::Brand => UpdateMethod::Brand,
             Update::Ross => UpdateMethod::Ross,
@@ -151,41 +258,319 @@ fn params(args: &RunArgs) -> Result<DemudParams> {
         .seed(args.seed))
 }
 
-fn map(path: &Path) -> Result<MappedMatrix> {
-    MappedMatrix::open(path)?.with_context(|| {
-        format!(
-            "{}: demud-mpi maps little-endian f32 or f16 .npy files only",
-            path.display()
-        )
+fn init(args: &RunArgs) -> Result<Init> {
+    Ok(match args.init.as_str() {
+        "svd" => Init::Svd,
+        "mean" => Init::Mean,
+        "random" => Init::Random,
+        i => {
+            Init::Index(i.parse().with_context(|| {
+                format!("--init {i}: expected svd, mean, random or an item index")
+            })?)
+        }
     })
 }
 
+/// The run record's start of an init given on the command line.
+fn start(init: &Init) -> Start {
+    match init {
+        Init::Svd => Start::Svd,
+        Init::Mean => Start::Mean,
+        Init::Random => Start::Random,
+        Init::Index(item) => Start::Index { item: *item },
+        Init::Prior(_) | Init::Model(_) => unreachable!("not an option of demud-mpi"),
+    }
+}
+
+/// The collection as a whole, for the run record.
+struct Collection {
+    /// The shared file, or the shard pattern.
+    path: PathBuf,
+    n: usize,
+    d: usize,
+    precision: MappedPrecision,
+}
+
+/// Ids and labels of the items `offset..offset + ids.len()`, from an items file.
+struct Names {
+    offset: usize,
+    ids: Vec<String>,
+    labels: Option<Vec<String>>,
+}
+
+impl Names {
+    /// The items file beside the `.npy` at `path` (checked against it), when there is one.
+    fn beside(path: &Path) -> Result<Option<Names>> {
+        if !items_path(path).is_file() {
+            return Ok(None);
+        }
+        let table = open_features(path, CsvLayout::default(), None)?;
+        Ok(Some(Names {
+            offset: 0,
+            ids: table.ids,
+            labels: table.labels,
+        }))
+    }
+
+    /// Id and label of global item `index`, when these names cover it.
+    fn get(&self, index: usize) -> Option<(String, String)> {
+        let i = index.checked_sub(self.offset)?;
+        let id = self.ids.get(i)?.clone();
+        let label = self.labels.as_ref().map_or(String::new(), |l| l[i].clone());
+        Some((id, label))
+    }
+}
+
+/// Id and label of each pick: from `names` where they cover it, else its index (the ids
+/// `demud discover` gives a `.npy` without an items file).
+fn name_picks(picks: &[Selection], names: &[&Names]) -> Vec<(String, String)> {
+    picks
+        .iter()
+        .map(|p| {
+            names
+                .iter()
+                .find_map(|n| n.get(p.index))
+                .unwrap_or_else(|| (p.index.to_string(), String::new()))
+        })
+        .collect()
+}
+
+/// Refuses outputs that exist (the CSV) or would replace an input (the run folder, the model).
+fn check_outputs(args: &RunArgs, inputs: &[PathBuf]) -> Result<()> {
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    if let Some(out) = &args.out {
+        if out.exists() {
+            bail!(
+                "{} exists: demud-mpi does not overwrite files",
+                out.display()
+            );
+        }
+        ensure_outside(out, &inputs)?;
+    }
+    for out in args.out_dir.iter().chain(&args.model_out) {
+        ensure_outside(out, &inputs)?;
+    }
+    Ok(())
+}
+
 fn single(args: &RunArgs) -> Result<()> {
-    let matrix = map(&args.features)?;
+    let Some(features) = &args.features else {
+        bail!("single runs one process on one file: give --features, not --shards");
+    };
+    check_outputs(args, std::slice::from_ref(features))?;
+    let started = Instant::now();
+    let matrix = map(features)?;
+    let names = match args.out_dir {
+        Some(_) => Names::beside(features)?,
+        None => None,
+    };
     let params = params(args)?;
-    let picks = match matrix.view() {
+    let (picks, model) = match matrix.view() {
         MappedView::F32(x) => run_single(&params, x)?,
         MappedView::F16(x) => run_single(&params, x)?,
     };
-    write_csv(&args.out, &picks)
+    let (n, d) = matrix.dim();
+    let collection = Collection {
+        path: features.clone(),
+        n,
+        d,
+        precision: matrix.precision(),
+    };
+    let names = name_picks(&picks, &names.iter().collect::<Vec<_>>());
+    write_outputs(args, &params, &collection, &picks, &names, model, started)
 }
 
-fn run_single<T: Element>(params: &DemudParams, x: ArrayView2<T>) -> Result<Vec<Selection>> {
-    Ok(params.discover(x)?.collect::<demud::Result<Vec<_>>>()?)
+fn run_single<T: Element>(
+    params: &DemudParams,
+    x: ArrayView2<T>,
+) -> Result<(Vec<Selection>, Option<SubspaceModel>)> {
+    let mut run = params.discover(x)?;
+    let picks = run.by_ref().collect::<demud::Result<Vec<_>>>()?;
+    Ok((picks, run.model()))
+}
+
+/// What this rank ranks: the rows `rows` of the file it mapped, and the ids it knows.
+struct Local {
+    matrix: MappedMatrix,
+    rows: Range<usize>,
+    names: Option<Names>,
+}
+
+/// The file rank `rank` maps.
+fn file_of(args: &RunArgs, rank: usize) -> Result<PathBuf> {
+    match (&args.features, &args.shards) {
+        (Some(features), _) => Ok(features.clone()),
+        (None, Some(pattern)) => shard_path(pattern, rank),
+        (None, None) => unreachable!("clap requires one"),
+    }
+}
+
+/// Maps this rank's file (and reads its ids when the run folder needs them).
+fn open_local(args: &RunArgs, rank: usize, size: usize) -> Result<Local> {
+    let file = file_of(args, rank)?;
+    let matrix = map(&file)?;
+    let shared = args.shards.is_none();
+    // Of a shared file rank 0 reads every id; of shards each rank its own.
+    let names = match args.out_dir.is_some() && (!shared || rank == 0) {
+        true => Names::beside(&file)?,
+        false => None,
+    };
+    let rows = match shared {
+        true => rows_of(matrix.dim().0, rank, size),
+        false => 0..matrix.dim().0,
+    };
+    Ok(Local {
+        matrix,
+        rows,
+        names,
+    })
+}
+
+fn precision_code(p: MappedPrecision) -> f64 {
+    match p {
+        MappedPrecision::F32 => 0.0,
+        MappedPrecision::F16 => 1.0,
+    }
+}
+
+fn precision_name(code: f64) -> &'static str {
+    if code == 0.0 {
+        "f32"
+    } else {
+        "f16"
+    }
 }
 
 fn distributed(args: &RunArgs, world: &Mpi) -> Result<()> {
-    let matrix = map(&args.features)?;
-    let params = params(args)?;
-    let (n, _) = matrix.dim();
+    let started = Instant::now();
     let (rank, size) = (world.rank(), world.size());
-    let rows = n * rank / size..n * (rank + 1) / size;
-    let picks = match matrix.view() {
+    // The same on every rank: refused by all alike before any communication.
+    let params = params(args).map_err(|e| agreed(format!("{e:#}")))?;
+    let files = (0..size)
+        .map(|r| file_of(args, r))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| agreed(format!("{e:#}")))?;
+    // Each rank's own failure (a missing or bad file, or rank 0's outputs) is gathered before
+    // anything else: a rank that stopped alone would leave the others waiting forever.
+    let opened = open_local(args, rank, size);
+    let outputs = match rank {
+        0 => {
+            check_outputs(args, &[&files[..], args.collection.as_slice()].concat()).and_then(|()| {
+                // Only its header is read here (the map is dropped): rank 0 compares its shape.
+                args.collection
+                    .as_deref()
+                    .map(|c| map(c).map(|m| m.dim()))
+                    .transpose()
+            })
+        }
+        _ => Ok(None),
+    };
+    let (whole_n, whole_d) = outputs.as_ref().ok().copied().flatten().unwrap_or_default();
+    let (n, d, precision) = opened.as_ref().map_or((0, 0, 0.0), |l| {
+        let (n, d) = l.matrix.dim();
+        (n, d, precision_code(l.matrix.precision()))
+    });
+    let has_names = opened.as_ref().is_ok_and(|l| l.names.is_some());
+    let failed = match (&opened, &outputs) {
+        (Err(_), _) => 1.0,
+        (_, Err(_)) => 2.0,
+        _ => 0.0,
+    };
+    let all = world.all_gather(&[
+        failed,
+        n as f64,
+        d as f64,
+        precision,
+        f64::from(u8::from(has_names)),
+        whole_n as f64,
+        whole_d as f64,
+    ]);
+    let all: Vec<&[f64]> = all.chunks(7).collect();
+    let local = opened?;
+    outputs?;
+    if let Some(r) = all.iter().position(|c| c[0] != 0.0) {
+        return Err(agreed(match all[r][0] == 1.0 {
+            true => format!(
+                "rank {r} could not use {} (its error says why); no rank ran",
+                files[r].display()
+            ),
+            false => "rank 0 refused the outputs or --collection (its error says why); no rank ran"
+                .into(),
+        }));
+    }
+    let first = all[0];
+    let shared = args.shards.is_none();
+    for (r, c) in all.iter().enumerate() {
+        let what = |c: &[f64]| format!("{} x {} {}", c[1], c[2], precision_name(c[3]));
+        if shared && c[1..4] != first[1..4] {
+            return Err(agreed(format!(
+                "rank {r} sees {} as {}, rank 0 as {}: the path must name the same file on every node",
+                files[r].display(),
+                what(c),
+                what(first)
+            )));
+        }
+        if !shared && c[2..4] != first[2..4] {
+            return Err(agreed(format!(
+                "{} holds {} values, {} holds {}: every shard must have the same features and precision",
+                files[r].display(),
+                what(c),
+                files[0].display(),
+                what(first)
+            )));
+        }
+        if !shared && args.out_dir.is_some() && c[4] != first[4] {
+            let (with, without) = match first[4] != 0.0 {
+                true => (0, r),
+                false => (r, 0),
+            };
+            return Err(agreed(format!(
+                "{} has an items file beside it and {} has none: give every shard its ids, or none",
+                files[with].display(),
+                files[without].display()
+            )));
+        }
+    }
+    let total: usize = all.iter().map(|c| c[1] as usize).sum();
+    if let Some(whole) = &args.collection {
+        if (first[5], first[6]) != (total as f64, first[2]) {
+            return Err(agreed(format!(
+                "--collection {} holds {} x {} values, the shards {total} x {}: it must be the file they were split from",
+                whole.display(),
+                first[5],
+                first[6],
+                first[2]
+            )));
+        }
+    }
+    let mut names = local.names;
+    if let Some(names) = &mut names {
+        // A shard's ids are its rows'; its rows come after the earlier ranks' shards.
+        names.offset = all[..rank].iter().map(|c| c[1] as usize).sum();
+    }
+    let rows = local.rows.clone();
+    let (picks, model) = match local.matrix.view() {
         MappedView::F32(x) => run_ranks(&params, x.slice(s![rows, ..]), world, args.timing)?,
         MappedView::F16(x) => run_ranks(&params, x.slice(s![rows, ..]), world, args.timing)?,
     };
+    let names = match args.out_dir {
+        Some(_) => world.gather_names(&picks, names.as_ref()),
+        None => Vec::new(),
+    };
     if rank == 0 {
-        write_csv(&args.out, &picks)?;
+        let collection = Collection {
+            path: [&args.collection, &args.features, &args.shards]
+                .into_iter()
+                .find_map(Option::clone)
+                .expect("one input"),
+            n: match shared {
+                true => n,
+                false => total,
+            },
+            d,
+            precision: local.matrix.precision(),
+        };
+        write_outputs(args, &params, &collection, &picks, &names, model, started)?;
     }
     Ok(())
 }
@@ -195,7 +580,7 @@ fn run_ranks<T: Element>(
     rows: ArrayView2<T>,
     world: &Mpi,
     timing: Timing,
-) -> Result<Vec<Selection>> {
+) -> Result<(Vec<Selection>, Option<SubspaceModel>)> {
     let start = Instant::now();
     let mut run = params.discover_distributed(rows, world)?;
     let mut picks = Vec::new();
@@ -218,7 +603,7 @@ fn run_ranks<T: Element>(
         let latency = world.latency(rows.ncols(), 200);
         if world.rank() == 0 {
             println!(
-                "ranks {} rows/rank {} d {} precision {}: init+first {:.3} s; per selection {:.2} ms, of which collectives {:.3} ms ({:.1}%, waiting included); collectives alone {:.3} ms",
+                "ranks {} rows on rank 0 {} d {} precision {}: init+first {:.3} s; per selection {:.2} ms, of which collectives {:.3} ms ({:.1}%, waiting included); collectives alone {:.3} ms",
                 world.size(),
                 rows.nrows(),
                 rows.ncols(),
@@ -231,7 +616,57 @@ fn run_ranks<T: Element>(
             );
         }
     }
-    Ok(picks)
+    Ok((picks, run.model()))
+}
+
+/// Rank 0's outputs: the CSV, the run folder, the model (each when asked for).
+fn write_outputs(
+    args: &RunArgs,
+    params: &DemudParams,
+    collection: &Collection,
+    picks: &[Selection],
+    names: &[(String, String)],
+    model: Option<SubspaceModel>,
+    started: Instant,
+) -> Result<()> {
+    if let Some(out) = &args.out {
+        write_csv(out, picks)?;
+    }
+    if let Some(path) = &args.model_out {
+        let model = model.context("the run produced no model")?;
+        // As `demud discover --conditioning none` saves it: the identity conditioner recorded.
+        let state =
+            ModelState::new(model, params).with_conditioner(Conditioner::identity(collection.d));
+        write_saved_model(
+            path,
+            &SavedModel {
+                state,
+                extraction: None,
+            },
+        )?;
+    }
+    if let Some(dir) = &args.out_dir {
+        let run = DistributedRun {
+            features: collection.path.clone(),
+            n_items: collection.n,
+            n_features: collection.d,
+            precision: match collection.precision {
+                MappedPrecision::F32 => Precision::F32,
+                MappedPrecision::F16 => Precision::F16,
+            },
+            params,
+            k: args.k,
+            start: start(params.initial()),
+            top_features: args.top_features,
+            explanations: match args.no_explanations {
+                true => ExplanationFiles::Skipped,
+                false => ExplanationFiles::Written,
+            },
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        write_run(dir, &run.records(picks, names)?)?;
+    }
+    Ok(())
 }
 
 fn write_csv(out: &Path, picks: &[Selection]) -> Result<()> {
@@ -268,7 +703,14 @@ fn generate(out: &Path, n: usize, d: usize, seed: u64) -> Result<()> {
         x[(i, i % d)] += 2.0;
     }
     let ids: Vec<String> = (0..n).map(|i| format!("item{i}")).collect();
-    demud_datasets::features::write_npy_features(out, &ids, None, &x)?;
+    // Labelled, so that `demud curve` and `demud report` can score a run on it.
+    let labels: Vec<String> = (0..n)
+        .map(|i| match i >= 3 && (i - 3) % 97 == 0 {
+            true => "planted".into(),
+            false => "background".into(),
+        })
+        .collect();
+    demud_datasets::features::write_npy_features(out, &ids, Some(&labels), &x)?;
     Ok(())
 }
 
@@ -291,6 +733,50 @@ impl Mpi {
         let r = f();
         self.spent.set(self.spent.get() + start.elapsed());
         r
+    }
+
+    /// Id and label of each pick, on rank 0 (empty elsewhere): every rank sends those its
+    /// `names` cover (only the picks', never a whole items file), rank 0 fills in the rest
+    /// with the picks' indices ([`name_picks`]).
+    fn gather_names(&self, picks: &[Selection], names: Option<&Names>) -> Vec<(String, String)> {
+        let known: Vec<(usize, String, String)> = names.map_or(Vec::new(), |names| {
+            picks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| names.get(p.index).map(|(id, label)| (i, id, label)))
+                .collect()
+        });
+        let bytes = serde_json::to_vec(&known).expect("strings serialise");
+        let lengths = self.all_gather(&[bytes.len() as f64]);
+        let root = self.world.process_at_rank(0);
+        if self.rank() != 0 {
+            root.gather_varcount_into(&bytes[..]);
+            return Vec::new();
+        }
+        let counts: Vec<i32> = lengths.iter().map(|&l| l as i32).collect();
+        let displs: Vec<i32> = counts
+            .iter()
+            .scan(0, |at, &c| {
+                let this = *at;
+                *at += c;
+                Some(this)
+            })
+            .collect();
+        let mut all = vec![0u8; counts.iter().map(|&c| c as usize).sum()];
+        {
+            let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            root.gather_varcount_into_root(&bytes[..], &mut partition);
+        }
+        let mut named = name_picks(picks, &[]);
+        for (&at, &count) in displs.iter().zip(&counts) {
+            let part = &all[at as usize..(at + count) as usize];
+            let known: Vec<(usize, String, String)> =
+                serde_json::from_slice(part).expect("written above by a rank");
+            for (i, id, label) in known {
+                named[i] = (id, label);
+            }
+        }
+        named
     }
 
     /// Seconds per selection's collectives alone (an all-gather of 3 numbers and a broadcast
