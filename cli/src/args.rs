@@ -1192,6 +1192,9 @@ pub struct OodArgs {
     /// Principal dimensions of the kNN space.
     #[arg(long, default_value_t = 256)]
     pub knn_dims: usize,
+    /// How the kNN measures find the nearest training items.
+    #[command(flatten)]
+    pub neighbours: NeighbourArgs,
     /// Principal components of the PCA reconstruction errors.
     #[arg(long, default_value_t = 32)]
     pub pca_components: usize,
@@ -1225,6 +1228,43 @@ pub struct OodArgs {
     /// No table printed.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// How `ood` and `noise-check` find each item's nearest training items in the kNN space.
+#[derive(Args, Debug, Clone)]
+pub struct NeighbourArgs {
+    /// `exact` (BLAS matrix products), `hnsw` (an approximate HNSW graph: the neighbours it
+    /// finds get exact similarities) or `auto` (exact below --hnsw-from training items).
+    #[arg(long, value_enum, default_value_t = NeighbourChoice::Auto)]
+    pub neighbours: NeighbourChoice,
+    /// Training items from which `--neighbours auto` uses the HNSW graph.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub hnsw_from: usize,
+}
+
+/// The values of `--neighbours`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NeighbourChoice {
+    /// Exact below --hnsw-from training items, the graph from there on.
+    Auto,
+    /// Always exact.
+    Exact,
+    /// Always the HNSW graph.
+    Hnsw,
+}
+
+impl NeighbourArgs {
+    /// The engine's search.
+    pub fn search(&self) -> demud::ood::NeighbourSearch {
+        use demud::ood::NeighbourSearch;
+        match self.neighbours {
+            NeighbourChoice::Auto => NeighbourSearch::Auto {
+                threshold: self.hnsw_from,
+            },
+            NeighbourChoice::Exact => NeighbourSearch::Exact,
+            NeighbourChoice::Hnsw => NeighbourSearch::hnsw(),
+        }
+    }
 }
 
 /// Options of `demud noise-check`.
@@ -1267,6 +1307,9 @@ pub struct NoiseCheckArgs {
     /// Principal dimensions of the kNN space.
     #[arg(long, default_value_t = 256)]
     pub knn_dims: usize,
+    /// How the kNN measures find the nearest training items.
+    #[command(flatten)]
+    pub neighbours: NeighbourArgs,
     /// Principal components of the PCA reconstruction errors.
     #[arg(long, default_value_t = 32)]
     pub pca_components: usize,

@@ -234,6 +234,7 @@ pub fn run(args: &NoiseCheckArgs) -> Result<()> {
     let params = OodParams::new()
         .k(args.k)
         .knn_dims(args.knn_dims)
+        .neighbour_search(args.neighbours.search())
         .pca_components(args.pca_components)
         .demud_k(args.demud_k);
     let model = params

@@ -217,6 +217,7 @@ pub fn run(args: &OodArgs) -> Result<()> {
     let params = OodParams::new()
         .k(args.k)
         .knn_dims(args.knn_dims)
+        .neighbour_search(args.neighbours.search())
         .pca_components(args.pca_components)
         .temperature(args.temperature)
         .demud_k(args.demud_k)
@@ -400,6 +401,7 @@ fn is_npy(path: &Path) -> bool {
 pub(crate) fn option_hint(command: &str, message: &str) -> String {
     let options = [
         ("`knn_dims`", "--knn-dims"),
+        ("`neighbour_search`", "--hnsw-from"),
         ("`pca_components`", "--pca-components"),
         ("`demud_k`", "--demud-k"),
         ("`temperature`", "--temperature"),

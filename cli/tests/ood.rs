@@ -155,6 +155,61 @@ fn ood_writes_every_measure_the_forest_and_the_plot() {
     assert_eq!(count(Split::OutOfFold), 0);
     assert!(count(Split::Forest) > 0 && count(Split::Evaluation) > 0);
     assert_eq!(count(Split::Forest) + count(Split::Evaluation), 70);
+
+    // The HNSW graph keeps 256 candidates per query: over 60 training items it proposes all
+    // of them, so its neighbours, and every measure, are the exact search's.
+    let with = |search: &[&str], out: &str| {
+        let mut args = vec![
+            "ood",
+            "--train",
+            &p("train.csv"),
+            "--test",
+            &p("test.csv"),
+            "--ood",
+            &format!("far={}", p("far.csv")),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        for a in [
+            "--hierarchy",
+            &p("h.csv"),
+            "--k",
+            "5",
+            "--knn-dims",
+            "3",
+            "--pca-components",
+            "2",
+            "--demud-k",
+            "2",
+            "--trees",
+            "20",
+            "--out",
+            &p(out),
+            "--quiet",
+        ] {
+            args.push(a.to_string());
+        }
+        args.extend(search.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        demud(&args)
+    };
+    let out = with(&["--neighbours", "hnsw"], "graph");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("graph/measures.csv")).unwrap(),
+        measures
+    );
+    // `auto` switches at --hnsw-from, which must be a number of items.
+    let out = with(&["--hnsw-from", "0"], "zero");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--hnsw-from"), "{err}");
+    assert!(!dir.path().join("zero").exists());
 }
 
 #[test]

@@ -26,11 +26,12 @@ use std::sync::Arc;
 const BLOCK_ELEMS: usize = 1 << 21;
 
 /// The k most similar references of each query, most similar first.
-pub(crate) struct QueryNeighbours {
+#[derive(Clone, Debug)]
+pub struct QueryNeighbours {
     /// `idx[(q, r)]`: the reference with the (r+1)-th largest inner product with query q.
-    pub(crate) idx: Array2<usize>,
+    pub idx: Array2<usize>,
     /// `sim[(q, r)]`: that inner product.
-    pub(crate) sim: Array2<f64>,
+    pub sim: Array2<f64>,
 }
 
 /// The `k` references (rows of `reference`) with the largest inner product with each query
@@ -151,47 +152,74 @@ impl NeighbourSearch {
         }
     }
 
-    /// Builds what the search for `k` neighbours needs over `reference` (one item per row):
-    /// nothing for the exact search, the graph otherwise (searched with at least `k`
-    /// candidates).
-    pub(crate) fn index(self, reference: ArrayView2<f64>, k: usize) -> ReferenceIndex {
-        match self.resolve(reference.nrows()) {
+    /// Builds what the search for `k` neighbours needs over `reference` (one item per row;
+    /// unit vectors, for the graph's cosine distance): nothing for the exact search, the graph
+    /// otherwise (searched with at least `k` candidates). Needs `1 <= k <= ` the references.
+    pub fn index(self, reference: ArrayView2<f64>, k: usize) -> Result<NeighbourIndex> {
+        self.check()?;
+        if k == 0 || k > reference.nrows() {
+            return Err(DemudError::invalid(
+                "k",
+                format!(
+                    "{k} neighbours asked of {} reference items",
+                    reference.nrows()
+                ),
+            ));
+        }
+        Ok(match self.resolve(reference.nrows()) {
             NeighbourSearch::Hnsw {
                 ef_construction,
                 ef_search,
                 seed,
-            } => ReferenceIndex::Graph(GraphIndex::build(
+            } => NeighbourIndex::Graph(GraphIndex::build(
                 reference,
                 ef_construction,
                 ef_search.max(k),
                 seed,
             )),
-            _ => ReferenceIndex::Exact,
-        }
+            _ => NeighbourIndex::Exact,
+        })
     }
 }
 
-/// The references prepared for [`ReferenceIndex::most_similar`].
-pub(crate) enum ReferenceIndex {
+/// The references prepared for [`NeighbourIndex::most_similar`] by [`NeighbourSearch::index`].
+pub enum NeighbourIndex {
     /// Brute force over the reference matrix.
     Exact,
     /// An HNSW graph over the references.
     Graph(GraphIndex),
 }
 
-impl ReferenceIndex {
-    /// The `k` references with the largest inner product with each query, most similar first
-    /// (exactly, or among the graph's candidates: [`GraphIndex::most_similar`]).
-    pub(crate) fn most_similar(
+impl NeighbourIndex {
+    /// The `k` references (the rows of `reference` the index was built on) with the largest
+    /// inner product with each query (row of `queries`), most similar first, ties to the lower
+    /// index: exactly, or among the graph's candidates, their similarities exact.
+    pub fn most_similar(
         &self,
         queries: ArrayView2<f64>,
         reference: ArrayView2<f64>,
         k: usize,
-    ) -> QueryNeighbours {
-        match self {
-            ReferenceIndex::Exact => most_similar(queries, reference, k),
-            ReferenceIndex::Graph(graph) => graph.most_similar(queries, reference, k),
+    ) -> Result<QueryNeighbours> {
+        if queries.ncols() != reference.ncols() {
+            return Err(DemudError::DimensionMismatch {
+                what: "the queries",
+                expected: reference.ncols(),
+                found: queries.ncols(),
+            });
         }
+        if k == 0 || k > reference.nrows() {
+            return Err(DemudError::invalid(
+                "k",
+                format!(
+                    "{k} neighbours asked of {} reference items",
+                    reference.nrows()
+                ),
+            ));
+        }
+        Ok(match self {
+            NeighbourIndex::Exact => most_similar(queries, reference, k),
+            NeighbourIndex::Graph(graph) => graph.most_similar(queries, reference, k),
+        })
     }
 }
 
@@ -224,7 +252,7 @@ impl Point for UnitRow {
 }
 
 /// An HNSW graph over the reference items (as f32).
-pub(crate) struct GraphIndex {
+pub struct GraphIndex {
     map: HnswMap<UnitRow, u32>,
 }
 
@@ -366,9 +394,11 @@ mod tests {
         let queries = clustered(300, 32, 25, 2);
         let k = 30;
         let exact = most_similar(queries.view(), reference.view(), k);
-        let index = NeighbourSearch::hnsw().index(reference.view(), k);
-        assert!(matches!(index, ReferenceIndex::Graph(_)));
-        let found = index.most_similar(queries.view(), reference.view(), k);
+        let index = NeighbourSearch::hnsw().index(reference.view(), k).unwrap();
+        assert!(matches!(index, NeighbourIndex::Graph(_)));
+        let found = index
+            .most_similar(queries.view(), reference.view(), k)
+            .unwrap();
         let mut hits = 0;
         for q in 0..queries.nrows() {
             let truth: std::collections::HashSet<usize> =
@@ -413,7 +443,9 @@ mod tests {
             };
             search
                 .index(reference.view(), 10)
+                .unwrap()
                 .most_similar(queries.view(), reference.view(), 10)
+                .unwrap()
                 .idx
         };
         assert_eq!(answer(7), answer(7));
@@ -431,8 +463,13 @@ mod tests {
         let reference = clustered(200, 8, 5, 5);
         assert!(matches!(
             auto.index(reference.view(), 5),
-            ReferenceIndex::Exact
+            Ok(NeighbourIndex::Exact)
         ));
+        assert!(auto.index(reference.view(), 201).is_err());
+        let index = auto.index(reference.view(), 5).unwrap();
+        assert!(index
+            .most_similar(reference.slice(s![.., ..7]), reference.view(), 5)
+            .is_err());
         assert!(NeighbourSearch::Auto { threshold: 0 }.check().is_err());
         let no_candidates = NeighbourSearch::Hnsw {
             ef_construction: 10,

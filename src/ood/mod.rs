@@ -67,7 +67,7 @@ pub mod taxonomy;
 
 pub use forest::{CoodForest, ForestParams};
 pub use head::{LinearHead, LogisticParams};
-pub use knn::NeighbourSearch;
+pub use knn::{GraphIndex, NeighbourIndex, NeighbourSearch, QueryNeighbours};
 pub use metrics::{detection_metrics, roc_curve, Metrics, Roc};
 pub use taxonomy::Taxonomy;
 
@@ -78,7 +78,6 @@ use crate::fitted::{model_of_items, score_items};
 use crate::scoring::{MissingPolicy, Scoring};
 use crate::state::ModelState;
 use head::{check_labels, softmax};
-use knn::ReferenceIndex;
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -412,7 +411,8 @@ impl OodParams {
         let knn_dims = self.knn_dims.min(basis.ncols());
         let pca_components = self.pca_components.min(basis.ncols());
         let train_unit = unit_rows((&train - &mean).dot(&basis.slice(s![.., ..knn_dims])));
-        let train_index = self.neighbour_search.index(train_unit.view(), self.k);
+        // k <= n and the search were checked above.
+        let train_index = self.neighbour_search.index(train_unit.view(), self.k)?;
         let class_models = (0..n_classes)
             .map(|c| {
                 let rows: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
@@ -485,7 +485,7 @@ pub struct OodModel {
     pca_components: usize,
     train_unit: Array2<f64>,
     /// What finds the neighbours among `train_unit`'s rows.
-    train_index: ReferenceIndex,
+    train_index: NeighbourIndex,
     labels: Vec<usize>,
     n_classes: usize,
     class_models: Vec<ModelState>,
@@ -603,7 +603,7 @@ impl OodModel {
         let query_unit = unit_rows(coords.slice(s![.., ..self.knn_dims]).to_owned());
         let nb = self
             .train_index
-            .most_similar(query_unit.view(), self.train_unit.view(), k);
+            .most_similar(query_unit.view(), self.train_unit.view(), k)?;
 
         for (q, &head_class) in predicted.iter().enumerate() {
             let mut row = values.row_mut(q);
