@@ -36,6 +36,7 @@ pub mod extraction;
 pub mod features;
 pub mod hierarchy;
 pub mod images;
+pub mod label_tables;
 pub mod noise;
 pub mod ood_tables;
 pub mod parts;
