@@ -11,6 +11,9 @@ use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
 use demud_datasets::features::{match_labels, read_features, read_items};
 use demud_datasets::hierarchy::read_groups;
 use demud_datasets::images::ImageCollection;
+use demud_datasets::label_tables::{
+    write_labels, write_top_n, LabelRow, TopNRow, LABELS_FILE, TOP_N_FILE,
+};
 use demud_datasets::CsvLayout;
 use demud_encoders::imagenet::class_names;
 use demud_encoders::weights::models_dir;
@@ -206,66 +209,14 @@ pub fn run(args: &LabelsArgs) -> Result<()> {
             &dir.join("table.md"),
             |w| Ok(w.write_all(table.as_bytes())?),
         )?;
-        write_atomic(&dir.join("top-n.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record(["group", "classes", "n", "mean_top_n_frequency"])?;
-            let rows = group_names
-                .iter()
-                .enumerate()
-                .map(|(g, name)| {
-                    (
-                        name.clone(),
-                        group_of.iter().filter(|&&x| x == g).count(),
-                        curves.row(g),
-                    )
-                })
-                .chain(std::iter::once((
-                    "all".to_string(),
-                    classes.len(),
-                    overall.row(0),
-                )));
-            for (name, count, row) in rows {
-                for (n, v) in row.iter().enumerate() {
-                    csv.write_record([
-                        name.clone(),
-                        count.to_string(),
-                        (n + 1).to_string(),
-                        v.to_string(),
-                    ])?;
-                }
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
-        write_atomic(&dir.join("labels.csv"), |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            csv.write_record([
-                "class",
-                "group",
-                "rank",
-                "label",
-                "name",
-                "count",
-                "frequency",
-                "mean_confidence",
-            ])?;
-            for (c, d) in distributions.iter().enumerate() {
-                for (r, l) in d.labels.iter().enumerate() {
-                    csv.write_record([
-                        classes[c].clone(),
-                        group_names[group_of[c]].clone(),
-                        (r + 1).to_string(),
-                        l.label.to_string(),
-                        names[l.label].clone(),
-                        l.count.to_string(),
-                        (l.count as f64 / d.items as f64).to_string(),
-                        l.mean_confidence.to_string(),
-                    ])?;
-                }
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
+        write_top_n(
+            &dir.join(TOP_N_FILE),
+            &top_n_rows(&group_names, &group_of, &curves, &overall),
+        )?;
+        write_labels(
+            &dir.join(LABELS_FILE),
+            &label_rows(&classes, &names, &distributions, &group_names, &group_of),
+        )?;
         let series_names: Vec<String> = group_names
             .iter()
             .enumerate()
@@ -341,6 +292,65 @@ pub fn run(args: &LabelsArgs) -> Result<()> {
         println!("written to {}", args.out.display());
     }
     Ok(())
+}
+
+/// The rows of `labels.csv`: per class, each of its top-1 labels, most frequent first.
+fn label_rows(
+    classes: &[String],
+    names: &[String],
+    distributions: &[ClassLabels],
+    group_names: &[String],
+    group_of: &[usize],
+) -> Vec<LabelRow> {
+    distributions
+        .iter()
+        .enumerate()
+        .flat_map(|(c, d)| {
+            d.labels.iter().enumerate().map(move |(r, l)| LabelRow {
+                class: classes[c].clone(),
+                group: group_names[group_of[c]].clone(),
+                rank: r + 1,
+                label: l.label,
+                name: names[l.label].clone(),
+                count: l.count,
+                frequency: l.count as f64 / d.items as f64,
+                mean_confidence: l.mean_confidence,
+            })
+        })
+        .collect()
+}
+
+/// The rows of `top-n.csv`: each group's curve, then the curve over all classes (group
+/// `all`), each with its number of classes.
+fn top_n_rows(
+    group_names: &[String],
+    group_of: &[usize],
+    curves: &Array2<f64>,
+    overall: &Array2<f64>,
+) -> Vec<TopNRow> {
+    group_names
+        .iter()
+        .enumerate()
+        .map(|(g, name)| {
+            (
+                name.as_str(),
+                group_of.iter().filter(|&&x| x == g).count(),
+                curves.row(g),
+            )
+        })
+        .chain(std::iter::once(("all", group_of.len(), overall.row(0))))
+        .flat_map(|(name, classes, row)| {
+            row.into_iter()
+                .enumerate()
+                .map(move |(n, &v)| TopNRow {
+                    group: name.to_string(),
+                    classes,
+                    n: n + 1,
+                    mean_top_n_frequency: v,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// The printed table: per class its top 3 labels; per group the mean top-n frequency.

@@ -2,6 +2,7 @@
 
 mod common;
 use common::{fails, ok, rows, s};
+use demud_datasets::label_tables::{read_labels, read_top_n, LABELS_FILE, TOP_N_FILE};
 use demud_datasets::ood_tables::{
     read_detection, read_distances, read_landing, read_msp, read_tree, Direction, DETECTION_FILE,
     DISTANCES_FILE, LANDING_FILE, MSP_FILE, TREE_FILE,
@@ -241,25 +242,68 @@ fn labels_from_logits_by_hand() {
         printed.contains("| x | in | 5 | 3 | fish (0.60"),
         "{printed}"
     );
-    let labels = rows(&d.join("out/labels.csv"));
-    let x: Vec<(&str, &str)> = labels
+    // The command's tables, read back with their typed readers.
+    let labels = read_labels(&d.join("out").join(LABELS_FILE)).unwrap();
+    let x: Vec<(&str, usize)> = labels
         .iter()
-        .filter(|r| r[0] == "x")
-        .map(|r| (r[4].as_str(), r[5].as_str()))
+        .filter(|r| r.class == "x")
+        .map(|r| (r.name.as_str(), r.count))
         .collect();
-    assert_eq!(x, vec![("fish", "3"), ("cat", "1"), ("dog", "1")]);
+    assert_eq!(x, vec![("fish", 3), ("cat", 1), ("dog", 1)]);
+    // Every class: ranks 1, 2, ... in order of count, each label's name that of its index, the
+    // group that of groups.csv, the counts summing to the class's images and each frequency
+    // the count over them.
+    let names = ["cat", "dog", "fish", "bird"];
+    for (class, group, images) in [("x", "in", 5), ("y", "out", 2)] {
+        let of: Vec<_> = labels.iter().filter(|r| r.class == class).collect();
+        assert_eq!(
+            of.iter().map(|r| r.rank).collect::<Vec<_>>(),
+            (1..=of.len()).collect::<Vec<_>>()
+        );
+        assert!(of.windows(2).all(|w| w[0].count >= w[1].count), "{class}");
+        assert_eq!(of.iter().map(|r| r.count).sum::<usize>(), images, "{class}");
+        for r in &of {
+            assert_eq!(r.name, names[r.label]);
+            assert_eq!(r.group, group);
+            assert_eq!(r.frequency, r.count as f64 / images as f64);
+            assert!(r.mean_confidence > 0.0 && r.mean_confidence <= 1.0);
+        }
+    }
     // Mean top-n frequency: group in (class x) 3/5, 4/5, 1; out (class y) 1, 1, 1.
-    let top_n = rows(&d.join("out/top-n.csv"));
+    let top_n = read_top_n(&d.join("out").join(TOP_N_FILE)).unwrap();
     let of = |g: &str| -> Vec<f64> {
         top_n
             .iter()
-            .filter(|r| r[0] == g)
-            .map(|r| r[3].parse().unwrap())
+            .filter(|r| r.group == g)
+            .map(|r| r.mean_top_n_frequency)
             .collect()
     };
     assert_eq!(of("in"), vec![0.6, 0.8, 1.0]);
     assert_eq!(of("out"), vec![1.0, 1.0, 1.0]);
     assert_eq!(of("all"), vec![0.8, 0.9, 1.0]);
+    // At n = 1 a group's value is the mean of its classes' rank-1 frequencies in labels.csv.
+    for row in top_n.iter().filter(|r| r.n == 1) {
+        let firsts: Vec<f64> = labels
+            .iter()
+            .filter(|r| r.rank == 1 && (row.group == "all" || r.group == row.group))
+            .map(|r| r.frequency)
+            .collect();
+        assert_eq!(firsts.len(), row.classes, "{}", row.group);
+        let mean = firsts.iter().sum::<f64>() / firsts.len() as f64;
+        assert!(
+            (mean - row.mean_top_n_frequency).abs() < 1e-12,
+            "{}",
+            row.group
+        );
+    }
+    // The file as the command has always written it (numbers as Rust prints them).
+    assert_eq!(
+        std::fs::read_to_string(d.join("out").join(TOP_N_FILE)).unwrap(),
+        "group,classes,n,mean_top_n_frequency\n\
+         in,1,1,0.6\nin,1,2,0.8\nin,1,3,1\n\
+         out,1,1,1\nout,1,2,1\nout,1,3,1\n\
+         all,2,1,0.8\nall,2,2,0.9\nall,2,3,1\n"
+    );
     for f in [
         "top-n.png",
         "top-n.svg",
@@ -328,12 +372,12 @@ fn labels_from_images_take_the_network_options() {
     let from_images = labels("from-images", &["--images", s(&images), "--crop", "none"]);
     assert_eq!(from_images, from_logits);
     // Every image of each class has one top-1 label.
-    let table = rows(&d.join("from-images/labels.csv"));
+    let table = read_labels(&d.join("from-images").join(LABELS_FILE)).unwrap();
     for class in ["red", "green", "blue"] {
         let images: usize = table
             .iter()
-            .filter(|r| r[0] == class)
-            .map(|r| r[5].parse::<usize>().unwrap())
+            .filter(|r| r.class == class)
+            .map(|r| r.count)
             .sum();
         assert_eq!(images, 6, "{class}");
     }
