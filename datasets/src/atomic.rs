@@ -90,26 +90,64 @@ pub fn commit_folder<E: From<DataError>>(
     target: &Path,
     fill: impl FnOnce(&Path) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    if target.exists() && !target.is_dir() {
-        return Err(DataError::write(target, "exists and is not a folder").into());
-    }
-    let parent = parent_of(target);
-    std::fs::create_dir_all(parent).map_err(|e| DataError::write(target, e))?;
-    let name = target
-        .file_name()
-        .ok_or_else(|| DataError::write(target, "not a folder path"))?;
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{}.staging-", name.to_string_lossy()))
-        .tempdir_in(parent)
-        .map_err(|e| DataError::write(target, e))?;
+    let staging = StagingFolder::begin(target)?;
     fill(staging.path())?;
-    let staged = staging.keep();
-    swap_into_place(&staged, target).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staged);
-        DataError::write(target, e)
-    })?;
-    sync_folder(parent).map_err(|e| DataError::write(target, e))?;
+    staging.commit()?;
     Ok(())
+}
+
+/// A folder being built whole, for writers that fill it over a long time (a discovery run
+/// streaming its explanation arrays as it makes selections): an empty hidden folder beside
+/// `target` until [`StagingFolder::commit`] puts it in place as [`commit_folder`] does.
+/// Dropped without a commit (an error, a panic), it is removed and `target` is untouched; a
+/// killed process leaves it as a hidden `.NAME.staging-*` folder, never a folder at `target`.
+#[derive(Debug)]
+pub struct StagingFolder {
+    target: PathBuf,
+    staging: tempfile::TempDir,
+}
+
+impl StagingFolder {
+    /// Creates the staging folder beside `target` (refusing a `target` that is a file).
+    pub fn begin(target: &Path) -> Result<Self> {
+        if target.exists() && !target.is_dir() {
+            return Err(DataError::write(target, "exists and is not a folder"));
+        }
+        let parent = parent_of(target);
+        std::fs::create_dir_all(parent).map_err(|e| DataError::write(target, e))?;
+        let name = target
+            .file_name()
+            .ok_or_else(|| DataError::write(target, "not a folder path"))?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{}.staging-", name.to_string_lossy()))
+            .tempdir_in(parent)
+            .map_err(|e| DataError::write(target, e))?;
+        Ok(StagingFolder {
+            target: target.to_path_buf(),
+            staging,
+        })
+    }
+
+    /// The staging folder, to write into.
+    pub fn path(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// The folder it will replace.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Puts the staging folder at the target, replacing what was there in one step.
+    pub fn commit(self) -> Result<()> {
+        let target = self.target;
+        let staged = self.staging.keep();
+        swap_into_place(&staged, &target).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&staged);
+            DataError::write(&target, e)
+        })?;
+        sync_folder(parent_of(&target)).map_err(|e| DataError::write(&target, e))
+    }
 }
 
 /// Puts the folder `staged` at `target`; whatever was at `target` is deleted afterwards.

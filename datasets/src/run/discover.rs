@@ -3,9 +3,10 @@
 //! The command line's `discover`, `demo` and `pipeline` all run discoveries through here.
 
 use super::review::Review;
+use super::stream::{ExplanationArrays, ExplanationRow, ExplanationSink};
 use super::{
-    ConditioningRecord, ExplanationFiles, Explanations, FittedOn, NewRun, Precision,
-    RankedExplanations, RunRecord, SelectionRow, Start, TopFeatureRow, RUN_FORMAT, RUN_VERSION,
+    residual_vanishes, ConditioningRecord, ExplanationFiles, FittedOn, NewRun, Precision,
+    RunRecord, SelectionRow, Start, TopFeatureRow, ZeroScores, RUN_FORMAT, RUN_VERSION,
 };
 
 use crate::error::{DataError, Result};
@@ -73,6 +74,9 @@ pub struct Finished {
     pub model: Option<SavedModel>,
     /// Whether the engine ranked the features in place or a conditioned copy of them.
     pub ranked_from: RankedFrom,
+    /// The selections scored 0, told apart as [`NewRun::zero_scores`] does, from the
+    /// explanations as they were made (so also when they were streamed to files).
+    pub zero_scores: ZeroScores,
 }
 
 /// A saved model file: the engine's model state, and how the features it was built from were
@@ -161,12 +165,34 @@ pub fn read_weights(path: &Path, d: usize) -> Result<Array1<f64>> {
 }
 
 /// Loads the inputs, conditions the features, runs DEMUD with the settings and builds the run
-/// folder's records, with the explanations mapped back to the original features.
+/// folder's records, with the explanations mapped back to the original features and kept in
+/// memory ([`NewRun::explanations`], [`NewRun::ranked`]) for [`super::write_run`].
 /// `progress(done, total)` is called after each selection.
 pub fn run_discovery(
     inputs: &DiscoveryInputs,
     settings: DiscoverySettings,
     outputs: DiscoveryOutputs,
+    progress: impl FnMut(usize, usize),
+) -> Result<Finished> {
+    let mut arrays = ExplanationArrays::default();
+    let mut finished = run_discovery_into(inputs, settings, outputs, &mut arrays, progress)?;
+    if let Some((explanations, ranked)) = arrays.into_arrays() {
+        finished.run.explanations = Some(explanations);
+        finished.run.ranked = Some(ranked);
+    }
+    Ok(finished)
+}
+
+/// [`run_discovery`] with each selection's explanation handed to `explanations` as it is made
+/// (when the outputs keep them) and then dropped: the run holds the data, the records
+/// (O(selections x top features)) and one selection's vectors at a time. With a
+/// [`super::RunWriter`] the arrays stream into the run folder being written; the returned
+/// records hold none (finish the writer with them).
+pub fn run_discovery_into(
+    inputs: &DiscoveryInputs,
+    settings: DiscoverySettings,
+    outputs: DiscoveryOutputs,
+    explanations: &mut dyn ExplanationSink,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Finished> {
     let DiscoverySettings {
@@ -362,30 +388,39 @@ pub fn run_discovery(
         &inputs.features,
     )?;
     let ranked_from = RankedFrom::of(&table.matrix, &conditioner);
-    let (selections, model) = table
+    let mut made = Made {
+        table: &table,
+        conditioner: &conditioner,
+        start: &start,
+        explanations: (outputs.explanations == ExplanationFiles::Written).then_some(explanations),
+        top_features: outputs.top_features,
+        progress: &mut progress,
+        total: 0,
+        picks: Vec::new(),
+        top: Vec::new(),
+        zeros: ZeroScores::default(),
+    };
+    let model = table
         .matrix
         .visit(Engine {
             params: &params,
             conditioner: &conditioner,
-            progress: &mut progress,
+            made: &mut made,
         })
-        .map_err(|e| match (&e, &prior_names) {
-            (DemudError::ValueTooLarge { what, .. }, Some((path, prior)))
-                if what.contains("prior") =>
-            {
-                engine_error(e, prior, path)
-            }
-            _ => engine_error(e, &table, &inputs.features),
+        .map_err(|stopped| match stopped {
+            Stopped::Data(e) => e,
+            Stopped::Engine(e) => match (&e, &prior_names) {
+                (DemudError::ValueTooLarge { what, .. }, Some((path, prior)))
+                    if what.contains("prior") =>
+                {
+                    engine_error(e, prior, path)
+                }
+                _ => engine_error(e, &table, &inputs.features),
+            },
         })?;
-    let ranked = (outputs.explanations == ExplanationFiles::Written).then(|| {
-        let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| stack_rows(&selections, f);
-        RankedExplanations {
-            conditioner: conditioner.clone(),
-            expected: stack(&|s| &s.expected),
-            residual: stack(&|s| &s.residual),
-        }
-    });
-    let selections = explain_in_features(&conditioner, &table.matrix, selections);
+    let Made {
+        picks, top, zeros, ..
+    } = made;
 
     let record = RunRecord {
         format: RUN_FORMAT.into(),
@@ -404,7 +439,7 @@ pub fn run_discovery(
             _ => Precision::F64,
         },
         k,
-        n_selected: selections.len(),
+        n_selected: picks.len(),
         update: params.update_method(),
         score: params.scoring().method(),
         missing: params.missing_policy(),
@@ -430,12 +465,10 @@ pub fn run_discovery(
         extraction: extraction.or(extraction_of_model),
     });
     Ok(Finished {
-        run: NewRun {
-            ranked,
-            ..records(record, &table, &selections, outputs)
-        },
+        run: records(record, &table, &picks, top),
         model,
         ranked_from,
+        zero_scores: zeros,
     })
 }
 
@@ -478,39 +511,133 @@ impl RankedFrom {
     }
 }
 
-/// The engine run of [`run_discovery`], for features of any precision.
-struct Engine<'a, P> {
+/// The engine run of [`run_discovery_into`], for features of any precision.
+struct Engine<'a, 'm> {
     params: &'a DemudParams,
     conditioner: &'a Conditioner,
-    progress: &'a mut P,
+    made: &'a mut Made<'m>,
 }
 
-impl<P: FnMut(usize, usize)> MatrixVisitor for Engine<'_, P> {
-    type Output = demud::Result<(Vec<Selection>, Option<SubspaceModel>)>;
+/// Why an engine run stopped before its last selection.
+enum Stopped {
+    /// The engine refused the data or failed.
+    Engine(DemudError),
+    /// An explanation could not be kept (a write failed).
+    Data(DataError),
+}
+
+impl MatrixVisitor for Engine<'_, '_> {
+    type Output = std::result::Result<Option<SubspaceModel>, Stopped>;
     fn visit<T: Element>(self, data: ArrayView2<'_, T>) -> Self::Output {
         // Without conditioning the engine ranks the features where they are (a mapped file is
         // never copied); a conditioning transforms them into a copy, in f32 for f16 features.
         if self.conditioner.is_identity() {
-            return run_engine(self.params, data, self.progress);
+            return run_engine(self.params, data, self.made);
         }
-        let conditioned = self.conditioner.transform_as::<T, T::Arithmetic>(data)?;
-        run_engine(self.params, conditioned.view(), self.progress)
+        let conditioned = self
+            .conditioner
+            .transform_as::<T, T::Arithmetic>(data)
+            .map_err(Stopped::Engine)?;
+        run_engine(self.params, conditioned.view(), self.made)
     }
 }
 
 fn run_engine<T: Element>(
     params: &DemudParams,
     data: ArrayView2<T>,
-    progress: &mut impl FnMut(usize, usize),
-) -> demud::Result<(Vec<Selection>, Option<SubspaceModel>)> {
-    let mut discovery = params.discover(data)?;
-    let total = discovery.len_total();
-    let mut selections = Vec::with_capacity(total);
+    made: &mut Made<'_>,
+) -> std::result::Result<Option<SubspaceModel>, Stopped> {
+    let mut discovery = params.discover(data).map_err(Stopped::Engine)?;
+    made.begin(discovery.len_total()).map_err(Stopped::Data)?;
     for selection in discovery.by_ref() {
-        selections.push(selection?);
-        progress(selections.len(), total);
+        made.take(selection.map_err(Stopped::Engine)?)
+            .map_err(Stopped::Data)?;
     }
-    Ok((selections, discovery.model()))
+    Ok(discovery.model())
+}
+
+/// A selection as the records keep it, its explanation vectors gone.
+struct Pick {
+    rank: usize,
+    index: usize,
+    score: f64,
+}
+
+/// What a discovery keeps of its selections as they are made: the picks, their top features
+/// and zero-score kinds; each explanation goes to the sink and is dropped.
+struct Made<'m> {
+    table: &'m FeatureTable,
+    conditioner: &'m Conditioner,
+    start: &'m Start,
+    explanations: Option<&'m mut dyn ExplanationSink>,
+    top_features: usize,
+    progress: &'m mut dyn FnMut(usize, usize),
+    total: usize,
+    picks: Vec<Pick>,
+    top: Vec<TopFeatureRow>,
+    zeros: ZeroScores,
+}
+
+impl Made<'_> {
+    fn begin(&mut self, total: usize) -> Result<()> {
+        self.total = total;
+        self.picks.reserve(total);
+        match self.explanations.as_mut() {
+            Some(sink) => sink.begin(total, self.table.matrix.dim().1, self.conditioner),
+            None => Ok(()),
+        }
+    }
+
+    fn take(&mut self, s: Selection) -> Result<()> {
+        // The explanation in the features the user gave: mapped back from the conditioned
+        // space, so the explanation files and `top_features.csv` speak of those features.
+        let in_features = (!self.conditioner.is_identity()).then(|| {
+            let item = self.table.matrix.row_f64(s.index);
+            self.conditioner
+                .explain_in_input_space(item.view(), s.expected.view())
+        });
+        let (expected, residual) = match &in_features {
+            Some((e, r)) => (e.view(), r.view()),
+            None => (s.expected.view(), s.residual.view()),
+        };
+        let table = self.table;
+        // The largest |residual| first; unobserved features (NaN) are not listed.
+        let mut order: Vec<usize> = (0..residual.len())
+            .filter(|&j| !residual[j].is_nan())
+            .collect();
+        order.sort_by(|&a, &b| residual[b].abs().total_cmp(&residual[a].abs()));
+        for &j in order.iter().take(self.top_features) {
+            self.top.push(TopFeatureRow {
+                rank: s.rank,
+                index: s.index,
+                id: table.ids[s.index].clone(),
+                feature: table.feature_names[j].clone(),
+                residual: residual[j],
+                expected: expected[j],
+                value: expected[j] + residual[j],
+            });
+        }
+        // Without explanations every 0 counts as a copy, as [`NewRun::zero_scores`] counts.
+        let explained = self.explanations.is_some();
+        self.zeros.count(self.start, s.rank, s.score, || {
+            !explained || residual_vanishes(s.expected.view(), s.residual.view())
+        });
+        if let Some(sink) = self.explanations.as_mut() {
+            sink.push(ExplanationRow {
+                expected,
+                residual,
+                ranked_expected: s.expected.view(),
+                ranked_residual: s.residual.view(),
+            })?;
+        }
+        self.picks.push(Pick {
+            rank: s.rank,
+            index: s.index,
+            score: s.score,
+        });
+        (self.progress)(self.picks.len(), self.total);
+        Ok(())
+    }
 }
 
 /// The conditioning a run gets when none is asked for: [`Conditioning::recommended`] for
@@ -555,26 +682,6 @@ pub fn default_conditioning_of(
     }
 }
 
-/// Maps each selection's explanation from the conditioned space back to the features: the
-/// explanation files and `top_features.csv` then speak of the features the user gave.
-fn explain_in_features(
-    conditioner: &Conditioner,
-    matrix: &FeatureMatrix,
-    mut selections: Vec<Selection>,
-) -> Vec<Selection> {
-    if conditioner.is_identity() {
-        return selections;
-    }
-    for s in &mut selections {
-        let item = matrix.row_f64(s.index);
-        let (expected, residual) =
-            conditioner.explain_in_input_space(item.view(), s.expected.view());
-        s.expected = expected;
-        s.residual = residual;
-    }
-    selections
-}
-
 /// Names the item and feature of a data error by id and feature name.
 fn engine_error(source: DemudError, table: &FeatureTable, path: &Path) -> DataError {
     let at = match &source {
@@ -599,12 +706,12 @@ fn engine_error(source: DemudError, table: &FeatureTable, path: &Path) -> DataEr
     }
 }
 
-/// The run folder's records of a finished discovery.
+/// The run folder's records of a finished discovery (its explanations kept elsewhere).
 fn records(
     record: RunRecord,
     table: &FeatureTable,
-    selections: &[Selection],
-    outputs: DiscoveryOutputs,
+    picks: &[Pick],
+    top: Vec<TopFeatureRow>,
 ) -> NewRun {
     let label = |i: usize| {
         table
@@ -613,7 +720,7 @@ fn records(
             .map_or("", |l| l[i].as_str())
             .to_string()
     };
-    let rows = selections
+    let rows = picks
         .iter()
         .map(|s| SelectionRow {
             rank: s.rank,
@@ -623,47 +730,11 @@ fn records(
             score: s.score,
         })
         .collect();
-    let mut top = Vec::new();
-    for s in selections {
-        // The largest |residual| first; unobserved features (NaN) are not listed.
-        let mut order: Vec<usize> = (0..s.residual.len())
-            .filter(|&j| !s.residual[j].is_nan())
-            .collect();
-        order.sort_by(|&a, &b| s.residual[b].abs().total_cmp(&s.residual[a].abs()));
-        for &j in order.iter().take(outputs.top_features) {
-            top.push(TopFeatureRow {
-                rank: s.rank,
-                index: s.index,
-                id: table.ids[s.index].clone(),
-                feature: table.feature_names[j].clone(),
-                residual: s.residual[j],
-                expected: s.expected[j],
-                value: s.expected[j] + s.residual[j],
-            });
-        }
-    }
-    let explanations = (outputs.explanations == ExplanationFiles::Written).then(|| {
-        let stack = |f: &dyn Fn(&Selection) -> &Array1<f64>| stack_rows(selections, f);
-        Explanations {
-            expected: stack(&|s| &s.expected),
-            residual: stack(&|s| &s.residual),
-        }
-    });
     NewRun {
         record,
         selections: rows,
         top_features: top,
-        explanations,
+        explanations: None,
         ranked: None,
     }
-}
-
-/// One row per selection, taken from each by `f` (all of one length).
-fn stack_rows(selections: &[Selection], f: &dyn Fn(&Selection) -> &Array1<f64>) -> Array2<f64> {
-    let d = selections.first().map_or(0, |s| f(s).len());
-    let mut m = Array2::<f64>::zeros((selections.len(), d));
-    for (mut row, s) in m.rows_mut().into_iter().zip(selections) {
-        row.assign(f(s));
-    }
-    m
 }

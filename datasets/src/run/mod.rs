@@ -30,14 +30,15 @@ mod maps;
 mod render;
 mod replay;
 mod review;
+mod stream;
 
 pub use audit::{
     audit_rows, write_audit, AuditFeatureRow, AuditNames, AuditNeighbourRow, AuditRecord, AuditRow,
 };
 pub use discover::{
     default_conditioning_of, read_model_state, read_saved_model, read_weights, run_discovery,
-    write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
-    Finished, RankedFrom, SavedModel,
+    run_discovery_into, write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs,
+    DiscoverySettings, Finished, RankedFrom, SavedModel,
 };
 pub use distributed::DistributedRun;
 
@@ -58,6 +59,7 @@ pub use render::{
 };
 pub use replay::{replay, Replay};
 pub use review::Review;
+pub use stream::{ExplanationArrays, ExplanationRow, ExplanationSink, RunWriter};
 
 use crate::atomic::{commit_folder, write_atomic};
 use crate::error::{DataError, Result};
@@ -349,7 +351,6 @@ impl NewRun {
     /// does not. Without explanations every 0 counts as a copy. The first pick of an index or
     /// random init, made before there is a model, is not counted.
     pub fn zero_scores(&self) -> ZeroScores {
-        let unscored_first = matches!(self.record.start, Start::Index { .. } | Start::Random);
         let residuals = self
             .ranked
             .as_ref()
@@ -358,28 +359,52 @@ impl NewRun {
                 .explanations
                 .as_ref()
                 .map(|e| (&e.expected, &e.residual)));
-        let largest = |values: &mut dyn Iterator<Item = f64>| {
-            values
-                .filter(|v| !v.is_nan())
-                .fold(0f64, |m, v| m.max(v.abs()))
-        };
         let mut zeros = ZeroScores::default();
         for (r, s) in self.selections.iter().enumerate() {
-            if s.score != 0.0 || (unscored_first && s.rank == 1) {
-                continue;
-            }
-            let copy = residuals.is_none_or(|(expected, residual)| {
-                let e = residual.row(r);
-                let z = expected.row(r).to_owned() + e;
-                largest(&mut e.iter().copied()) <= 1e-9 * largest(&mut z.iter().copied())
+            zeros.count(&self.record.start, s.rank, s.score, || {
+                residuals.is_none_or(|(expected, residual)| {
+                    residual_vanishes(expected.row(r), residual.row(r))
+                })
             });
-            match copy {
-                true => zeros.copies += 1,
-                false => zeros.underflowed += 1,
-            }
         }
         zeros
     }
+}
+
+impl ZeroScores {
+    /// Counts a selection when it scored 0, as a copy when `copy()` says its residual vanishes.
+    /// The first pick of an index or random init, made before there is a model, is not counted.
+    pub(crate) fn count(
+        &mut self,
+        start: &Start,
+        rank: usize,
+        score: f64,
+        copy: impl FnOnce() -> bool,
+    ) {
+        let unscored_first = matches!(start, Start::Index { .. } | Start::Random);
+        if score != 0.0 || (unscored_first && rank == 1) {
+            return;
+        }
+        match copy() {
+            true => self.copies += 1,
+            false => self.underflowed += 1,
+        }
+    }
+}
+
+/// Whether a residual vanishes next to its item z = x̂ + e (|e| <= 1e-9 |z|, largest entries,
+/// missing values left out): the model reconstructs the item exactly.
+pub(crate) fn residual_vanishes(
+    expected: ndarray::ArrayView1<'_, f64>,
+    residual: ndarray::ArrayView1<'_, f64>,
+) -> bool {
+    let largest = |values: &mut dyn Iterator<Item = f64>| {
+        values
+            .filter(|v| !v.is_nan())
+            .fold(0f64, |m, v| m.max(v.abs()))
+    };
+    let z = &expected + &residual;
+    largest(&mut residual.iter().copied()) <= 1e-9 * largest(&mut z.iter().copied())
 }
 
 /// `path` (relative to the working directory, or absolute) as seen from `folder`.
@@ -388,27 +413,11 @@ pub fn relative_to(path: &Path, folder: &Path) -> PathBuf {
     pathdiff::diff_paths(absolute(path), absolute(folder)).unwrap_or_else(|| absolute(path))
 }
 
-/// Writes a run folder whole (see the module documentation).
+/// Writes a run folder whole (see the module documentation), its explanation arrays from
+/// memory. [`RunWriter`] writes the same folder with the arrays streamed as the run makes them.
 pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
-    let mut record = run.record.clone();
-    record.files.clear();
-    let rel = |p: &Path| relative_to(p, dir);
-    record.features = rel(&record.features);
-    record.items = record.items.as_deref().map(rel);
-    record.labels = record.labels.as_deref().map(rel);
-    record.weights = record.weights.as_deref().map(rel);
-    record.start = match record.start {
-        Start::Prior { path } => Start::Prior { path: rel(&path) },
-        Start::Model { path } => Start::Model { path: rel(&path) },
-        other => other,
-    };
-    record.explanations = match run.explanations {
-        Some(_) => ExplanationFiles::Written,
-        None => ExplanationFiles::Skipped,
-    };
-    record.n_selected = run.selections.len();
     if let Some(e) = &run.explanations {
-        let shape = (run.selections.len(), record.n_features);
+        let shape = (run.selections.len(), run.record.n_features);
         if e.expected.dim() != shape || e.residual.dim() != shape {
             return Err(DataError::file(
                 dir,
@@ -421,9 +430,7 @@ pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
         }
     }
     commit_folder(dir, |staging| {
-        write_rows(&staging.join(SELECTIONS_FILE), &run.selections)?;
-        write_rows(&staging.join(TOP_FEATURES_FILE), &run.top_features)?;
-        let mut written = vec![SELECTIONS_FILE];
+        let mut written = Vec::new();
         if let Some(e) = &run.explanations {
             write_array(&staging.join(EXPECTED_FILE), &e.expected)?;
             write_array(&staging.join(RESIDUAL_FILE), &e.residual)?;
@@ -442,12 +449,44 @@ pub fn write_run(dir: &Path, run: &NewRun) -> Result<()> {
                 written.extend([CONDITIONER_FILE, RANKED_EXPECTED_FILE, RANKED_RESIDUAL_FILE]);
             }
         }
-        record.files = written
-            .into_iter()
-            .map(|name| Ok((name.to_string(), content_hash(&staging.join(name))?)))
-            .collect::<Result<_>>()?;
-        write_json(&staging.join(RUN_FILE), &record)
+        write_records(staging, dir, run, run.explanations.is_some(), written)
     })
+}
+
+/// Writes the records of `run` into `staging` (the folder that becomes `dir`): the selections,
+/// the top features and `run.json`, its paths relative to `dir` and the content hash of each
+/// file in `written` (the explanation files already there) and of `selections.csv`.
+fn write_records(
+    staging: &Path,
+    dir: &Path,
+    run: &NewRun,
+    explanations: bool,
+    written: Vec<&str>,
+) -> Result<()> {
+    let mut record = run.record.clone();
+    record.files.clear();
+    let rel = |p: &Path| relative_to(p, dir);
+    record.features = rel(&record.features);
+    record.items = record.items.as_deref().map(rel);
+    record.labels = record.labels.as_deref().map(rel);
+    record.weights = record.weights.as_deref().map(rel);
+    record.start = match record.start {
+        Start::Prior { path } => Start::Prior { path: rel(&path) },
+        Start::Model { path } => Start::Model { path: rel(&path) },
+        other => other,
+    };
+    record.explanations = match explanations {
+        true => ExplanationFiles::Written,
+        false => ExplanationFiles::Skipped,
+    };
+    record.n_selected = run.selections.len();
+    write_rows(&staging.join(SELECTIONS_FILE), &run.selections)?;
+    write_rows(&staging.join(TOP_FEATURES_FILE), &run.top_features)?;
+    record.files = std::iter::once(SELECTIONS_FILE)
+        .chain(written)
+        .map(|name| Ok((name.to_string(), content_hash(&staging.join(name))?)))
+        .collect::<Result<_>>()?;
+    write_json(&staging.join(RUN_FILE), &record)
 }
 
 /// A run folder as read back, its record and selections checked against each other.

@@ -679,6 +679,286 @@ mod conditioned_runs {
     }
 }
 
+/// The explanations streamed as a run makes them (issue 15): `demud discover`'s path.
+mod streamed_runs {
+    use super::super::{
+        run_discovery, run_discovery_into, write_array, write_run, DiscoveryInputs,
+        DiscoveryOutputs, DiscoverySettings, ExplanationFiles, ExplanationRow, ExplanationSink,
+        RunRecord, RunWriter, RUN_FILE,
+    };
+    use crate::features::write_npy_features;
+    use crate::DataError;
+    use demud::{Conditioner, Conditioning, DemudParams};
+    use ndarray::{Array1, Array2};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    /// 50 items of 6 features with unequal scales, two of them copies of the first.
+    fn features(dir: &Path) -> (PathBuf, Array2<f32>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut matrix = Array2::from_shape_fn((50, 6), |(_, j)| {
+            (j as f32 + 1.0) * rng.random_range(-1.0..1.0) + 2.0
+        });
+        let first = matrix.row(0).to_owned();
+        matrix.row_mut(49).assign(&first);
+        matrix.row_mut(48).assign(&first);
+        let ids: Vec<String> = (0..50).map(|i| format!("item{i}")).collect();
+        let path = dir.join("collection.npy");
+        write_npy_features(&path, &ids, None, &matrix).unwrap();
+        (path, matrix)
+    }
+
+    fn settings(conditioning: &str) -> DiscoverySettings {
+        DiscoverySettings {
+            params: DemudParams::new(2).n_select(50),
+            k: Some(2),
+            conditioning: Some(conditioning.parse().unwrap()),
+        }
+    }
+
+    fn outputs(explanations: ExplanationFiles) -> DiscoveryOutputs {
+        DiscoveryOutputs {
+            top_features: 3,
+            explanations,
+        }
+    }
+
+    /// Every file of a folder by name.
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn npy(array: &Array2<f64>) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        write_array(&path, array).unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    /// The explanation arrays as `demud discover` made them before they were streamed: the
+    /// engine's selections collected, mapped to the features and stacked.
+    fn collected_then_stacked(matrix: &Array2<f32>, conditioning: &str) -> Vec<Array2<f64>> {
+        let x = matrix.mapv(f64::from);
+        let conditioner: Conditioner = conditioning
+            .parse::<Conditioning>()
+            .unwrap()
+            .fit(x.view())
+            .unwrap();
+        let ranked = conditioner.transform_as::<f32, f32>(matrix.view()).unwrap();
+        let selections: Vec<demud::Selection> = DemudParams::new(2)
+            .n_select(50)
+            .discover(ranked.view())
+            .unwrap()
+            .map(|s| s.unwrap())
+            .collect();
+        let stack = |rows: Vec<Array1<f64>>| {
+            let d = rows[0].len();
+            Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i][j])
+        };
+        let mut arrays = Vec::new();
+        let in_features: Vec<(Array1<f64>, Array1<f64>)> = selections
+            .iter()
+            .map(|s| match conditioner.is_identity() {
+                true => (s.expected.clone(), s.residual.clone()),
+                false => conditioner.explain_in_input_space(x.row(s.index), s.expected.view()),
+            })
+            .collect();
+        arrays.push(stack(in_features.iter().map(|p| p.0.clone()).collect()));
+        arrays.push(stack(in_features.iter().map(|p| p.1.clone()).collect()));
+        if !conditioner.is_identity() {
+            arrays.push(stack(
+                selections.iter().map(|s| s.expected.clone()).collect(),
+            ));
+            arrays.push(stack(
+                selections.iter().map(|s| s.residual.clone()).collect(),
+            ));
+        }
+        arrays
+    }
+
+    #[test]
+    fn a_streamed_run_folder_is_the_in_memory_one_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, matrix) = features(dir.path());
+        let inputs = DiscoveryInputs {
+            features: path,
+            ..Default::default()
+        };
+        for conditioning in ["centre+l2", "none"] {
+            for explanations in [ExplanationFiles::Written, ExplanationFiles::Skipped] {
+                let what = format!("{conditioning} {explanations:?}");
+                let memory = run_discovery(
+                    &inputs,
+                    settings(conditioning),
+                    outputs(explanations),
+                    |_, _| {},
+                )
+                .unwrap();
+                let memory_dir = dir.path().join("memory");
+                write_run(&memory_dir, &memory.run).unwrap();
+
+                let streamed_dir = dir.path().join("streamed");
+                let mut writer = RunWriter::begin(&streamed_dir).unwrap();
+                let streamed = run_discovery_into(
+                    &inputs,
+                    settings(conditioning),
+                    outputs(explanations),
+                    &mut writer,
+                    |_, _| {},
+                )
+                .unwrap();
+                // The records keep no explanation vectors: they went to the files.
+                assert!(streamed.run.explanations.is_none() && streamed.run.ranked.is_none());
+                assert_eq!(streamed.zero_scores, memory.run.zero_scores(), "{what}");
+                assert_eq!(streamed.zero_scores, memory.zero_scores, "{what}");
+                writer.finish(&streamed.run).unwrap();
+
+                let (mut a, mut b) = (files(&memory_dir), files(&streamed_dir));
+                let record = |bytes: Vec<u8>| {
+                    let mut r: RunRecord = serde_json::from_slice(&bytes).unwrap();
+                    r.seconds = 0.0;
+                    r
+                };
+                let (ra, rb) = (
+                    record(a.remove(RUN_FILE).unwrap()),
+                    record(b.remove(RUN_FILE).unwrap()),
+                );
+                assert_eq!(ra, rb, "{what}");
+                assert_eq!(
+                    a.keys().collect::<Vec<_>>(),
+                    b.keys().collect::<Vec<_>>(),
+                    "{what}"
+                );
+                for (name, bytes) in &a {
+                    assert!(b[name] == *bytes, "{what}: {name} differs");
+                }
+                let names: Vec<&str> = match (conditioning, explanations) {
+                    (_, ExplanationFiles::Skipped) => vec![],
+                    ("none", _) => vec!["expected.npy", "residual.npy"],
+                    _ => vec![
+                        "expected.npy",
+                        "residual.npy",
+                        "ranked_expected.npy",
+                        "ranked_residual.npy",
+                    ],
+                };
+                if explanations == ExplanationFiles::Written {
+                    // And they are what the run wrote before explanations were streamed.
+                    let before = collected_then_stacked(&matrix, conditioning);
+                    assert_eq!(before.len(), names.len());
+                    for (name, array) in names.iter().zip(&before) {
+                        assert!(b[*name] == npy(array), "{what}: {name} differs from before");
+                    }
+                } else {
+                    assert!(!b.contains_key("expected.npy"), "{what}");
+                }
+            }
+        }
+    }
+
+    /// Counts the rows it is handed, and fails at a given one.
+    struct Counting<'a> {
+        inner: &'a mut dyn ExplanationSink,
+        rows: std::rc::Rc<std::cell::Cell<usize>>,
+        fail_at: usize,
+    }
+
+    impl ExplanationSink for Counting<'_> {
+        fn begin(&mut self, rows: usize, d: usize, conditioner: &Conditioner) -> crate::Result<()> {
+            self.inner.begin(rows, d, conditioner)
+        }
+        fn push(&mut self, row: ExplanationRow<'_>) -> crate::Result<()> {
+            if self.rows.get() + 1 == self.fail_at {
+                return Err(DataError::write(Path::new("expected.npy"), "disk full"));
+            }
+            self.rows.set(self.rows.get() + 1);
+            self.inner.push(row)
+        }
+    }
+
+    #[test]
+    fn each_row_leaves_as_its_selection_is_made_and_a_failed_run_leaves_the_old_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = features(dir.path());
+        let inputs = DiscoveryInputs {
+            features: path,
+            ..Default::default()
+        };
+        let out = dir.path().join("run");
+        let old = run_discovery(
+            &inputs,
+            settings("none"),
+            outputs(ExplanationFiles::Written),
+            |_, _| {},
+        )
+        .unwrap();
+        write_run(&out, &old.run).unwrap();
+        let before = files(&out);
+        let siblings = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let untouched = siblings();
+        for fail_at in [20, usize::MAX] {
+            let rows = std::rc::Rc::new(std::cell::Cell::new(0));
+            let mut writer = RunWriter::begin(&out).unwrap();
+            let mut sink = Counting {
+                inner: &mut writer,
+                rows: rows.clone(),
+                fail_at,
+            };
+            let result = run_discovery_into(
+                &inputs,
+                settings("centre+l2"),
+                outputs(ExplanationFiles::Written),
+                &mut sink,
+                |done, _| {
+                    // Each selection's row is handed on before the next selection is made.
+                    assert_eq!(rows.get(), done);
+                    if done == 10 {
+                        // Mid-run: the old folder is whole, and the staging folder beside it
+                        // holds no complete-looking array.
+                        assert_eq!(files(&out), before);
+                        let staging = std::fs::read_dir(dir.path())
+                            .unwrap()
+                            .map(|e| e.unwrap().path())
+                            .find(|p| p.to_string_lossy().contains(".run.staging-"))
+                            .expect("a staging folder beside the run");
+                        let names: Vec<String> = files(&staging).into_keys().collect();
+                        assert!(
+                            names
+                                .iter()
+                                .all(|n| n.starts_with('.') && n.ends_with(".partial")),
+                            "{names:?}"
+                        );
+                    }
+                },
+            );
+            // A failed write stops the run; a finished run dropped unfinished (as when
+            // --model-out cannot be written) is no run either.
+            assert_eq!(result.is_err(), fail_at == 20);
+            drop(writer);
+            assert_eq!(files(&out), before, "the old run is whole");
+            assert_eq!(siblings(), untouched, "no staging folder is left");
+        }
+    }
+}
+
 #[test]
 fn a_run_array_whose_header_claims_terabytes_is_an_error_not_an_abort() {
     let dir = tempfile::tempdir().unwrap();
