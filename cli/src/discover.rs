@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use demud::{DemudParams, ScorePath};
 use demud_datasets::atomic::ensure_outside;
 use demud_datasets::run::{
-    run_discovery, write_run, write_saved_model, DiscoveryInputs, DiscoveryOutputs,
-    DiscoverySettings, ExplanationFiles, RankedFrom,
+    run_discovery_into, write_saved_model, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
+    ExplanationFiles, RankedFrom, RunWriter,
 };
 use demud_datasets::CsvLayout;
 use std::path::PathBuf;
@@ -84,7 +84,10 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         k: args.k,
         conditioning: args.conditioning.0.clone(),
     };
-    let finished = run_discovery(&inputs, settings, outputs, |done, total| {
+    // The run folder is staged beside --out from the start: each selection's explanation is
+    // written there as it is made, and the folder replaces --out only once it is complete.
+    let mut writer = RunWriter::begin(&args.out)?;
+    let finished = run_discovery_into(&inputs, settings, outputs, &mut writer, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })
@@ -103,9 +106,9 @@ pub fn run(args: &DiscoverArgs) -> Result<()> {
         let model = finished.model.context("the run produced no model")?;
         write_saved_model(path, &model)?;
     }
-    write_run(&args.out, &finished.run)?;
+    writer.finish(&finished.run)?;
     // Identical items are valid input; the notes say why scores are 0.
-    let zeros = finished.run.zero_scores();
+    let zeros = finished.zero_scores;
     if zeros.copies > 0 {
         eprintln!(
             "note: {} selection(s) scored 0: the model reconstructs them exactly (copies of items it had seen, or combinations of them), so their order among themselves means nothing",

@@ -1307,3 +1307,101 @@ fn discover_records_the_selection_rule_and_refuses_a_bad_one() {
         assert!(!dir.path().join("bad").exists());
     }
 }
+
+#[test]
+fn a_killed_discover_leaves_the_earlier_run_and_no_complete_looking_explanations() {
+    // Explanations stream into a staging folder beside --out as selections are made (issue 15);
+    // a run killed part-way must leave --out as it was and nothing there or beside it that
+    // reads as finished arrays.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,label");
+    for j in 0..256 {
+        text += &format!(",f{j}");
+    }
+    text += "\n";
+    for i in 0..4000u64 {
+        text += &format!("item{i},x");
+        for j in 0..256u64 {
+            let v = ((i * 7919 + j * 104_729) % 1000) as f64 / 997.0;
+            text += &format!(",{v}");
+        }
+        text += "\n";
+    }
+    let features = write(dir.path(), "big.csv", &text);
+    let small = small_csv(dir.path());
+    let out = dir.path().join("run");
+    ok(&[
+        "discover",
+        "--features",
+        s(&small),
+        "--k",
+        "1",
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    let earlier: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_demud"))
+        .args([
+            "discover",
+            "--features",
+            s(&features),
+            "--k",
+            "2",
+            "--init",
+            "mean",
+        ])
+        .args(["--n", "4000", "--out", s(&out), "--quiet"])
+        .spawn()
+        .unwrap();
+    let staging = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains(".run.staging-"))
+    };
+    // Wait until rows of the explanations are on disk, then kill the run.
+    let started = std::time::Instant::now();
+    let folder = loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        let rows_written = staging().filter(|f| {
+            std::fs::metadata(f.join(".expected.npy.partial")).is_ok_and(|m| m.len() > 128)
+        });
+        if let Some(folder) = rows_written {
+            break folder;
+        }
+        assert!(started.elapsed().as_secs() < 120, "no rows were streamed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for (name, bytes) in &earlier {
+        assert!(
+            std::fs::read(out.join(name)).unwrap() == *bytes,
+            "{name} of the earlier run changed"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), earlier.len());
+    // What the killed run leaves is hidden, and holds only partial arrays: no run.json, no
+    // expected.npy or residual.npy.
+    let left: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| n.starts_with('.') && n.ends_with(".partial")),
+        "{left:?}"
+    );
+    ok(&["curve", s(&out)]);
+}
