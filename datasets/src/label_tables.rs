@@ -24,23 +24,15 @@
 //! assert_eq!(read_top_n(&path).unwrap(), rows);
 //! ```
 
-use crate::atomic::write_atomic;
-use crate::error::{DataError, Result};
-use crate::features::csv_error;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize, Serializer};
+use crate::error::Result;
+use crate::ood_tables::{display, read_rows, write_rows};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// `demud labels`'s top-1 labels of each class.
 pub const LABELS_FILE: &str = "labels.csv";
 /// `demud labels`'s mean top-n label frequency of each group.
 pub const TOP_N_FILE: &str = "top-n.csv";
-
-/// Writes an `f64` as Rust prints it (`1`, `0.25`, `NaN`), as the tables always have been,
-/// rather than the csv crate's own float form (`1.0`).
-fn display<S: Serializer>(value: &f64, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
-}
 
 /// One row of `labels.csv` (`demud labels`): one top-1 label of the images of a class.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,41 +103,6 @@ pub fn write_top_n(path: &Path, rows: &[TopNRow]) -> Result<()> {
 /// Reads `top-n.csv`.
 pub fn read_top_n(path: &Path) -> Result<Vec<TopNRow>> {
     read_rows(path, TOP_N_COLUMNS)
-}
-
-/// Writes `columns`, then each row: the header is written here rather than by serde, so that
-/// a table of no rows still has one.
-fn write_rows<R: Serialize>(path: &Path, columns: &[&str], rows: &[R]) -> Result<()> {
-    write_atomic(path, |w| {
-        let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(w);
-        csv.write_record(columns)?;
-        for row in rows {
-            csv.serialize(row)?;
-        }
-        csv.flush()?;
-        Ok(())
-    })
-}
-
-/// Reads rows under a header that must be `columns`, in order.
-fn read_rows<R: DeserializeOwned>(path: &Path, columns: &[&str]) -> Result<Vec<R>> {
-    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
-    let header = reader.headers().map_err(|e| csv_error(path, e))?;
-    if header.iter().ne(columns.iter().copied()) {
-        return Err(DataError::line(
-            path,
-            1,
-            format!(
-                "header `{}`, expected `{}`",
-                header.iter().collect::<Vec<_>>().join(","),
-                columns.join(",")
-            ),
-        ));
-    }
-    reader
-        .deserialize()
-        .map(|row| row.map_err(|e| csv_error(path, e)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -93,7 +93,10 @@ impl Split {
 
 /// Writes an `f64` as Rust prints it (`1`, `0.25`, `NaN`), as the tables always have been,
 /// rather than the csv crate's own float form (`1.0`): scripts and the README quote them.
-fn display<S: Serializer>(value: &f64, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn display<S: Serializer>(
+    value: &f64,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
     serializer.collect_str(value)
 }
 
@@ -538,7 +541,7 @@ pub fn read_tree(path: &Path) -> Result<Vec<TreeEdgeRow>> {
 
 /// Writes `columns`, then each row: the header is written here rather than by serde, so that
 /// a table of no rows still has one.
-fn write_rows<R: Serialize>(path: &Path, columns: &[&str], rows: &[R]) -> Result<()> {
+pub(crate) fn write_rows<R: Serialize>(path: &Path, columns: &[&str], rows: &[R]) -> Result<()> {
     write_atomic(path, |w| {
         let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(w);
         csv.write_record(columns)?;
@@ -551,7 +554,7 @@ fn write_rows<R: Serialize>(path: &Path, columns: &[&str], rows: &[R]) -> Result
 }
 
 /// Reads rows under a header that must be `columns`, in order.
-fn read_rows<R: DeserializeOwned>(path: &Path, columns: &[&str]) -> Result<Vec<R>> {
+pub(crate) fn read_rows<R: DeserializeOwned>(path: &Path, columns: &[&str]) -> Result<Vec<R>> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
     let header = reader.headers().map_err(|e| csv_error(path, e))?;
     if header.iter().ne(columns.iter().copied()) {
