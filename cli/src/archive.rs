@@ -14,8 +14,8 @@ use demud_datasets::extraction::{read_extraction_record, ExtractionRecord};
 use demud_datasets::features::read_features;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::run::{
-    default_conditioning_of, run_discovery, write_maps, write_run, DiscoveryInputs,
-    DiscoveryOutputs, DiscoverySettings, ExplanationFiles, MapsFolder, RunFolder,
+    default_conditioning_of, run_discovery_to, write_maps, DiscoveryInputs, DiscoveryOutputs,
+    DiscoverySettings, ExplanationFiles, MapsFolder, RunFolder,
 };
 use demud_datasets::{CsvLayout, FeatureMatrix, FeatureTable};
 use demud_encoders::ExtractorSpec;
@@ -209,7 +209,8 @@ fn rank(args: &ArchiveRankArgs) -> Result<()> {
     if let Some(n) = args.n {
         params = params.n_select(n);
     }
-    let ranked = run_discovery(
+    let ranked = run_discovery_to(
+        &out,
         &DiscoveryInputs {
             features,
             model_in: Some(archive.model_path()),
@@ -229,8 +230,7 @@ fn rank(args: &ArchiveRankArgs) -> Result<()> {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         },
-    )
-    .and_then(|finished| write_run(&out, &finished.run));
+    );
     bar.finish_and_clear();
     if let Err(e) = ranked {
         if !was_pending {

@@ -8,8 +8,7 @@ use anyhow::Result;
 use demud::{DemudParams, Init, UpdateMethod};
 use demud_datasets::features::write_csv_features;
 use demud_datasets::run::{
-    run_discovery, write_run, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings,
-    ExplanationFiles,
+    run_discovery_to, DiscoveryInputs, DiscoveryOutputs, DiscoverySettings, ExplanationFiles,
 };
 use demud_datasets::synthetic::Recipe;
 use demud_report::curves::{evaluate, format_table, plot_rows, read_run_labels, write_table};
@@ -64,7 +63,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             .seed(args.seed)
             .n_select(args.n);
         let bar = progress_bar(verbosity, name, args.n as u64);
-        let finished = run_discovery(
+        run_discovery_to(
+            &out,
             &inputs,
             DiscoverySettings {
                 params,
@@ -75,7 +75,6 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             |done, _| bar.set_position(done as u64),
         )?;
         bar.finish_and_clear();
-        write_run(&out, &finished.run)?;
         read_back.push(read_run_labels(&out, name.to_string(), None)?);
     }
     let table = evaluate(&read_back, &collection.labels, &AT, args.random, args.seed)?;

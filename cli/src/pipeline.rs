@@ -20,7 +20,7 @@ use demud::DemudParams;
 use demud_datasets::images::ImageCollection;
 use demud_datasets::planted::{FlowerRecipe, MANIFEST_FILE};
 use demud_datasets::run::{
-    run_discovery, write_localisation, write_maps, write_render, write_run, DiscoveryInputs,
+    run_discovery_to, write_localisation, write_maps, write_render, DiscoveryInputs,
     DiscoveryOutputs, DiscoverySettings, ExplanationFiles, MapsFolder, RenderFolder, RunFolder,
 };
 use demud_decoder::explain::{render_run, RenderOptions};
@@ -146,7 +146,8 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
         };
         let params = DemudParams::new(args.k).n_select(args.n);
         let bar = progress_bar(verbosity, "selecting", args.n as u64);
-        let finished = run_discovery(
+        run_discovery_to(
+            &run_dir,
             &inputs,
             DiscoverySettings {
                 params,
@@ -157,7 +158,7 @@ pub fn run(args: &PipelineArgs) -> Result<()> {
             |done, _| bar.set_position(done as u64),
         )?;
         bar.finish_and_clear();
-        Ok(write_run(&run_dir, &finished.run)?)
+        Ok(())
     })?;
     let run = RunFolder::open(&run_dir)?;
     let network = Network::from_spec(&ExtractorSpec::new(Model::EfficientNetLite0))?;

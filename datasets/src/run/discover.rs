@@ -183,6 +183,22 @@ pub fn run_discovery(
     Ok(finished)
 }
 
+/// [`run_discovery`] writing the run folder `dir` as it goes: the explanations stream into it
+/// ([`super::RunWriter`]) and the folder is put in place once the run is complete (on error,
+/// `dir` is as it was). The returned records hold no explanation arrays.
+pub fn run_discovery_to(
+    dir: &Path,
+    inputs: &DiscoveryInputs,
+    settings: DiscoverySettings,
+    outputs: DiscoveryOutputs,
+    progress: impl FnMut(usize, usize),
+) -> Result<Finished> {
+    let mut writer = super::RunWriter::begin(dir)?;
+    let finished = run_discovery_into(inputs, settings, outputs, &mut writer, progress)?;
+    writer.finish(&finished.run)?;
+    Ok(finished)
+}
+
 /// [`run_discovery`] with each selection's explanation handed to `explanations` as it is made
 /// (when the outputs keep them) and then dropped: the run holds the data, the records
 /// (O(selections x top features)) and one selection's vectors at a time. With a

@@ -19,8 +19,10 @@
 //! Paths stored in a record are relative to the folder holding it, so a run folder can be
 //! moved (with its inputs) or opened from any working directory. A run and a render folder are
 //! each written whole ([`crate::atomic::commit_folder`]): the folder holds the previous complete
-//! run or the new one, never a mix. Readers check that what they read belongs to the run (item
-//! count, ids, selection order) and name the file that disagrees.
+//! run or the new one, never a mix; a discovery streams its explanation arrays into the staging
+//! folder as it makes its selections ([`RunWriter`], [`run_discovery_to`]). Readers check that
+//! what they read belongs to the run (item count, ids, selection order) and name the file that
+//! disagrees.
 
 mod audit;
 mod discover;
@@ -37,8 +39,8 @@ pub use audit::{
 };
 pub use discover::{
     default_conditioning_of, read_model_state, read_saved_model, read_weights, run_discovery,
-    run_discovery_into, write_model_state, write_saved_model, DiscoveryInputs, DiscoveryOutputs,
-    DiscoverySettings, Finished, RankedFrom, SavedModel,
+    run_discovery_into, run_discovery_to, write_model_state, write_saved_model, DiscoveryInputs,
+    DiscoveryOutputs, DiscoverySettings, Finished, RankedFrom, SavedModel,
 };
 pub use distributed::DistributedRun;
 
