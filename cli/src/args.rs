@@ -1240,6 +1240,19 @@ pub struct NeighbourArgs {
     /// Training items from which `--neighbours auto` uses the HNSW graph.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub hnsw_from: usize,
+    /// `parallel` (all cores; two builds may link a few items differently) or `reproducible`
+    /// (one core: the same graph and answers on every run).
+    #[arg(long, value_enum, default_value_t = GraphBuildChoice::Parallel)]
+    pub hnsw_build: GraphBuildChoice,
+}
+
+/// The values of `--hnsw-build`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphBuildChoice {
+    /// On all cores.
+    Parallel,
+    /// On one core, the same graph every run.
+    Reproducible,
 }
 
 /// The values of `--neighbours`.
@@ -1256,13 +1269,20 @@ pub enum NeighbourChoice {
 impl NeighbourArgs {
     /// The engine's search.
     pub fn search(&self) -> demud::ood::NeighbourSearch {
-        use demud::ood::NeighbourSearch;
+        use demud::ood::{GraphBuild, NeighbourSearch};
+        let build = match self.hnsw_build {
+            GraphBuildChoice::Parallel => GraphBuild::Parallel,
+            GraphBuildChoice::Reproducible => GraphBuild::Reproducible,
+        };
+        let auto = NeighbourSearch::Auto {
+            threshold: self.hnsw_from,
+            build,
+        };
         match self.neighbours {
-            NeighbourChoice::Auto => NeighbourSearch::Auto {
-                threshold: self.hnsw_from,
-            },
+            NeighbourChoice::Auto => auto,
             NeighbourChoice::Exact => NeighbourSearch::Exact,
-            NeighbourChoice::Hnsw => NeighbourSearch::hnsw(),
+            // The graph `auto` would use, whatever the number of items.
+            NeighbourChoice::Hnsw => auto.resolve(usize::MAX),
         }
     }
 }

@@ -67,7 +67,7 @@ pub mod taxonomy;
 
 pub use forest::{CoodForest, ForestParams};
 pub use head::{LinearHead, LogisticParams};
-pub use knn::{GraphIndex, NeighbourIndex, NeighbourSearch, QueryNeighbours};
+pub use knn::{GraphBuild, GraphIndex, NeighbourIndex, NeighbourSearch, QueryNeighbours};
 pub use metrics::{detection_metrics, roc_curve, Metrics, Roc};
 pub use taxonomy::Taxonomy;
 
