@@ -40,30 +40,38 @@ fn ood_writes_every_measure_the_forest_and_the_plot() {
     write_csv(&dir.path().join("test.csv"), "te", 40, 3, 0.0);
     write_csv(&dir.path().join("far.csv"), "far", 30, 3, 4.0);
     std::fs::write(dir.path().join("h.csv"), "class,group\nc0,a\nc1,a\nc2,b\n").unwrap();
-    let out = demud(&[
-        "ood",
-        "--train",
-        &p("train.csv"),
-        "--test",
-        &p("test.csv"),
-        "--ood",
-        &format!("far={}", p("far.csv")),
-        "--hierarchy",
-        &p("h.csv"),
-        "--k",
-        "5",
-        "--knn-dims",
-        "3",
-        "--pca-components",
-        "2",
-        "--demud-k",
-        "2",
-        "--trees",
-        "20",
-        "--out",
-        &p("run"),
-        "--quiet",
-    ]);
+    // `demud ood` on the three sets with small settings, and `extra` options.
+    let with = |extra: &[&str], out: &str| {
+        let (train, test, h, out) = (p("train.csv"), p("test.csv"), p("h.csv"), p(out));
+        let far = format!("far={}", p("far.csv"));
+        let mut args = vec![
+            "ood",
+            "--train",
+            &train,
+            "--test",
+            &test,
+            "--ood",
+            &far,
+            "--hierarchy",
+            &h,
+            "--k",
+            "5",
+            "--knn-dims",
+            "3",
+            "--pca-components",
+            "2",
+            "--demud-k",
+            "2",
+            "--trees",
+            "20",
+            "--out",
+            &out,
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        demud(&args)
+    };
+    let out = with(&[], "run");
     assert!(
         out.status.success(),
         "{}",
@@ -121,30 +129,7 @@ fn ood_writes_every_measure_the_forest_and_the_plot() {
     assert_eq!(msp.direction, Direction::Lower);
 
     // A held-out split names which items trained the forest and which were scored.
-    let out = demud(&[
-        "ood",
-        "--train",
-        &p("train.csv"),
-        "--test",
-        &p("test.csv"),
-        "--ood",
-        &format!("far={}", p("far.csv")),
-        "--k",
-        "5",
-        "--knn-dims",
-        "3",
-        "--pca-components",
-        "2",
-        "--demud-k",
-        "2",
-        "--trees",
-        "20",
-        "--forest-fraction",
-        "0.5",
-        "--out",
-        &p("held-out"),
-        "--quiet",
-    ]);
+    let out = with(&["--forest-fraction", "0.5"], "held-out");
     assert!(
         out.status.success(),
         "{}",
@@ -158,42 +143,6 @@ fn ood_writes_every_measure_the_forest_and_the_plot() {
 
     // The HNSW graph keeps 256 candidates per query: over 60 training items it proposes all
     // of them, so its neighbours, and every measure, are the exact search's.
-    let with = |search: &[&str], out: &str| {
-        let mut args = vec![
-            "ood",
-            "--train",
-            &p("train.csv"),
-            "--test",
-            &p("test.csv"),
-            "--ood",
-            &format!("far={}", p("far.csv")),
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect::<Vec<_>>();
-        for a in [
-            "--hierarchy",
-            &p("h.csv"),
-            "--k",
-            "5",
-            "--knn-dims",
-            "3",
-            "--pca-components",
-            "2",
-            "--demud-k",
-            "2",
-            "--trees",
-            "20",
-            "--out",
-            &p(out),
-            "--quiet",
-        ] {
-            args.push(a.to_string());
-        }
-        args.extend(search.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        demud(&args)
-    };
     let out = with(&["--neighbours", "hnsw"], "graph");
     assert!(
         out.status.success(),
