@@ -11,7 +11,9 @@
 //! `n r / P .. n (r+1) / P`); with `--shards` every rank maps only its own file, and the items
 //! are the shards' rows concatenated in rank order. The engine's [`demud::discovery::Collective`]
 //! is implemented here over MPI's world communicator. Rank 0 writes the run folder `demud
-//! discover` writes (`--out-dir`) and/or the selections as CSV (`--out`: `rank,index,score`).
+//! discover` writes (`--out-dir`), streaming each selection's explanation into it as the run
+//! makes the selection (staged beside the folder, which is replaced only when the run has
+//! finished), and/or the selections as CSV (`--out`: `rank,index,score`).
 //! `single` runs the one-process engine on the whole file and writes the same outputs, for
 //! comparison; `shard` splits a `.npy` into per-rank files; `generate` writes a seeded test
 //! collection.
@@ -31,7 +33,8 @@ use demud_datasets::features::{
     items_path, open_features, MappedMatrix, MappedPrecision, MappedView,
 };
 use demud_datasets::run::{
-    write_run, write_saved_model, DistributedRun, ExplanationFiles, Precision, SavedModel, Start,
+    write_saved_model, DistributedRun, ExplanationFiles, ExplanationSink, KeptPick, KeptSelections,
+    Precision, RunWriter, SavedModel, Start,
 };
 use demud_datasets::CsvLayout;
 use mpi::collective::SystemOperation;
@@ -134,7 +137,8 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// The run folder `demud discover --out` writes (selections.csv, run.json,
-    /// top_features.csv, expected.npy, residual.npy), written by rank 0 and replaced whole.
+    /// top_features.csv, expected.npy, residual.npy), written by rank 0 as the run selects
+    /// (staged beside it) and put in place whole when the run has finished.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Features listed per selection in the run folder's top_features.csv.
@@ -282,13 +286,78 @@ fn start(init: &Init) -> Start {
     }
 }
 
-/// The collection as a whole, for the run record.
-struct Collection {
-    /// The shared file, or the shard pattern.
+/// The run record of the collection at `path` (the shared file, or the shard pattern) of `n`
+/// items; `writes`: this process writes the run folder (the others keep no top features).
+fn record_of<'a>(
+    args: &RunArgs,
+    params: &'a DemudParams,
     path: PathBuf,
-    n: usize,
-    d: usize,
+    (n, d): (usize, usize),
     precision: MappedPrecision,
+    writes: bool,
+) -> DistributedRun<'a> {
+    DistributedRun {
+        features: path,
+        n_items: n,
+        n_features: d,
+        precision: match precision {
+            MappedPrecision::F32 => Precision::F32,
+            MappedPrecision::F16 => Precision::F16,
+        },
+        params,
+        k: args.k,
+        start: start(params.initial()),
+        top_features: if writes { args.top_features } else { 0 },
+        explanations: match args.no_explanations {
+            true => ExplanationFiles::Skipped,
+            false => ExplanationFiles::Written,
+        },
+        seconds: 0.0,
+    }
+}
+
+/// What a run keeps of its selections as the engine yields them and, in the process that
+/// writes the run folder, the writer each selection's explanation streams into (then dropped).
+struct Keeper<'a> {
+    run: DistributedRun<'a>,
+    kept: KeptSelections,
+    writer: Option<RunWriter>,
+    /// The first write that failed: the writer is dropped then (its staging folder removed,
+    /// the old run folder untouched) and the run goes on, so that no rank is left waiting in
+    /// a collective; the error is told at the end.
+    failed: Option<anyhow::Error>,
+}
+
+impl<'a> Keeper<'a> {
+    fn new(run: DistributedRun<'a>, writer: Option<RunWriter>) -> Self {
+        Keeper {
+            run,
+            kept: KeptSelections::default(),
+            writer,
+            failed: None,
+        }
+    }
+
+    /// Before the first selection: at most `rows` will come.
+    fn begin(&mut self, rows: usize) {
+        if let Some(writer) = &mut self.writer {
+            if let Err(e) = self.run.begin(writer, rows) {
+                self.fail(e.into());
+            }
+        }
+    }
+
+    fn take(&mut self, s: &Selection) {
+        let sink = self.writer.as_mut().map(|w| w as &mut dyn ExplanationSink);
+        if let Err(e) = self.run.take(&mut self.kept, s, sink) {
+            self.fail(e.into());
+        }
+    }
+
+    fn fail(&mut self, e: anyhow::Error) {
+        self.writer = None;
+        self.failed.get_or_insert(e);
+    }
 }
 
 /// Ids and labels of the items `offset..offset + ids.len()`, from an items file.
@@ -323,7 +392,7 @@ impl Names {
 
 /// Id and label of each pick: from `names` where they cover it, else its index (the ids
 /// `demud discover` gives a `.npy` without an items file).
-fn name_picks(picks: &[Selection], names: &[&Names]) -> Vec<(String, String)> {
+fn name_picks(picks: &[KeptPick], names: &[&Names]) -> Vec<(String, String)> {
     picks
         .iter()
         .map(|p| {
@@ -359,34 +428,41 @@ fn single(args: &RunArgs) -> Result<()> {
     };
     check_outputs(args, std::slice::from_ref(features))?;
     let started = Instant::now();
+    let writer = args.out_dir.as_deref().map(RunWriter::begin).transpose()?;
     let matrix = map(features)?;
     let names = match args.out_dir {
         Some(_) => Names::beside(features)?,
         None => None,
     };
     let params = params(args)?;
-    let (picks, model) = match matrix.view() {
-        MappedView::F32(x) => run_single(&params, x)?,
-        MappedView::F16(x) => run_single(&params, x)?,
+    let run = record_of(
+        args,
+        &params,
+        features.clone(),
+        matrix.dim(),
+        matrix.precision(),
+        args.out_dir.is_some(),
+    );
+    let mut keeper = Keeper::new(run, writer);
+    let model = match matrix.view() {
+        MappedView::F32(x) => run_single(&params, x, &mut keeper)?,
+        MappedView::F16(x) => run_single(&params, x, &mut keeper)?,
     };
-    let (n, d) = matrix.dim();
-    let collection = Collection {
-        path: features.clone(),
-        n,
-        d,
-        precision: matrix.precision(),
-    };
-    let names = name_picks(&picks, &names.iter().collect::<Vec<_>>());
-    write_outputs(args, &params, &collection, &picks, &names, model, started)
+    let names = name_picks(keeper.kept.picks(), &names.iter().collect::<Vec<_>>());
+    write_outputs(args, keeper, &names, model, started)
 }
 
 fn run_single<T: Element>(
     params: &DemudParams,
     x: ArrayView2<T>,
-) -> Result<(Vec<Selection>, Option<SubspaceModel>)> {
+    keeper: &mut Keeper<'_>,
+) -> Result<Option<SubspaceModel>> {
     let mut run = params.discover(x)?;
-    let picks = run.by_ref().collect::<demud::Result<Vec<_>>>()?;
-    Ok((picks, run.model()))
+    keeper.begin(run.len_total());
+    for pick in run.by_ref() {
+        keeper.take(&pick?);
+    }
+    Ok(run.model())
 }
 
 /// What this rank ranks: the rows `rows` of the file it mapped, and the ids it knows.
@@ -457,15 +533,23 @@ fn distributed(args: &RunArgs, world: &Mpi) -> Result<()> {
         0 => {
             check_outputs(args, &[&files[..], args.collection.as_slice()].concat()).and_then(|()| {
                 // Only its header is read here (the map is dropped): rank 0 compares its shape.
-                args.collection
+                let whole = args
+                    .collection
                     .as_deref()
                     .map(|c| map(c).map(|m| m.dim()))
-                    .transpose()
+                    .transpose()?;
+                // The run folder's staging folder, beside it: the explanations stream into it.
+                let writer = args.out_dir.as_deref().map(RunWriter::begin).transpose()?;
+                Ok((whole, writer))
             })
         }
-        _ => Ok(None),
+        _ => Ok((None, None)),
     };
-    let (whole_n, whole_d) = outputs.as_ref().ok().copied().flatten().unwrap_or_default();
+    let (whole_n, whole_d) = outputs
+        .as_ref()
+        .ok()
+        .and_then(|(whole, _)| *whole)
+        .unwrap_or_default();
     let (n, d, precision) = opened.as_ref().map_or((0, 0, 0.0), |l| {
         let (n, d) = l.matrix.dim();
         (n, d, precision_code(l.matrix.precision()))
@@ -487,7 +571,7 @@ fn distributed(args: &RunArgs, world: &Mpi) -> Result<()> {
     ]);
     let all: Vec<&[f64]> = all.chunks(7).collect();
     let local = opened?;
-    outputs?;
+    let (_, writer) = outputs?;
     if let Some(r) = all.iter().position(|c| c[0] != 0.0) {
         return Err(agreed(match all[r][0] == 1.0 {
             true => format!(
@@ -549,47 +633,70 @@ fn distributed(args: &RunArgs, world: &Mpi) -> Result<()> {
         names.offset = all[..rank].iter().map(|c| c[1] as usize).sum();
     }
     let rows = local.rows.clone();
-    let (picks, model) = match local.matrix.view() {
-        MappedView::F32(x) => run_ranks(&params, x.slice(s![rows, ..]), world, args.timing)?,
-        MappedView::F16(x) => run_ranks(&params, x.slice(s![rows, ..]), world, args.timing)?,
+    let path = [&args.collection, &args.features, &args.shards]
+        .into_iter()
+        .find_map(Option::clone)
+        .expect("one input");
+    let n_items = match shared {
+        true => n,
+        false => total,
+    };
+    let writes = rank == 0 && args.out_dir.is_some();
+    let run = record_of(
+        args,
+        &params,
+        path,
+        (n_items, d),
+        local.matrix.precision(),
+        writes,
+    );
+    let mut keeper = Keeper::new(run, writer);
+    let model = match local.matrix.view() {
+        MappedView::F32(x) => run_ranks(
+            &params,
+            x.slice(s![rows, ..]),
+            world,
+            args.timing,
+            &mut keeper,
+        )?,
+        MappedView::F16(x) => run_ranks(
+            &params,
+            x.slice(s![rows, ..]),
+            world,
+            args.timing,
+            &mut keeper,
+        )?,
     };
     let names = match args.out_dir {
-        Some(_) => world.gather_names(&picks, names.as_ref()),
+        Some(_) => world.gather_names(keeper.kept.picks(), names.as_ref()),
         None => Vec::new(),
     };
     if rank == 0 {
-        let collection = Collection {
-            path: [&args.collection, &args.features, &args.shards]
-                .into_iter()
-                .find_map(Option::clone)
-                .expect("one input"),
-            n: match shared {
-                true => n,
-                false => total,
-            },
-            d,
-            precision: local.matrix.precision(),
-        };
-        write_outputs(args, &params, &collection, &picks, &names, model, started)?;
+        write_outputs(args, keeper, &names, model, started)?;
     }
     Ok(())
 }
 
+/// The distributed loop: every rank takes each selection as the run yields it (rank 0 streams
+/// its explanation into the run folder), none holds the selections' vectors.
 fn run_ranks<T: Element>(
     params: &DemudParams,
     rows: ArrayView2<T>,
     world: &Mpi,
     timing: Timing,
-) -> Result<(Vec<Selection>, Option<SubspaceModel>)> {
+    keeper: &mut Keeper<'_>,
+) -> Result<Option<SubspaceModel>> {
     let start = Instant::now();
     let mut run = params.discover_distributed(rows, world)?;
-    let mut picks = Vec::new();
+    keeper.begin(run.len_total());
+    let mut made = 0usize;
     let mut first = Duration::ZERO;
     let mut comm_after_first = Duration::ZERO;
     let mut later = Instant::now();
     for pick in run.by_ref() {
-        picks.push(pick?);
-        if picks.len() == 1 {
+        keeper.take(&pick?);
+        made += 1;
+        if made == 1 {
             first = start.elapsed();
             comm_after_first = world.spent.get();
             later = Instant::now();
@@ -597,7 +704,7 @@ fn run_ranks<T: Element>(
     }
     let later = later.elapsed();
     if timing == Timing::On {
-        let rest = picks.len().saturating_sub(1).max(1) as f64;
+        let rest = made.saturating_sub(1).max(1) as f64;
         let per = later.as_secs_f64() / rest;
         let comm = (world.spent.get() - comm_after_first).as_secs_f64() / rest;
         let latency = world.latency(rows.ncols(), 200);
@@ -616,27 +723,35 @@ fn run_ranks<T: Element>(
             );
         }
     }
-    Ok((picks, run.model()))
+    Ok(run.model())
 }
 
-/// Rank 0's outputs: the CSV, the run folder, the model (each when asked for).
+/// Rank 0's outputs: the CSV, the model, then the run folder put in place (each when asked
+/// for); nothing when a streamed write failed.
 fn write_outputs(
     args: &RunArgs,
-    params: &DemudParams,
-    collection: &Collection,
-    picks: &[Selection],
+    keeper: Keeper<'_>,
     names: &[(String, String)],
     model: Option<SubspaceModel>,
     started: Instant,
 ) -> Result<()> {
+    let Keeper {
+        mut run,
+        kept,
+        writer,
+        failed,
+    } = keeper;
+    if let Some(e) = failed {
+        return Err(e.context("the run folder could not be written; it was left as it was"));
+    }
     if let Some(out) = &args.out {
-        write_csv(out, picks)?;
+        write_csv(out, kept.picks())?;
     }
     if let Some(path) = &args.model_out {
         let model = model.context("the run produced no model")?;
         // As `demud discover --conditioning none` saves it: the identity conditioner recorded.
-        let state =
-            ModelState::new(model, params).with_conditioner(Conditioner::identity(collection.d));
+        let state = ModelState::new(model, run.params)
+            .with_conditioner(Conditioner::identity(run.n_features));
         write_saved_model(
             path,
             &SavedModel {
@@ -645,31 +760,14 @@ fn write_outputs(
             },
         )?;
     }
-    if let Some(dir) = &args.out_dir {
-        let run = DistributedRun {
-            features: collection.path.clone(),
-            n_items: collection.n,
-            n_features: collection.d,
-            precision: match collection.precision {
-                MappedPrecision::F32 => Precision::F32,
-                MappedPrecision::F16 => Precision::F16,
-            },
-            params,
-            k: args.k,
-            start: start(params.initial()),
-            top_features: args.top_features,
-            explanations: match args.no_explanations {
-                true => ExplanationFiles::Skipped,
-                false => ExplanationFiles::Written,
-            },
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        write_run(dir, &run.records(picks, names)?)?;
+    if let Some(writer) = writer {
+        run.seconds = started.elapsed().as_secs_f64();
+        writer.finish(&run.records(&kept, names)?)?;
     }
     Ok(())
 }
 
-fn write_csv(out: &Path, picks: &[Selection]) -> Result<()> {
+fn write_csv(out: &Path, picks: &[KeptPick]) -> Result<()> {
     if out.exists() {
         bail!(
             "{} exists: demud-mpi does not overwrite files",
@@ -738,7 +836,7 @@ impl Mpi {
     /// Id and label of each pick, on rank 0 (empty elsewhere): every rank sends those its
     /// `names` cover (only the picks', never a whole items file), rank 0 fills in the rest
     /// with the picks' indices ([`name_picks`]).
-    fn gather_names(&self, picks: &[Selection], names: Option<&Names>) -> Vec<(String, String)> {
+    fn gather_names(&self, picks: &[KeptPick], names: Option<&Names>) -> Vec<(String, String)> {
         let known: Vec<(usize, String, String)> = names.map_or(Vec::new(), |names| {
             picks
                 .iter()

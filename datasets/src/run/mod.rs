@@ -42,7 +42,7 @@ pub use discover::{
     run_discovery_into, run_discovery_to, write_model_state, write_saved_model, DiscoveryInputs,
     DiscoveryOutputs, DiscoverySettings, Finished, RankedFrom, SavedModel,
 };
-pub use distributed::DistributedRun;
+pub use distributed::{DistributedRun, KeptPick, KeptSelections};
 
 pub use localisation::{
     read_localisation, write_localisation, LocalisationReport, LocalisationRow, MapKind,
