@@ -370,12 +370,20 @@ pub fn run_discovery_into(
     };
     let conditioner = match conditioner {
         Some(c) => c,
-        None => table
-            .matrix
-            .fit(&conditioning.unwrap_or_else(|| {
+        None => {
+            let steps = conditioning.unwrap_or_else(|| {
                 default_conditioning(inputs, &params, &table, extraction.as_ref())
-            }))
-            .map_err(|e| engine_error(e, &table, &inputs.features))?,
+            });
+            if !steps.is_none() {
+                // The fit works on an f64 copy of every value.
+                let bytes = (n * d * 8) as u64;
+                memory_for_copy(&steps, bytes, available_memory(), &inputs.features)?;
+            }
+            table
+                .matrix
+                .fit(&steps)
+                .map_err(|e| engine_error(e, &table, &inputs.features))?
+        }
     };
     if let Some(w) = &inputs.weights {
         let weights = read_weights(w, d)?;
@@ -404,6 +412,14 @@ pub fn run_discovery_into(
         &inputs.features,
     )?;
     let ranked_from = RankedFrom::of(&table.matrix, &conditioner);
+    if let RankedFrom::ConditionedCopy { bytes, .. } = ranked_from {
+        memory_for_copy(
+            &conditioner.conditioning(),
+            bytes,
+            available_memory(),
+            &inputs.features,
+        )?;
+    }
     let mut made = Made {
         table: &table,
         conditioner: &conditioner,
@@ -525,6 +541,44 @@ impl RankedFrom {
             of_mapped: matrix.is_mapped(),
         }
     }
+}
+
+/// Refuses a conditioning whose copy of the collection (`bytes`: the fit's f64 copy, or the
+/// conditioned copy the engine ranks) would not fit in the `available` memory, before it is
+/// made: at 10^6 x 4,096 the fit alone would take 33 GB, and the operating system would kill
+/// the run (or swap it to a crawl) rather than say why. Without conditioning a mapped `.npy`
+/// is ranked where it is, so the error says how to get that.
+fn memory_for_copy(
+    steps: &Conditioning,
+    bytes: u64,
+    available: Option<u64>,
+    features: &Path,
+) -> Result<()> {
+    match available {
+        Some(available) if bytes > available => Err(DataError::file(
+            features,
+            format!(
+                "the conditioning {steps} works on a copy of the features in memory ({:.1} GB), and {:.1} GB is available: use --conditioning none to rank the file as it is (a mapped .npy is not copied), or a machine with more memory",
+                bytes as f64 / 1e9,
+                available as f64 / 1e9
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The memory the operating system says it can give without swapping (`MemAvailable` of
+/// `/proc/meminfo`, Linux); `None` where that is not known.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    mem_available(&text)
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// The engine run of [`run_discovery_into`], for features of any precision.
@@ -752,5 +806,32 @@ fn records(
         top_features: top,
         explanations: None,
         ranked: None,
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_is_read_in_bytes() {
+        let text = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   20000000 kB\n";
+        assert_eq!(mem_available(text), Some(20_000_000 * 1024));
+        assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
+    }
+
+    #[test]
+    fn a_copy_larger_than_the_memory_available_is_refused_by_name() {
+        let steps = Conditioning::recommended();
+        let path = Path::new("archive.npy");
+        let err = memory_for_copy(&steps, 33_000_000_000, Some(20_000_000_000), path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("archive.npy"), "{err}");
+        assert!(err.contains("33.0 GB") && err.contains("20.0 GB"), "{err}");
+        assert!(err.contains("--conditioning none"), "{err}");
+        assert!(memory_for_copy(&steps, 1_000, Some(20_000_000_000), path).is_ok());
+        // Where the memory is not known, the run goes ahead.
+        assert!(memory_for_copy(&steps, u64::MAX, None, path).is_ok());
     }
 }
