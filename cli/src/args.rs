@@ -1186,24 +1186,12 @@ pub struct OodArgs {
     /// Class hierarchy CSV (header, then `class,parent,grandparent,...`): adds `taxon-distance`.
     #[arg(long, value_name = "FILE")]
     pub hierarchy: Option<PathBuf>,
-    /// Nearest neighbours of the kNN measures.
-    #[arg(long, default_value_t = 30)]
-    pub k: usize,
-    /// Principal dimensions of the kNN space.
-    #[arg(long, default_value_t = 256)]
-    pub knn_dims: usize,
-    /// How the kNN measures find the nearest training items.
+    /// The measures' neighbours, principal components and DEMUD model.
     #[command(flatten)]
-    pub neighbours: NeighbourArgs,
-    /// Principal components of the PCA reconstruction errors.
-    #[arg(long, default_value_t = 32)]
-    pub pca_components: usize,
+    pub measures: MeasureArgs,
     /// Softmax temperature of `msp-t2`.
     #[arg(long, default_value_t = 2.0)]
     pub temperature: f64,
-    /// Principal components of DEMUD's model of the training set.
-    #[arg(long, default_value_t = 20)]
-    pub demud_k: usize,
     /// Conditioning of DEMUD's model (`auto`: `power+centre+l2` for `.npy`, `none` for CSV).
     #[arg(long, default_value = "auto")]
     pub conditioning: String,
@@ -1230,9 +1218,15 @@ pub struct OodArgs {
     pub quiet: bool,
 }
 
-/// How `ood` and `noise-check` find each item's nearest training items in the kNN space.
+/// The settings of the OOD measures that `ood` and `noise-check` share.
 #[derive(Args, Debug, Clone)]
-pub struct NeighbourArgs {
+pub struct MeasureArgs {
+    /// Nearest neighbours of the kNN measures (at most the training items).
+    #[arg(long, default_value_t = 30)]
+    pub k: usize,
+    /// Principal dimensions of the kNN space.
+    #[arg(long, default_value_t = 256)]
+    pub knn_dims: usize,
     /// `exact` (BLAS matrix products), `hnsw` (an approximate HNSW graph: the neighbours it
     /// finds get exact similarities) or `auto` (exact below --hnsw-from training items).
     #[arg(long, value_enum, default_value_t = NeighbourChoice::Auto)]
@@ -1244,6 +1238,12 @@ pub struct NeighbourArgs {
     /// (one core: the same graph and answers on every run).
     #[arg(long, value_enum, default_value_t = GraphBuildChoice::Parallel)]
     pub hnsw_build: GraphBuildChoice,
+    /// Principal components of the PCA reconstruction errors.
+    #[arg(long, default_value_t = 32)]
+    pub pca_components: usize,
+    /// Principal components of DEMUD's model of the training items.
+    #[arg(long, default_value_t = 20)]
+    pub demud_k: usize,
 }
 
 /// The values of `--hnsw-build`.
@@ -1266,9 +1266,19 @@ pub enum NeighbourChoice {
     Hnsw,
 }
 
-impl NeighbourArgs {
-    /// The engine's search.
-    pub fn search(&self) -> demud::ood::NeighbourSearch {
+impl MeasureArgs {
+    /// The engine's parameters with these settings (the rest at their defaults).
+    pub fn params(&self) -> demud::ood::OodParams {
+        demud::ood::OodParams::new()
+            .k(self.k)
+            .knn_dims(self.knn_dims)
+            .neighbour_search(self.search())
+            .pca_components(self.pca_components)
+            .demud_k(self.demud_k)
+    }
+
+    /// The engine's neighbour search.
+    fn search(&self) -> demud::ood::NeighbourSearch {
         use demud::ood::{GraphBuild, NeighbourSearch};
         let build = match self.hnsw_build {
             GraphBuildChoice::Parallel => GraphBuild::Parallel,
@@ -1321,21 +1331,10 @@ pub struct NoiseCheckArgs {
     /// L2 penalty of the trained head (on the summed log-loss).
     #[arg(long, default_value_t = 1.0)]
     pub head_alpha: f64,
-    /// Nearest neighbours of the kNN measures (at most the training share's size).
-    #[arg(long, default_value_t = 30)]
-    pub k: usize,
-    /// Principal dimensions of the kNN space.
-    #[arg(long, default_value_t = 256)]
-    pub knn_dims: usize,
-    /// How the kNN measures find the nearest training items.
+    /// The measures' neighbours, principal components and DEMUD model (fitted on the
+    /// training share).
     #[command(flatten)]
-    pub neighbours: NeighbourArgs,
-    /// Principal components of the PCA reconstruction errors.
-    #[arg(long, default_value_t = 32)]
-    pub pca_components: usize,
-    /// Principal components of DEMUD's model of the training share.
-    #[arg(long, default_value_t = 20)]
-    pub demud_k: usize,
+    pub measures: MeasureArgs,
     /// Seed of the noise and of the split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -10,7 +10,7 @@ use crate::ood::{head_for, option_hint};
 use crate::ui::{extract_with_progress, set_torch_threads, Verbosity};
 use anyhow::{bail, Context, Result};
 use demud::ood::geometry::{centroids, classical_mds, cosine_distances, minimum_spanning_tree};
-use demud::ood::{Measure, MeasureTable, OodParams};
+use demud::ood::{Measure, MeasureTable};
 use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
 use demud_datasets::features::{match_labels, read_items};
 use demud_datasets::images::{ImageCollection, Preprocess};
@@ -231,12 +231,7 @@ pub fn run(args: &NoiseCheckArgs) -> Result<()> {
         let message = e.to_string();
         anyhow::anyhow!("{message}").context(option_hint("demud noise-check", &message))
     };
-    let params = OodParams::new()
-        .k(args.k)
-        .knn_dims(args.knn_dims)
-        .neighbour_search(args.neighbours.search())
-        .pca_components(args.pca_components)
-        .demud_k(args.demud_k);
+    let params = args.measures.params();
     let model = params
         .fit(x_train.view(), &y_train, head, None)
         .map_err(hint)?;

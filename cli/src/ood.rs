@@ -5,9 +5,7 @@
 use crate::args::OodArgs;
 use crate::ui::{extract_spec, Verbosity};
 use anyhow::{bail, Context, Result};
-use demud::ood::{
-    Category, ForestParams, ForestSplit, LinearHead, LogisticParams, OodParams, Task, Taxonomy,
-};
+use demud::ood::{Category, ForestParams, ForestSplit, LinearHead, LogisticParams, Task, Taxonomy};
 use demud::Conditioning;
 use demud_datasets::atomic::{commit_folder, ensure_outside, write_atomic};
 use demud_datasets::extraction::{read_extraction_record, ExtractionRecord};
@@ -214,13 +212,10 @@ pub fn run(args: &OodArgs) -> Result<()> {
             .parse::<Conditioning>()
             .map_err(|e| anyhow::anyhow!("--conditioning {other}: {e}"))?,
     };
-    let params = OodParams::new()
-        .k(args.k)
-        .knn_dims(args.knn_dims)
-        .neighbour_search(args.neighbours.search())
-        .pca_components(args.pca_components)
+    let params = args
+        .measures
+        .params()
         .temperature(args.temperature)
-        .demud_k(args.demud_k)
         .conditioning(conditioning)
         .forest(ForestParams::default().trees(args.trees).seed(args.seed))
         .forest_split(match args.forest_fraction {

@@ -1062,6 +1062,12 @@ fn review_and_ood_rows() -> Vec<Row> {
             &["narrow.csv", "2 features"],
         ),
         fails(
+            "ood: --hnsw-from 0 (the graph from zero training items)",
+            small_csv(),
+            "ood --train {d}/small.csv --test {d}/small.csv --ood {d}/small.csv --k 2 --hnsw-from 0 --out {d}/out",
+            &["--hnsw-from", "at least 1"],
+        ),
+        fails(
             "ood: a folder of images as the OOD set, with training features from a table",
             all(vec![small_csv(), file("pictures/a.png", "not read")]),
             "ood --train {d}/small.csv --test {d}/small.csv --ood {d}/pictures --out {d}/out",
